@@ -1,0 +1,65 @@
+# Ferry's build. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       := $(CURDIR)/.bin
+MODULES   := proto libs services/profile services/ingest services/transform services/export services/delivery services/ferry
+SERVICES  := profile ingest transform export delivery
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ferry
+FERRY_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+export FERRY_TEST_DATABASE_URL
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc: proto/go.mod deploy/tools/go.mod
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) GOWORK=off $(GO) -C proto install tool
+	GOBIN=$(BIN) GOWORK=off $(GO) -C deploy/tools install tool
+
+.PHONY: tools
+tools: $(BIN)/buf ## install the pinned code generators into .bin
+
+.PHONY: generate
+generate: tools ## lint the protos and regenerate the Go code
+	PATH=$(BIN):$$PATH buf lint
+	PATH=$(BIN):$$PATH buf generate
+
+.PHONY: checkgenerate
+checkgenerate: generate ## fail when the committed generated code is not what the protos generate
+	@git diff --exit-code -- proto/gen || (echo "generated code is stale: run make generate and commit" && exit 1)
+	@test -z "$$(git status --porcelain -- proto/gen)" || (echo "untracked generated files: run make generate and commit" && exit 1)
+
+.PHONY: checkdeps
+checkdeps: ## fail when a service module requires anything of ours but libs and proto
+	@fail=0; for s in $(SERVICES); do \
+		bad=$$(cd services/$$s && $(GO) list -deps ./... | grep '^github.com/ferrydata/ferry/' | grep -v -e '^github.com/ferrydata/ferry/libs' -e '^github.com/ferrydata/ferry/proto' -e "^github.com/ferrydata/ferry/services/$$s"); \
+		if [ -n "$$bad" ]; then echo "services/$$s imports: $$bad"; fail=1; fi; \
+		if grep -v '^module' services/$$s/go.mod | grep -q 'ferrydata/ferry/services/'; then echo "services/$$s/go.mod requires another service"; fail=1; fi; \
+	done; exit $$fail
+	@echo "service modules depend only on libs and proto"
+
+.PHONY: vet
+vet: ## go vet and gofmt every module
+	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@test -z "$$(gofmt -l libs services)" || (gofmt -l libs services && exit 1)
+
+.PHONY: tidy
+tidy: ## go mod tidy every module
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
+
+.PHONY: build
+build: ## build bin/ferry
+	$(GO) build -o bin/ferry ./services/ferry
+
+.PHONY: run
+run: build ## build and start every service with embedded NATS against the local PostgreSQL (DATABASE_URL)
+	bin/ferry server --database-url "$(DATABASE_URL)" --data-dir .data --grpc-addr 127.0.0.1:9090 --http-addr 127.0.0.1:8080
+
+.PHONY: test
+test: ## run the unit, integration and end-to-end tests of every module (needs PostgreSQL)
+	@fail=0; for m in $(MODULES); do \
+		echo "=== $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...) || fail=1; \
+	done; exit $$fail

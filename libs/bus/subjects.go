@@ -1,0 +1,97 @@
+// Package bus is Ferry's use of NATS JetStream: the embedded server, the
+// connection, every subject, stream and consumer name, and the worker loop
+// that consumes with explicit acks, heartbeats and a clean drain.
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream, bucket and durable consumer names.
+const (
+	StreamCommands = "FERRY_COMMANDS"
+	StreamChunks   = "FERRY_CHUNKS"
+	StreamRecords  = "FERRY_RECORDS"
+	StreamProgress = "FERRY_PROGRESS"
+	StreamRuns     = "FERRY_RUNS"
+	FilesBucket    = "FERRY_FILES"
+
+	ConsumerIngestImport = "ingest-import"
+	ConsumerTransform    = "transform"
+	ConsumerDelivery     = "delivery"
+	ConsumerProfile      = "profile-progress"
+)
+
+// RunCreateSubject is the request-reply subject on which the profile service
+// creates runs for other services.
+const RunCreateSubject = "ferry.svc.runs.create"
+
+// ImportCommandSubject carries ImportCommand messages of a tenant.
+func ImportCommandSubject(tenant string) string { return "ferry.cmd.import." + tenant }
+
+// ChunkSubject carries the Chunk messages of a run.
+func ChunkSubject(tenant, run string) string { return "ferry.chunks." + tenant + "." + run }
+
+// RecordSubject carries the RecordBatch messages of a run.
+func RecordSubject(tenant, run string) string { return "ferry.records." + tenant + "." + run }
+
+// ProgressSubject carries the Progress events of a run.
+func ProgressSubject(tenant, run string) string { return "ferry.progress." + tenant + "." + run }
+
+// RunEventSubject carries lifecycle events of a profile's runs.
+func RunEventSubject(tenant, profile, status string) string {
+	return "ferry.runs." + tenant + "." + profile + "." + status
+}
+
+// MsgID is the Nats-Msg-Id of a run's message: the same message published
+// twice within the duplicate window is stored once.
+func MsgID(kind, run string, seq int64) string { return fmt.Sprintf("%s/%s/%d", kind, run, seq) }
+
+// streams lists every stream Ferry uses.
+var streams = []jetstream.StreamConfig{
+	{Name: StreamCommands, Subjects: []string{"ferry.cmd.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
+	{Name: StreamChunks, Subjects: []string{"ferry.chunks.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
+	{Name: StreamRecords, Subjects: []string{"ferry.records.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
+	{Name: StreamProgress, Subjects: []string{"ferry.progress.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
+	{Name: StreamRuns, Subjects: []string{"ferry.runs.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
+}
+
+// EnsureStreams creates or updates every stream and the files object store.
+// Every service calls it at start; it is idempotent.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("declare stream %s: %w", cfg.Name, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: FilesBucket, Storage: jetstream.FileStorage, Description: "original files of import runs",
+	}); err != nil {
+		return fmt.Errorf("declare object store %s: %w", FilesBucket, err)
+	}
+	return nil
+}
+
+// EnsureConsumer creates or updates a durable pull consumer.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	if cfg.AckPolicy == jetstream.AckNonePolicy {
+		cfg.AckPolicy = jetstream.AckExplicitPolicy
+	}
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.MaxDeliver == 0 {
+		// Infrastructure outages must not use up deliveries; poison messages
+		// are terminated by the worker, which knows they are permanent.
+		cfg.MaxDeliver = -1
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("declare consumer %s on %s: %w", cfg.Durable, stream, err)
+	}
+	return c, nil
+}

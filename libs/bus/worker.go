@@ -1,0 +1,196 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Handler processes one message. It returns nil when the message's effect is
+// done (the worker then acks), an error wrapped with Permanent when the
+// message can never succeed (the worker terminates it), and any other error
+// for a transient failure (the worker naks it with a growing delay).
+type Handler func(ctx context.Context, msg jetstream.Msg) error
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	// Name appears in logs.
+	Name        string
+	Consumer    jetstream.Consumer
+	Concurrency int
+	Handler     Handler
+	// Heartbeat is how often a running handler's message is marked in
+	// progress, so that slow work is not redelivered to another worker.
+	Heartbeat time.Duration
+	// CancelOnStop cancels running handlers when the worker stops, for long
+	// handlers that can stop at a safe point and be redelivered; otherwise
+	// handlers in flight finish first.
+	CancelOnStop bool
+	Log          *slog.Logger
+}
+
+// Worker pulls messages from a durable consumer and runs up to Concurrency
+// handlers at once.
+type Worker struct {
+	cfg WorkerConfig
+}
+
+// NewWorker returns a worker; Run starts it.
+func NewWorker(cfg WorkerConfig) *Worker {
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 10 * time.Second
+	}
+	return &Worker{cfg: cfg}
+}
+
+// Run fetches and handles messages until ctx ends. Then it stops fetching and
+// waits for the handlers in flight to finish (they run on a context that is
+// not canceled by ctx) before it returns: a drain, as on SIGTERM.
+func (w *Worker) Run(ctx context.Context) error {
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	work := context.WithoutCancel(ctx)
+	if w.cfg.CancelOnStop {
+		work = ctx
+	}
+	for ctx.Err() == nil {
+		slots <- struct{}{}
+		free := 1
+	more:
+		for free < w.cfg.Concurrency {
+			select {
+			case slots <- struct{}{}:
+				free++
+			default:
+				break more
+			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		batch, err := w.cfg.Consumer.Fetch(free, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			for range free {
+				<-slots
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			w.cfg.Log.Warn("fetch failed", "worker", w.cfg.Name, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				w.handle(work, msg)
+			}()
+		}
+		cancel()
+		for range free - got {
+			<-slots
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil &&
+			!errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			w.cfg.Log.Warn("fetch batch failed", "worker", w.cfg.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	hctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(w.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	err := w.call(hctx, msg)
+	close(done)
+	stop()
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	switch {
+	case err == nil:
+		if aerr := msg.DoubleAck(actx); aerr != nil {
+			// The effect is committed; a redelivery will find it and ack.
+			w.cfg.Log.Warn("ack failed", "worker", w.cfg.Name, "subject", msg.Subject(), "err", aerr)
+		}
+	case IsPermanent(err):
+		w.cfg.Log.Error("message failed permanently", "worker", w.cfg.Name, "subject", msg.Subject(), "err", err)
+		_ = msg.TermWithReason(truncate(err.Error(), 200))
+	case ctx.Err() != nil:
+		// Stopping: hand the message back at once for another worker.
+		_ = msg.Nak()
+	default:
+		n := uint64(1)
+		if md, merr := msg.Metadata(); merr == nil {
+			n = md.NumDelivered
+		}
+		delay := min(time.Duration(1<<min(n-1, 6))*time.Second, time.Minute)
+		w.cfg.Log.Warn("message failed, retrying", "worker", w.cfg.Name, "subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", err)
+		_ = msg.NakWithDelay(delay)
+	}
+}
+
+// call runs the handler, turning a panic into a permanent error so that one
+// poison message cannot crash the process.
+func (w *Worker) call(ctx context.Context, msg jetstream.Msg) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.cfg.Log.Error("handler panic", "worker", w.cfg.Name, "panic", r, "stack", string(debug.Stack()))
+			err = Permanent(fmt.Errorf("internal error while handling %s: %v", msg.Subject(), r))
+		}
+	}()
+	return w.cfg.Handler(ctx, msg)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,101 @@
+// Package store opens the PostgreSQL pool, creates the database when it is
+// missing and applies the embedded control-plane migrations.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// versionTable records the applied migration version.
+const versionTable = "public.ferry_schema_version"
+
+// Open connects to the database at url, creating the database first when it
+// does not exist, and returns a pool.
+func Open(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if err := ensureDatabase(ctx, cfg.ConnConfig, log); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping database %s: %w", cfg.ConnConfig.Database, err)
+	}
+	return pool, nil
+}
+
+// ensureDatabase creates the configured database through the server's
+// maintenance database when connecting to it reports that it does not exist.
+func ensureDatabase(ctx context.Context, cc *pgx.ConnConfig, log *slog.Logger) error {
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
+		return fmt.Errorf("connect to database %s: %w", cc.Database, err)
+	}
+	admin := cc.Copy()
+	admin.Database = "postgres"
+	aconn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("connect to maintenance database to create %s: %w", cc.Database, err)
+	}
+	defer aconn.Close(ctx)
+	_, err = aconn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cc.Database}.Sanitize())
+	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database: another replica won
+		return fmt.Errorf("create database %s: %w", cc.Database, err)
+	}
+	log.Info("database created", "database", cc.Database)
+	return nil
+}
+
+// Migrate applies every pending migration. Replicas starting at the same time
+// serialise on an advisory lock, so each migration runs once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection for migrations: %w", err)
+	}
+	defer conn.Release()
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
+	if err != nil {
+		return fmt.Errorf("prepare migrations: %w", err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	m.OnStart = func(seq int32, name, _, _ string) {
+		log.Info("migration applying", "seq", seq, "name", name)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Ident quotes a PostgreSQL identifier made of one or more parts.
+func Ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }

@@ -1,0 +1,125 @@
+// Package delivery writes: it applies the record batches of import runs to
+// datasets, each in one transaction with a ledger row, so that every chunk
+// is applied exactly once, and reports each applied chunk.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/services/delivery/internal/apply"
+)
+
+// Config configures the delivery service.
+type Config struct {
+	// Workers is how many batches one process applies at once.
+	Workers int `yaml:"workers"`
+}
+
+// RegisterFlags registers the service's flags on f.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.IntVar(&c.Workers, "delivery-workers", 4, "record batches applied at once by one delivery process")
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Workers < 1 {
+		return errors.New("delivery-workers must be at least 1")
+	}
+	return nil
+}
+
+// Deps are what the service is built with.
+type Deps struct {
+	Pool *pgxpool.Pool
+	JS   jetstream.JetStream
+	Log  *slog.Logger
+	// AckWait is how long a batch may go unacknowledged before redelivery.
+	AckWait time.Duration
+	// AfterCommit is a test hook: it runs between a batch's commit and its ack.
+	AfterCommit func(b *ferryv1.RecordBatch)
+}
+
+// Service is the running delivery service.
+type Service struct {
+	cfg     Config
+	deps    Deps
+	applier *apply.Applier
+	worker  *bus.Worker
+}
+
+// New builds the service.
+func New(cfg Config, d Deps) *Service {
+	return &Service{cfg: cfg, deps: d, applier: &apply.Applier{Pool: d.Pool, AfterCommit: d.AfterCommit}}
+}
+
+// Starting declares the streams and the record consumer.
+func (s *Service) Starting(ctx context.Context) error {
+	if err := bus.EnsureStreams(ctx, s.deps.JS); err != nil {
+		return err
+	}
+	cons, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamRecords, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerDelivery, FilterSubject: "ferry.records.>", MaxAckPending: 1000, AckWait: s.deps.AckWait,
+	})
+	if err != nil {
+		return err
+	}
+	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "delivery", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	return nil
+}
+
+// Running applies batches until ctx ends, finishing those in flight.
+func (s *Service) Running(ctx context.Context) error { return s.worker.Run(ctx) }
+
+// Stopping has nothing left to do: the worker drained in Running.
+func (s *Service) Stopping(context.Context) error { return nil }
+
+func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
+	var b ferryv1.RecordBatch
+	if err := proto.Unmarshal(msg.Data(), &b); err != nil {
+		return bus.Permanent(fmt.Errorf("decode record batch on %s: %w", msg.Subject(), err))
+	}
+	snap := b.GetRun()
+	res, err := s.applier.Apply(ctx, &b)
+	if err != nil {
+		if apply.Permanent(err) {
+			return bus.Permanent(s.fail(ctx, snap, err))
+		}
+		return err
+	}
+	if res.Skipped == "ended" {
+		return nil
+	}
+	if res.Skipped == "duplicate" {
+		s.deps.Log.Info("chunk already applied", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq())
+	} else {
+		s.deps.Log.Debug("chunk applied", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq(),
+			"inserted", res.Counts.GetInserted(), "updated", res.Counts.GetUpdated(), "rejected", res.Counts.GetRejected())
+	}
+	// Published again for a duplicate: the first delivery may have stopped
+	// between commit and report. The message id makes it count once.
+	return bus.Publish(ctx, s.deps.JS, bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId()), bus.MsgID("applied", snap.GetRunId(), b.GetSeq()),
+		&ferryv1.Progress{TenantId: snap.GetTenantId(), RunId: snap.GetRunId(), Event: &ferryv1.Progress_Applied{Applied: &ferryv1.ChunkApplied{Seq: b.GetSeq(), Counts: res.Counts}}})
+}
+
+// fail ends the run: a batch that PostgreSQL refuses for its data or the
+// table's shape will be refused again.
+func (s *Service) fail(ctx context.Context, snap *ferryv1.RunSnapshot, cause error) error {
+	s.deps.Log.Error("chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
+	if err := bus.Publish(ctx, s.deps.JS, bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId()), "failed/"+snap.GetRunId(),
+		&ferryv1.Progress{TenantId: snap.GetTenantId(), RunId: snap.GetRunId(), Event: &ferryv1.Progress_Failed{Failed: &ferryv1.RunFailed{Reason: cause.Error()}}}); err != nil {
+		return fmt.Errorf("%w (and reporting it: %v)", cause, err)
+	}
+	return cause
+}

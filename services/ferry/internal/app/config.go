@@ -1,0 +1,116 @@
+// Package app is the composition root: it knows every service and every piece
+// of plumbing as a named module, and runs the ones a process is asked for.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferrydata/ferry/libs/server"
+	"github.com/ferrydata/ferry/services/delivery"
+	"github.com/ferrydata/ferry/services/ingest"
+	"github.com/ferrydata/ferry/services/profile"
+	"github.com/ferrydata/ferry/services/transform"
+)
+
+// Config is the whole configuration of a `ferry server` process.
+type Config struct {
+	Services       string        `yaml:"services"`
+	DataDir        string        `yaml:"data_dir"`
+	DatabaseURL    string        `yaml:"database_url"`
+	NATSURL        string        `yaml:"nats_url"`
+	NATSListen     string        `yaml:"nats_listen"`
+	NATSMaxPayload int           `yaml:"nats_max_payload"`
+	AckWait        time.Duration `yaml:"ack_wait"`
+	LogLevel       string        `yaml:"log_level"`
+	LogFormat      string        `yaml:"log_format"`
+
+	Server    server.Config    `yaml:"server"`
+	Profile   profile.Config   `yaml:"profile"`
+	Ingest    ingest.Config    `yaml:"ingest"`
+	Transform transform.Config `yaml:"transform"`
+	Delivery  delivery.Config  `yaml:"delivery"`
+}
+
+// EnvAliases are environment variables read besides FERRY_*.
+var EnvAliases = map[string]string{"database-url": "DATABASE_URL"}
+
+// RegisterFlags registers every flag of the process on f.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.Services, "services", "all", "comma-separated services to run: all, or any of "+strings.Join(ServiceNames, ", "))
+	f.StringVar(&c.DataDir, "data-dir", "ferry-data", "directory for local state (the embedded NATS server's JetStream files)")
+	f.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (also DATABASE_URL); the database is created if missing")
+	f.StringVar(&c.NATSURL, "nats-url", "", "external NATS server URL; when empty an embedded NATS server runs in the process")
+	f.StringVar(&c.NATSListen, "nats-listen", "", "also serve the embedded NATS server on this TCP address (for upstream publishers and other ferry processes)")
+	f.IntVar(&c.NATSMaxPayload, "nats-max-payload", 8<<20, "largest NATS message of the embedded server, in bytes")
+	f.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how long a bus message may go unacknowledged (without heartbeat) before it is redelivered")
+	f.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	c.Server.RegisterFlags(f)
+	c.Profile.RegisterFlags(f)
+	c.Ingest.RegisterFlags(f)
+	c.Transform.RegisterFlags(f)
+	c.Delivery.RegisterFlags(f)
+}
+
+// Targets returns the services asked for.
+func (c *Config) Targets() ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(c.Services, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+		case s == "all":
+			out = append(out, ServiceNames...)
+		default:
+			found := false
+			for _, n := range ServiceNames {
+				found = found || n == s
+			}
+			if !found {
+				return nil, fmt.Errorf("unknown service %q in --services (want all or %s)", s, strings.Join(ServiceNames, ", "))
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--services names no service")
+	}
+	return out, nil
+}
+
+// Validate checks the whole config.
+func (c *Config) Validate() error {
+	targets, err := c.Targets()
+	if err != nil {
+		return err
+	}
+	needsDB := false
+	for _, t := range targets {
+		needsDB = needsDB || t != Transform && t != Export
+	}
+	if needsDB && c.DatabaseURL == "" {
+		return errors.New("no database: set --database-url or DATABASE_URL")
+	}
+	if c.NATSURL != "" && c.NATSListen != "" {
+		return errors.New("--nats-listen serves the embedded NATS server; it cannot be combined with --nats-url")
+	}
+	if c.NATSURL == "" && c.DataDir == "" {
+		return errors.New("--data-dir is needed for the embedded NATS server")
+	}
+	if c.NATSMaxPayload < c.Ingest.MaxMessage() {
+		return fmt.Errorf("--nats-max-payload %d is smaller than the %d bytes the chunk and record sizes need", c.NATSMaxPayload, c.Ingest.MaxMessage())
+	}
+	if c.AckWait < time.Second {
+		return errors.New("--ack-wait must be at least 1s")
+	}
+	for _, v := range []interface{ Validate() error }{&c.Server, &c.Profile, &c.Ingest, &c.Transform, &c.Delivery} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

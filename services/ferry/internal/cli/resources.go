@@ -1,0 +1,521 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"sigs.k8s.io/yaml"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+)
+
+// The YAML documents `apply` reads and `get -o yaml` prints.
+const (
+	apiVersion        = "ferry.dev/v1"
+	kindDataset       = "Dataset"
+	kindImportProfile = "ImportProfile"
+)
+
+// resource is one YAML document. Spec is a *datasetSpec or a *profileSpec.
+type resource struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Metadata   resourceMeta `json:"metadata"`
+	Spec       any          `json:"spec"`
+}
+
+type resourceMeta struct {
+	Name string `json:"name"`
+}
+
+type datasetSpec struct {
+	Fields []fieldSpec `json:"fields"`
+	Key    []string    `json:"key"`
+}
+
+type fieldSpec struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Required bool   `json:"required,omitempty"`
+}
+
+type profileSpec struct {
+	Dataset   string        `json:"dataset"`
+	CSV       *csvSpec      `json:"csv,omitempty"`
+	Mappings  []mappingSpec `json:"mappings,omitempty"`
+	WriteMode string        `json:"writeMode,omitempty"`
+}
+
+type csvSpec struct {
+	Delimiter string `json:"delimiter,omitempty"`
+}
+
+type mappingSpec struct {
+	Field  string `json:"field"`
+	Column string `json:"column"`
+}
+
+// document is one valid resource read from a file, converted to its request.
+type document struct {
+	file  string
+	index int // 1-based among the file's non-empty documents
+	line  int // the document's first line in the file
+	kind  string
+	name  string
+
+	dataset *ferryv1.Dataset                   // kind Dataset
+	profile *ferryv1.ApplyImportProfileRequest // kind ImportProfile
+}
+
+// ref names the resource the way apply prints it: "dataset/users".
+func (d *document) ref() string {
+	return resourceRef(d.kind, d.name)
+}
+
+func resourceRef(kind, name string) string {
+	return strings.ToLower(kind) + "/" + name
+}
+
+// where says which document of which file an error is about.
+func (d *document) where() string {
+	what := d.kind
+	switch {
+	case d.kind == "" && d.name == "":
+		what = "no kind"
+	case d.kind == "":
+		what = "no kind, name " + d.name
+	case d.name != "" && isKnownKind(d.kind):
+		what = d.ref()
+	case d.name != "":
+		what = d.kind + "/" + d.name
+	}
+	return fmt.Sprintf("%s: document %d (%s, line %d)", d.file, d.index, what, d.line)
+}
+
+func isKnownKind(kind string) bool {
+	return kind == kindDataset || kind == kindImportProfile
+}
+
+// docError is a problem with one document.
+type docError struct {
+	doc  *document
+	path string
+	msg  string
+}
+
+func (e *docError) Error() string {
+	if e.path == "" {
+		return e.doc.where() + ": " + e.msg
+	}
+	return e.doc.where() + ": " + e.path + ": " + e.msg
+}
+
+// rawDocument is the text of one document of a multi-document file.
+type rawDocument struct {
+	text string
+	line int
+}
+
+// splitDocuments splits a YAML stream at "---" lines and drops documents that
+// hold nothing but blank lines and comments.
+func splitDocuments(data []byte) []rawDocument {
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	var (
+		docs  []rawDocument
+		cur   strings.Builder
+		start = 1
+	)
+	flush := func() {
+		if !isBlankYAML(cur.String()) {
+			docs = append(docs, rawDocument{text: cur.String(), line: start})
+		}
+		cur.Reset()
+	}
+	for i, line := range strings.SplitAfter(string(data), "\n") {
+		bare := strings.TrimRight(line, "\r\n")
+		if bare == "---" || strings.HasPrefix(bare, "--- ") || strings.HasPrefix(bare, "---\t") {
+			flush()
+			start = i + 2
+			if rest := strings.TrimSpace(bare[3:]); rest != "" && !strings.HasPrefix(rest, "#") {
+				// "--- {kind: ...}": the document starts on this line.
+				start = i + 1
+				cur.WriteString(rest + "\n")
+			}
+			continue
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	return docs
+}
+
+func isBlankYAML(text string) bool {
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			return false
+		}
+	}
+	return true
+}
+
+// parseFile decodes and validates every document of one file. It returns the
+// valid documents and a *docError for each problem found.
+func parseFile(name string, data []byte) ([]*document, []error) {
+	var (
+		docs []*document
+		errs []error
+	)
+	for i, raw := range splitDocuments(data) {
+		doc := &document{file: name, index: i + 1, line: raw.line}
+		if docErrs := doc.decode(raw); len(docErrs) > 0 {
+			errs = append(errs, docErrs...)
+			continue
+		}
+		docs = append(docs, doc)
+	}
+	return docs, errs
+}
+
+// yamlLine finds the line numbers in YAML parser errors.
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// decode reads one document strictly and converts it to its request.
+func (doc *document) decode(raw rawDocument) []error {
+	j, err := yaml.YAMLToJSONStrict([]byte(raw.text))
+	if err != nil {
+		// Parser lines count from the document's start; make them the file's.
+		msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
+			n, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
+			return fmt.Sprintf("line %d", n+raw.line-1)
+		})
+		msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
+		return []error{&docError{doc: doc, msg: "invalid YAML: " + msg}}
+	}
+	var top any
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	if err := dec.Decode(&top); err != nil {
+		return []error{&docError{doc: doc, msg: "invalid YAML: " + err.Error()}}
+	}
+	m, ok := top.(map[string]any)
+	if !ok {
+		return []error{&docError{doc: doc, msg: "want a mapping with apiVersion, kind, metadata and spec, got " + describe(top)}}
+	}
+
+	d := &decoder{doc: doc}
+	for _, k := range sortedKeys(m) {
+		switch k {
+		case "apiVersion", "kind", "metadata", "spec":
+		default:
+			d.errorf("", "unknown key %q (known keys: apiVersion, kind, metadata, spec)", k)
+		}
+	}
+	var head struct {
+		APIVersion string       `json:"apiVersion"`
+		Kind       string       `json:"kind"`
+		Metadata   resourceMeta `json:"metadata"`
+	}
+	d.decodeValue("apiVersion", m["apiVersion"], &head.APIVersion)
+	d.decodeValue("kind", m["kind"], &head.Kind)
+	doc.kind = head.Kind
+	switch head.APIVersion {
+	case apiVersion:
+	case "":
+		d.errorf("apiVersion", "missing (want %s)", apiVersion)
+	default:
+		d.errorf("apiVersion", "%q is not supported (want %s)", head.APIVersion, apiVersion)
+	}
+	switch {
+	case head.Kind == "":
+		d.errorf("kind", "missing (want %s or %s)", kindDataset, kindImportProfile)
+	case !isKnownKind(head.Kind):
+		d.errorf("kind", "unknown kind %q (want %s or %s)", head.Kind, kindDataset, kindImportProfile)
+	}
+	if v := m["metadata"]; v != nil {
+		d.decodeValue("metadata", v, &head.Metadata)
+	}
+	doc.name = head.Metadata.Name
+	if head.Metadata.Name == "" {
+		d.errorf("metadata.name", "missing")
+	}
+
+	spec := m["spec"]
+	if spec == nil && isKnownKind(head.Kind) {
+		d.errorf("spec", "missing")
+	}
+	switch head.Kind {
+	case kindDataset:
+		var ds datasetSpec
+		if spec != nil {
+			d.decodeValue("spec", spec, &ds)
+			doc.dataset = d.dataset(head.Metadata.Name, &ds)
+		}
+	case kindImportProfile:
+		var ps profileSpec
+		if spec != nil {
+			d.decodeValue("spec", spec, &ps)
+			doc.profile = d.profile(head.Metadata.Name, &ps)
+		}
+	}
+	return d.errs
+}
+
+// fieldName is the rule the API documents for field names.
+var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// dataset validates a dataset spec and converts it.
+func (d *decoder) dataset(name string, spec *datasetSpec) *ferryv1.Dataset {
+	ds := &ferryv1.Dataset{Name: name, Key: spec.Key}
+	if len(spec.Fields) == 0 {
+		d.errorf("spec.fields", "missing: a dataset needs at least one field")
+	}
+	seen := map[string]bool{}
+	for i, f := range spec.Fields {
+		path := fmt.Sprintf("spec.fields[%d]", i)
+		switch {
+		case f.Name == "":
+			d.errorf(path+".name", "missing")
+		case !fieldName.MatchString(f.Name):
+			d.errorf(path+".name", "%q is not a valid field name (lowercase letters, digits and underscores, starting with a letter)", f.Name)
+		case seen[f.Name]:
+			d.errorf(path+".name", "field %q is defined twice", f.Name)
+		}
+		seen[f.Name] = true
+		t, ok := parseFieldType(f.Type)
+		switch {
+		case f.Type == "":
+			d.errorf(path+".type", "missing (want one of: %s)", strings.Join(fieldTypeNames(), ", "))
+		case !ok:
+			d.errorf(path+".type", "unknown type %q (want one of: %s)", f.Type, strings.Join(fieldTypeNames(), ", "))
+		}
+		ds.Fields = append(ds.Fields, &ferryv1.Field{Name: f.Name, Type: t, Required: f.Required})
+	}
+	if len(spec.Key) == 0 {
+		d.errorf("spec.key", "missing: name at least one field that identifies a row")
+	}
+	inKey := map[string]bool{}
+	for i, k := range spec.Key {
+		path := fmt.Sprintf("spec.key[%d]", i)
+		switch {
+		case k == "":
+			d.errorf(path, "empty")
+		case !seen[k]:
+			d.errorf(path, "%q is not a field of this dataset", k)
+		case inKey[k]:
+			d.errorf(path, "%q is in the key twice", k)
+		}
+		inKey[k] = true
+	}
+	return ds
+}
+
+// profile validates an import profile spec and converts it.
+func (d *decoder) profile(name string, spec *profileSpec) *ferryv1.ApplyImportProfileRequest {
+	ps := &ferryv1.ImportProfileSpec{Dataset: spec.Dataset}
+	if spec.Dataset == "" {
+		d.errorf("spec.dataset", "missing")
+	}
+	if spec.CSV != nil {
+		ps.Csv = &ferryv1.CSVFormat{Delimiter: spec.CSV.Delimiter}
+		if dl := spec.CSV.Delimiter; dl != "" {
+			r, _ := utf8.DecodeRuneInString(dl)
+			if utf8.RuneCountInString(dl) != 1 || r == '"' || r == '\n' || r == '\r' || r == utf8.RuneError {
+				d.errorf("spec.csv.delimiter", "%q is not a valid delimiter (want one character other than a quote or a line break)", dl)
+			}
+		}
+	}
+	mapped := map[string]bool{}
+	for i, m := range spec.Mappings {
+		path := fmt.Sprintf("spec.mappings[%d]", i)
+		switch {
+		case m.Field == "":
+			d.errorf(path+".field", "missing")
+		case mapped[m.Field]:
+			d.errorf(path+".field", "field %q is mapped twice", m.Field)
+		}
+		if m.Column == "" {
+			d.errorf(path+".column", "missing")
+		}
+		mapped[m.Field] = true
+		ps.Mappings = append(ps.Mappings, &ferryv1.FieldMapping{Field: m.Field, Column: m.Column})
+	}
+	ps.WriteMode = ferryv1.WriteMode_WRITE_MODE_UPSERT
+	if spec.WriteMode != "" {
+		wm, ok := parseWriteMode(spec.WriteMode)
+		if !ok {
+			d.errorf("spec.writeMode", "unknown write mode %q (want one of: %s)", spec.WriteMode, strings.Join(writeModeNames(), ", "))
+		}
+		ps.WriteMode = wm
+	}
+	return &ferryv1.ApplyImportProfileRequest{Name: name, Spec: ps}
+}
+
+// checkProfileAgainst checks a profile's mappings against the definition of
+// its dataset when that dataset is applied in the same command.
+func checkProfileAgainst(doc *document, ds *document) []error {
+	fields := map[string]bool{}
+	for _, f := range ds.dataset.GetFields() {
+		fields[f.GetName()] = true
+	}
+	var errs []error
+	mapped := map[string]bool{}
+	for i, m := range doc.profile.GetSpec().GetMappings() {
+		mapped[m.GetField()] = true
+		if !fields[m.GetField()] {
+			errs = append(errs, &docError{doc: doc, path: fmt.Sprintf("spec.mappings[%d].field", i),
+				msg: fmt.Sprintf("%q is not a field of dataset %s (%s)", m.GetField(), ds.name, ds.where())})
+		}
+	}
+	if len(mapped) > 0 {
+		for _, k := range ds.dataset.GetKey() {
+			if !mapped[k] {
+				errs = append(errs, &docError{doc: doc, path: "spec.mappings",
+					msg: fmt.Sprintf("key field %q of dataset %s is not mapped", k, ds.name)})
+			}
+		}
+	}
+	return errs
+}
+
+// datasetResource is the document form of a dataset.
+func datasetResource(ds *ferryv1.Dataset) *resource {
+	spec := &datasetSpec{Key: ds.GetKey()}
+	for _, f := range ds.GetFields() {
+		spec.Fields = append(spec.Fields, fieldSpec{Name: f.GetName(), Type: fieldTypeName(f.GetType()), Required: f.GetRequired()})
+	}
+	return &resource{APIVersion: apiVersion, Kind: kindDataset, Metadata: resourceMeta{Name: ds.GetName()}, Spec: spec}
+}
+
+// profileResource is the document form of an import profile.
+func profileResource(p *ferryv1.ImportProfile) *resource {
+	s := p.GetSpec()
+	spec := &profileSpec{Dataset: s.GetDataset()}
+	if s.GetCsv() != nil {
+		spec.CSV = &csvSpec{Delimiter: s.GetCsv().GetDelimiter()}
+	}
+	for _, m := range s.GetMappings() {
+		spec.Mappings = append(spec.Mappings, mappingSpec{Field: m.GetField(), Column: m.GetColumn()})
+	}
+	if s.GetWriteMode() != ferryv1.WriteMode_WRITE_MODE_UNSPECIFIED {
+		spec.WriteMode = writeModeName(s.GetWriteMode())
+	}
+	return &resource{APIVersion: apiVersion, Kind: kindImportProfile, Metadata: resourceMeta{Name: p.GetName()}, Spec: spec}
+}
+
+// enumNames lists the lowercase names of an enum's values after its zero
+// value, in number order: FIELD_TYPE_STRING becomes "string".
+func enumNames(names map[int32]string, prefix string) []string {
+	nums := make([]int32, 0, len(names))
+	for n := range names {
+		if n != 0 {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	out := make([]string, 0, len(nums))
+	for _, n := range nums {
+		out = append(out, strings.ToLower(strings.TrimPrefix(names[n], prefix)))
+	}
+	return out
+}
+
+// parseEnum finds the value whose lowercase name is s; the zero value never matches.
+func parseEnum(values map[string]int32, prefix, s string) (int32, bool) {
+	if s == "" || s != strings.ToLower(s) {
+		return 0, false
+	}
+	n, ok := values[prefix+strings.ToUpper(s)]
+	return n, ok && n != 0
+}
+
+func fieldTypeNames() []string { return enumNames(ferryv1.FieldType_name, "FIELD_TYPE_") }
+
+func fieldTypeName(t ferryv1.FieldType) string {
+	return strings.ToLower(strings.TrimPrefix(t.String(), "FIELD_TYPE_"))
+}
+
+func parseFieldType(s string) (ferryv1.FieldType, bool) {
+	n, ok := parseEnum(ferryv1.FieldType_value, "FIELD_TYPE_", s)
+	return ferryv1.FieldType(n), ok
+}
+
+func writeModeNames() []string { return enumNames(ferryv1.WriteMode_name, "WRITE_MODE_") }
+
+func writeModeName(m ferryv1.WriteMode) string {
+	return strings.ToLower(strings.TrimPrefix(m.String(), "WRITE_MODE_"))
+}
+
+func parseWriteMode(s string) (ferryv1.WriteMode, bool) {
+	n, ok := parseEnum(ferryv1.WriteMode_value, "WRITE_MODE_", s)
+	return ferryv1.WriteMode(n), ok
+}
+
+func runStatusNames() []string { return enumNames(ferryv1.RunStatus_name, "RUN_STATUS_") }
+
+func runStatusName(st ferryv1.RunStatus) string {
+	return strings.ToLower(strings.TrimPrefix(st.String(), "RUN_STATUS_"))
+}
+
+// parseRunStatus accepts "succeeded_with_errors", "succeeded-with-errors" and
+// the British "cancelled".
+func parseRunStatus(s string) (ferryv1.RunStatus, bool) {
+	s = strings.ReplaceAll(strings.ToLower(s), "-", "_")
+	if s == "cancelled" {
+		s = "canceled"
+	}
+	n, ok := parseEnum(ferryv1.RunStatus_value, "RUN_STATUS_", s)
+	return ferryv1.RunStatus(n), ok
+}
+
+// decoder fills Go values from decoded JSON strictly: a key the target has
+// no field for is an error naming its path, as is a value of the wrong type.
+type decoder struct {
+	doc  *document
+	errs []error
+}
+
+func (d *decoder) errorf(path, format string, args ...any) {
+	d.errs = append(d.errs, &docError{doc: d.doc, path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+// decodeValue fills *dst from v.
+func (d *decoder) decodeValue(path string, v any, dst any) {
+	d.decode(path, v, reflectValue(dst))
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// describe names a decoded value in an error message.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return strconv.Quote(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case json.Number:
+		return v.String()
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	default:
+		return fmt.Sprintf("%v", v)
+	}
+}

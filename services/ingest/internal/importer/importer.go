@@ -1,0 +1,174 @@
+// Package importer splits a run's stored file into chunks and publishes them,
+// keeping at most a window of chunks of one run in flight so that one large
+// file cannot starve other runs.
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/formats/delimited"
+	"github.com/ferrydata/ferry/services/ingest/internal/runs"
+)
+
+// maxSplitTime bounds how long splitting one file may take, pauses included.
+const maxSplitTime = 24 * time.Hour
+
+// Importer handles ImportCommand messages.
+type Importer struct {
+	JS      jetstream.JetStream
+	Files   jetstream.ObjectStore
+	Runs    *runs.Client
+	Options func(*ferryv1.RunSnapshot) delimited.Options
+	Window  int
+	Log     *slog.Logger
+}
+
+// tracker follows a run's progress events: which chunks are applied, and
+// whether the run was stopped.
+type tracker struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	applied map[int64]bool
+	stopped string
+}
+
+func newTracker() *tracker {
+	t := &tracker{applied: map[int64]bool{}}
+	t.cond = sync.NewCond(&t.mu)
+	return t
+}
+
+func (t *tracker) event(p *ferryv1.Progress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch ev := p.GetEvent().(type) {
+	case *ferryv1.Progress_Applied:
+		t.applied[ev.Applied.GetSeq()] = true
+	case *ferryv1.Progress_Canceled:
+		t.stopped = "canceled"
+	case *ferryv1.Progress_Failed:
+		t.stopped = "failed: " + ev.Failed.GetReason()
+	}
+	t.cond.Broadcast()
+}
+
+// wait blocks until fewer than window published chunks are unapplied, the
+// run stopped (its reason is returned), or ctx ended.
+func (t *tracker) wait(ctx context.Context, published int64, window int) (string, error) {
+	stop := context.AfterFunc(ctx, func() {
+		t.mu.Lock()
+		t.cond.Broadcast()
+		t.mu.Unlock()
+	})
+	defer stop()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		if t.stopped != "" {
+			return t.stopped, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if published-int64(len(t.applied)) < int64(window) {
+			return "", nil
+		}
+		t.cond.Wait()
+	}
+}
+
+// Handle splits the command's file and publishes its chunks. A redelivered
+// command publishes the same chunks under the same message ids again; the
+// stream drops duplicates within its window and delivery's ledger after it.
+func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
+	var cmd ferryv1.ImportCommand
+	if err := proto.Unmarshal(msg.Data(), &cmd); err != nil {
+		return bus.Permanent(fmt.Errorf("decode import command: %w", err))
+	}
+	snap := cmd.GetRun()
+	log := im.Log.With("tenant", snap.GetTenantId(), "run", snap.GetRunId())
+
+	t := newTracker()
+	cons, err := im.JS.OrderedConsumer(ctx, bus.StreamProgress, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId())},
+	})
+	if err != nil {
+		return fmt.Errorf("follow progress of run %s: %w", snap.GetRunId(), err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var p ferryv1.Progress
+		if proto.Unmarshal(m.Data(), &p) == nil {
+			t.event(&p)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow progress of run %s: %w", snap.GetRunId(), err)
+	}
+	defer cc.Stop()
+
+	// Without a deadline of its own, the object store bounds the whole read
+	// by its default request timeout (seconds), and this reader pauses for
+	// as long as the window is full.
+	rctx, cancel := context.WithTimeout(ctx, maxSplitTime)
+	defer cancel()
+	obj, err := im.Files.Get(rctx, cmd.GetObject())
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return bus.Permanent(im.fail(ctx, snap, "the stored file is missing"))
+	}
+	if err != nil {
+		return fmt.Errorf("open stored file of run %s: %w", snap.GetRunId(), err)
+	}
+	defer obj.Close()
+
+	sp := delimited.NewSplitter(obj, im.Options(snap))
+	header, err := sp.Header()
+	if err != nil {
+		return im.fail(ctx, snap, err.Error())
+	}
+	var published int64
+	for {
+		c, err := sp.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// The upload check split this file cleanly; a different result
+			// means the stored bytes changed.
+			return im.fail(ctx, snap, "stored file cannot be split: "+err.Error())
+		}
+		stopped, err := t.wait(ctx, published, im.Window)
+		if err != nil {
+			return err
+		}
+		if stopped != "" {
+			log.Info("import stopped", "reason", stopped, "published", published)
+			return nil
+		}
+		chunk := &ferryv1.Chunk{Run: snap, Header: header, Seq: c.Seq, FirstRow: c.FirstRow, Rows: c.Rows, Data: c.Data}
+		if err := bus.Publish(ctx, im.JS, bus.ChunkSubject(snap.GetTenantId(), snap.GetRunId()), bus.MsgID("chunk", snap.GetRunId(), c.Seq), chunk); err != nil {
+			return err
+		}
+		published++
+	}
+	log.Info("file split", "chunks", published, "rows", sp.Rows())
+	return nil
+}
+
+func (im *Importer) fail(ctx context.Context, snap *ferryv1.RunSnapshot, reason string) error {
+	if err := im.Runs.Fail(ctx, snap, reason); err != nil {
+		return err
+	}
+	return nil
+}

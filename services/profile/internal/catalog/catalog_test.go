@@ -1,0 +1,78 @@
+package catalog
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+)
+
+func str(name string) *ferryv1.Field {
+	return &ferryv1.Field{Name: name, Type: ferryv1.FieldType_FIELD_TYPE_STRING}
+}
+
+func TestValidateDataset(t *testing.T) {
+	tests := []struct {
+		name string
+		ds   *ferryv1.Dataset
+		want string
+	}{
+		{"ok", &ferryv1.Dataset{Name: "users", Fields: []*ferryv1.Field{str("id")}, Key: []string{"id"}}, ""},
+		{"bad name", &ferryv1.Dataset{Name: "Users", Fields: []*ferryv1.Field{str("id")}, Key: []string{"id"}}, "dataset name"},
+		{"sql injection name", &ferryv1.Dataset{Name: `a"; drop`, Fields: []*ferryv1.Field{str("id")}, Key: []string{"id"}}, "dataset name"},
+		{"no fields", &ferryv1.Dataset{Name: "u", Key: []string{"id"}}, "has no fields"},
+		{"no key", &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id")}}, "has no key"},
+		{"key not field", &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id")}, Key: []string{"x"}}, `key field "x" is not a field`},
+		{"dup field", &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), str("id")}, Key: []string{"id"}}, "appears twice"},
+		{"no type", &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{{Name: "id"}}, Key: []string{"id"}}, "has no type"},
+		{"reserved", &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("_ferry_row")}, Key: []string{"_ferry_row"}}, "field name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateDataset(tt.ds)
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestDiffDataset(t *testing.T) {
+	stored := &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), str("name")}, Key: []string{"id"}}
+	c, err := DiffDataset(stored, stored)
+	require.NoError(t, err)
+	require.False(t, c.Changed)
+
+	want := &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), str("name"), str("email")}, Key: []string{"id"}}
+	c, err = DiffDataset(stored, want)
+	require.NoError(t, err)
+	require.True(t, c.Changed)
+	require.Len(t, c.Added, 1)
+
+	_, err = DiffDataset(stored, &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id")}, Key: []string{"id"}})
+	require.ErrorContains(t, err, `field "name" cannot be removed`)
+	_, err = DiffDataset(stored, &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), {Name: "name", Type: ferryv1.FieldType_FIELD_TYPE_INTEGER}}, Key: []string{"id"}})
+	require.ErrorContains(t, err, "cannot change type from string to integer")
+	_, err = DiffDataset(stored, &ferryv1.Dataset{Name: "u", Fields: stored.Fields, Key: []string{"name"}})
+	require.ErrorContains(t, err, "the key cannot change")
+}
+
+func TestValidateProfile(t *testing.T) {
+	ds := &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), {Name: "name", Type: ferryv1.FieldType_FIELD_TYPE_STRING, Required: true}}, Key: []string{"id"}}
+	s, err := ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u"}, ds)
+	require.NoError(t, err)
+	require.Equal(t, ",", s.GetCsv().GetDelimiter())
+	require.Equal(t, ferryv1.WriteMode_WRITE_MODE_UPSERT, s.GetWriteMode())
+
+	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "name", Column: "N"}}}, ds)
+	require.ErrorContains(t, err, `key field "id" of dataset "u" is not mapped`)
+	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}}}, ds)
+	require.ErrorContains(t, err, `required field "name"`)
+	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{Delimiter: ";;"}}, ds)
+	require.ErrorContains(t, err, "delimiter")
+	_, err = ValidateProfile("Users", &ferryv1.ImportProfileSpec{Dataset: "u"}, ds)
+	require.ErrorContains(t, err, "profile name")
+}

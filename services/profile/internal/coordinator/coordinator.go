@@ -1,0 +1,165 @@
+// Package coordinator is the profile service's side of the bus: it creates
+// runs for other services, folds progress events into runs, ends them when
+// every chunk of their manifest is applied, and announces lifecycle events.
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/services/profile/internal/store"
+)
+
+// Runs is what the coordinator needs of the store.
+type Runs interface {
+	CreateRun(ctx context.Context, req *ferryv1.RunCreateRequest) (*ferryv1.Run, *ferryv1.RunSnapshot, error)
+	MarkStarted(ctx context.Context, runID string, f *ferryv1.RunFile) error
+	SetManifest(ctx context.Context, runID string, chunks int64) error
+	MarkFailed(ctx context.Context, runID, reason string) (*store.RunRow, error)
+	Refresh(ctx context.Context, runID string) (*store.RunRow, error)
+}
+
+// Coordinator runs the profile service's bus work.
+type Coordinator struct {
+	runs    Runs
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	log     *slog.Logger
+	sub     *nats.Subscription
+	worker  *bus.Worker
+	ackWait time.Duration
+}
+
+// New returns a coordinator.
+func New(runs Runs, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger, ackWait time.Duration) *Coordinator {
+	return &Coordinator{runs: runs, nc: nc, js: js, log: log, ackWait: ackWait}
+}
+
+// Starting declares the consumer and starts answering run creation requests.
+func (c *Coordinator) Starting(ctx context.Context) error {
+	if err := bus.EnsureStreams(ctx, c.js); err != nil {
+		return err
+	}
+	cons, err := bus.EnsureConsumer(ctx, c.js, bus.StreamProgress, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerProfile, FilterSubject: "ferry.progress.>", MaxAckPending: 1000, AckWait: c.ackWait,
+	})
+	if err != nil {
+		return err
+	}
+	c.worker = bus.NewWorker(bus.WorkerConfig{Name: "profile-progress", Consumer: cons, Concurrency: 8, Handler: c.handleProgress, Log: c.log})
+	c.sub, err = c.nc.QueueSubscribe(bus.RunCreateSubject, "profile", c.handleCreate)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", bus.RunCreateSubject, err)
+	}
+	return nil
+}
+
+// Running folds progress events until ctx ends.
+func (c *Coordinator) Running(ctx context.Context) error { return c.worker.Run(ctx) }
+
+// Stopping stops answering requests, finishing those in flight.
+func (c *Coordinator) Stopping(context.Context) error {
+	if c.sub != nil {
+		return c.sub.Drain()
+	}
+	return nil
+}
+
+func (c *Coordinator) handleCreate(m *nats.Msg) {
+	ctx := context.Background()
+	var req ferryv1.RunCreateRequest
+	reply := &ferryv1.RunCreateReply{}
+	if err := proto.Unmarshal(m.Data, &req); err != nil {
+		reply.Code, reply.Message = int32(errs.Code(errs.Invalid("bad request"))), "bad run create request"
+	} else if run, snap, err := c.runs.CreateRun(ctx, &req); err != nil {
+		code := errs.Code(err)
+		reply.Code, reply.Message = int32(code), err.Error()
+		if errs.KindOf(err) == errs.KindUnknown {
+			c.log.Error("run create failed", "tenant", req.GetTenantId(), "profile", req.GetProfile(), "err", err)
+			reply.Message = "internal error"
+		}
+	} else {
+		reply.Run, reply.Snapshot = run, snap
+		c.log.Info("run created", "tenant", req.GetTenantId(), "run", run.GetId(), "profile", run.GetProfile(), "version", run.GetProfileVersion())
+	}
+	data, _ := proto.Marshal(reply)
+	if err := m.Respond(data); err != nil {
+		c.log.Warn("run create reply failed", "err", err)
+	}
+}
+
+func (c *Coordinator) handleProgress(ctx context.Context, msg jetstream.Msg) error {
+	var p ferryv1.Progress
+	if err := proto.Unmarshal(msg.Data(), &p); err != nil {
+		return bus.Permanent(fmt.Errorf("decode progress on %s: %w", msg.Subject(), err))
+	}
+	var (
+		ended *store.RunRow
+		err   error
+	)
+	switch ev := p.GetEvent().(type) {
+	case *ferryv1.Progress_Started:
+		err = c.runs.MarkStarted(ctx, p.GetRunId(), ev.Started.GetFile())
+	case *ferryv1.Progress_Manifest:
+		if err = c.runs.SetManifest(ctx, p.GetRunId(), ev.Manifest.GetChunks()); err == nil {
+			ended, err = c.runs.Refresh(ctx, p.GetRunId())
+		}
+	case *ferryv1.Progress_Applied:
+		ended, err = c.runs.Refresh(ctx, p.GetRunId())
+	case *ferryv1.Progress_Failed:
+		ended, err = c.runs.MarkFailed(ctx, p.GetRunId(), ev.Failed.GetReason())
+	}
+	if err != nil {
+		return fmt.Errorf("fold progress of run %s: %w", p.GetRunId(), err)
+	}
+	if ended != nil {
+		c.log.Info("run ended", "tenant", p.GetTenantId(), "run", p.GetRunId(), "status", store.StatusName(ended.Run.GetStatus()),
+			"read", ended.Run.GetCounts().GetRead(), "rejected", ended.Run.GetCounts().GetRejected())
+		return c.announce(ctx, p.GetTenantId(), ended.Run)
+	}
+	return nil
+}
+
+// announce publishes a run's lifecycle event.
+func (c *Coordinator) announce(ctx context.Context, tenant string, run *ferryv1.Run) error {
+	status := store.StatusName(run.GetStatus())
+	subject := bus.RunEventSubject(tenant, run.GetProfile(), status)
+	return bus.Publish(ctx, c.js, subject, "run/"+run.GetId()+"/"+status, &ferryv1.RunEvent{TenantId: tenant, Run: run})
+}
+
+// Watch implements api.Notifier.
+func (c *Coordinator) Watch(tenantID, runID, profile string) (<-chan struct{}, func(), error) {
+	ch := make(chan struct{}, 1)
+	notify := func(*nats.Msg) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	s1, err := c.nc.Subscribe(bus.ProgressSubject(tenantID, runID), notify)
+	if err != nil {
+		return nil, nil, err
+	}
+	s2, err := c.nc.Subscribe("ferry.runs."+tenantID+"."+profile+".>", notify)
+	if err != nil {
+		_ = s1.Unsubscribe()
+		return nil, nil, err
+	}
+	return ch, func() { _ = s1.Unsubscribe(); _ = s2.Unsubscribe() }, nil
+}
+
+// Canceled implements api.Notifier: the run's ingest stops splitting.
+func (c *Coordinator) Canceled(ctx context.Context, tenantID, runID string) error {
+	return bus.Publish(ctx, c.js, bus.ProgressSubject(tenantID, runID), "canceled/"+runID,
+		&ferryv1.Progress{TenantId: tenantID, RunId: runID, Event: &ferryv1.Progress_Canceled{Canceled: &ferryv1.RunCanceled{}}})
+}

@@ -1,0 +1,95 @@
+// Package profile is the control plane: tenants and keys, datasets and their
+// tables, import profiles, runs and their coordination. It serves the
+// TenantService, DatasetService, ImportProfileService and RunService APIs.
+package profile
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/auth"
+	"github.com/ferrydata/ferry/libs/server"
+	"github.com/ferrydata/ferry/services/profile/internal/api"
+	"github.com/ferrydata/ferry/services/profile/internal/coordinator"
+	"github.com/ferrydata/ferry/services/profile/internal/store"
+)
+
+// Config configures the profile service.
+type Config struct {
+	// BootstrapKey, when set, is the admin key of the default tenant created
+	// on first start, instead of a random one.
+	BootstrapKey string `yaml:"bootstrap_key"`
+}
+
+// RegisterFlags registers the service's flags on f.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.BootstrapKey, "bootstrap-key", "", "admin key of the default tenant created on first start (random and printed once when empty)")
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error { return nil }
+
+// Deps are what the service is built with.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Server *server.Server
+	Log    *slog.Logger
+	// Out receives the bootstrap key, once.
+	Out io.Writer
+	// AckWait is how long a progress event may go unacknowledged before redelivery.
+	AckWait time.Duration
+}
+
+// Service is the running profile service.
+type Service struct {
+	cfg   Config
+	deps  Deps
+	auth  *auth.Store
+	coord *coordinator.Coordinator
+}
+
+// New builds the service and registers its APIs on the server.
+func New(cfg Config, d Deps) *Service {
+	st := store.New(d.Pool)
+	as := auth.NewStore(d.Pool)
+	coord := coordinator.New(st, d.NC, d.JS, d.Log, d.AckWait)
+	a := api.New(st, as, coord)
+	ferryv1.RegisterTenantServiceServer(d.Server.GRPC, a)
+	ferryv1.RegisterDatasetServiceServer(d.Server.GRPC, a)
+	ferryv1.RegisterImportProfileServiceServer(d.Server.GRPC, a)
+	ferryv1.RegisterRunServiceServer(d.Server.GRPC, a)
+	return &Service{cfg: cfg, deps: d, auth: as, coord: coord}
+}
+
+// Starting creates the default tenant on an empty database and starts the coordinator.
+func (s *Service) Starting(ctx context.Context) error {
+	secret, err := s.auth.Bootstrap(ctx, s.cfg.BootstrapKey)
+	if err != nil {
+		return fmt.Errorf("bootstrap default tenant: %w", err)
+	}
+	if secret != "" {
+		s.deps.Log.Info("default tenant created", "tenant", auth.DefaultTenant)
+		if s.cfg.BootstrapKey == "" && s.deps.Out != nil {
+			fmt.Fprintf(s.deps.Out, "\nBootstrap admin key of tenant %q (shown once, store it now):\n\n    %s\n\n", auth.DefaultTenant, secret)
+		}
+	}
+	return s.coord.Starting(ctx)
+}
+
+// Running folds run progress until ctx ends.
+func (s *Service) Running(ctx context.Context) error { return s.coord.Running(ctx) }
+
+// Stopping drains the coordinator.
+func (s *Service) Stopping(ctx context.Context) error { return s.coord.Stopping(ctx) }

@@ -1,0 +1,109 @@
+// Package transform turns rows in into rows out: it parses, maps and
+// validates the chunks of import runs and publishes record batches. It is
+// pure CPU and writes nothing to the database.
+package transform
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/services/transform/internal/records"
+)
+
+// Config configures the transform service.
+type Config struct {
+	// Workers is how many chunks one process maps at once.
+	Workers int `yaml:"workers"`
+}
+
+// RegisterFlags registers the service's flags on f.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.IntVar(&c.Workers, "transform-workers", runtime.GOMAXPROCS(0), "chunks mapped at once by one transform process")
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Workers < 1 {
+		return errors.New("transform-workers must be at least 1")
+	}
+	return nil
+}
+
+// Deps are what the service is built with.
+type Deps struct {
+	JS  jetstream.JetStream
+	Log *slog.Logger
+	// AckWait is how long a chunk may go unacknowledged before redelivery.
+	AckWait time.Duration
+}
+
+// Service is the running transform service.
+type Service struct {
+	cfg    Config
+	deps   Deps
+	plans  records.Plans
+	worker *bus.Worker
+}
+
+// New builds the service.
+func New(cfg Config, d Deps) *Service { return &Service{cfg: cfg, deps: d} }
+
+// Starting declares the streams and the chunk consumer.
+func (s *Service) Starting(ctx context.Context) error {
+	if err := bus.EnsureStreams(ctx, s.deps.JS); err != nil {
+		return err
+	}
+	cons, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamChunks, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerTransform, FilterSubject: "ferry.chunks.>", MaxAckPending: 1000, AckWait: s.deps.AckWait,
+	})
+	if err != nil {
+		return err
+	}
+	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "transform", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	return nil
+}
+
+// Running maps chunks until ctx ends, finishing those in flight.
+func (s *Service) Running(ctx context.Context) error { return s.worker.Run(ctx) }
+
+// Stopping has nothing left to do: the worker drained in Running.
+func (s *Service) Stopping(context.Context) error { return nil }
+
+func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
+	var c ferryv1.Chunk
+	if err := proto.Unmarshal(msg.Data(), &c); err != nil {
+		return bus.Permanent(fmt.Errorf("decode chunk on %s: %w", msg.Subject(), err))
+	}
+	snap := c.GetRun()
+	plan, err := s.plans.Get(snap, c.GetHeader())
+	if err != nil {
+		// ingest checked the header against the mapping before splitting.
+		return s.fail(ctx, snap, fmt.Errorf("chunk %d: %w", c.GetSeq(), err))
+	}
+	batch, err := records.Build(&c, plan)
+	if err != nil {
+		return s.fail(ctx, snap, err)
+	}
+	return bus.Publish(ctx, s.deps.JS, bus.RecordSubject(snap.GetTenantId(), snap.GetRunId()), bus.MsgID("records", snap.GetRunId(), c.GetSeq()), batch)
+}
+
+// fail ends the run of a chunk that cannot be mapped, and terminates the chunk.
+func (s *Service) fail(ctx context.Context, snap *ferryv1.RunSnapshot, cause error) error {
+	s.deps.Log.Error("chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
+	if err := bus.Publish(ctx, s.deps.JS, bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId()), "failed/"+snap.GetRunId(),
+		&ferryv1.Progress{TenantId: snap.GetTenantId(), RunId: snap.GetRunId(), Event: &ferryv1.Progress_Failed{Failed: &ferryv1.RunFailed{Reason: cause.Error()}}}); err != nil {
+		return err
+	}
+	return bus.Permanent(cause)
+}
