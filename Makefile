@@ -30,7 +30,7 @@ generate: tools ## lint the protos and regenerate the Go code
 .PHONY: checkgenerate
 checkgenerate: generate ## fail when the committed generated code is not what the protos generate
 	@git diff --exit-code -- proto/gen || (echo "generated code is stale: run make generate and commit" && exit 1)
-	@test -z "$$(git status --porcelain -- proto/gen)" || (echo "untracked generated files: run make generate and commit" && exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- proto/gen | grep '^??')" || (echo "untracked generated files: run make generate and commit" && exit 1)
 
 .PHONY: checkdeps
 checkdeps: ## fail when a service module requires anything of ours but libs and proto
