@@ -82,8 +82,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.CancelOnStop {
 		work = ctx
 	}
-	for ctx.Err() == nil {
-		slots <- struct{}{}
+	for {
+		// Wait for a free slot, but never fetch once stopping began.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		if ctx.Err() != nil {
+			<-slots
+			return nil
+		}
 		free := 1
 	more:
 		for free < w.cfg.Concurrency {

@@ -62,7 +62,9 @@ func ensureDatabase(ctx context.Context, cc *pgx.ConnConfig, log *slog.Logger) e
 	}
 	defer aconn.Close(ctx)
 	_, err = aconn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cc.Database}.Sanitize())
-	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database: another replica won
+	// Another replica may have won the race: PostgreSQL says so with
+	// duplicate_database, or with a unique violation in pg_database.
+	if err != nil && !(errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505")) {
 		return fmt.Errorf("create database %s: %w", cc.Database, err)
 	}
 	log.Info("database created", "database", cc.Database)

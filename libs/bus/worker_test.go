@@ -1,0 +1,159 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/testkit"
+)
+
+func setup(t *testing.T, ackWait time.Duration) (jetstream.JetStream, jetstream.Consumer) {
+	ns := testkit.NATS(t)
+	nc, err := bus.Connect("", ns, "test", testkit.Log(t))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, bus.EnsureStreams(ctx, js))
+	require.NoError(t, bus.EnsureStreams(ctx, js), "declaring twice is fine")
+	cons, err := bus.EnsureConsumer(ctx, js, bus.StreamChunks, jetstream.ConsumerConfig{Durable: "t", FilterSubject: "ferry.chunks.>", AckWait: ackWait})
+	require.NoError(t, err)
+	return js, cons
+}
+
+func publishN(t *testing.T, js jetstream.JetStream, n int) {
+	for i := range n {
+		require.NoError(t, bus.Publish(context.Background(), js, bus.ChunkSubject("t1", "r1"), bus.MsgID("chunk", "r1", int64(i)), wrapperspb.Int64(int64(i))))
+	}
+}
+
+func pending(t *testing.T, cons jetstream.Consumer) (uint64, int) {
+	info, err := cons.Info(context.Background())
+	require.NoError(t, err)
+	return info.NumPending, info.NumAckPending
+}
+
+func TestPublishDeduplicates(t *testing.T) {
+	js, cons := setup(t, time.Second)
+	publishN(t, js, 3)
+	publishN(t, js, 3)
+	n, _ := pending(t, cons)
+	require.EqualValues(t, 3, n, "the same message ids are stored once")
+}
+
+func TestWorkerAcksRetriesAndTerminates(t *testing.T) {
+	js, cons := setup(t, time.Second)
+	publishN(t, js, 10)
+	var (
+		mu   sync.Mutex
+		seen = map[int64]int{}
+		done atomic.Int64
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := bus.NewWorker(bus.WorkerConfig{Name: "t", Consumer: cons, Concurrency: 3, Log: testkit.Log(t), Handler: func(_ context.Context, m jetstream.Msg) error {
+		var v wrapperspb.Int64Value
+		require.NoError(t, proto.Unmarshal(m.Data(), &v))
+		mu.Lock()
+		seen[v.Value]++
+		attempt := seen[v.Value]
+		mu.Unlock()
+		switch {
+		case v.Value == 3 && attempt == 1:
+			return errors.New("transient") // naked, comes back
+		case v.Value == 5:
+			return bus.Permanent(errors.New("poison")) // terminated, never back
+		case v.Value == 7 && attempt == 1:
+			panic("boom") // recovered as permanent
+		}
+		done.Add(1)
+		return nil
+	}})
+	go func() {
+		require.Eventually(t, func() bool { return done.Load() == 8 }, 30*time.Second, 20*time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // longer than AckWait: nothing may come back
+		cancel()
+	}()
+	require.NoError(t, w.Run(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 2, seen[3], "a transient failure is retried")
+	require.Equal(t, 1, seen[5], "a permanent failure is not")
+	require.Equal(t, 1, seen[7], "a panic is permanent")
+	for _, v := range []int64{0, 1, 2, 4, 6, 8, 9} {
+		require.Equal(t, 1, seen[v], "message %d handled once", v)
+	}
+	n, ack := pending(t, cons)
+	require.Zero(t, n)
+	require.Zero(t, ack)
+}
+
+// TestWorkerDrains: stopping lets handlers in flight finish and ack, and
+// fetches nothing more.
+func TestWorkerDrains(t *testing.T) {
+	js, cons := setup(t, time.Second)
+	publishN(t, js, 6)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{}, 6)
+	var finished atomic.Int64
+	w := bus.NewWorker(bus.WorkerConfig{Name: "t", Consumer: cons, Concurrency: 2, Log: testkit.Log(t), Handler: func(context.Context, jetstream.Msg) error {
+		started <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+		finished.Add(1)
+		return nil
+	}})
+	errc := make(chan error)
+	go func() { errc <- w.Run(ctx) }()
+	<-started
+	<-started
+	cancel()
+	require.NoError(t, <-errc)
+	require.EqualValues(t, 2, finished.Load(), "the two in flight finished before Run returned")
+	n, ack := pending(t, cons)
+	require.EqualValues(t, 4, n, "the rest stays in the stream for another worker")
+	require.Zero(t, ack)
+}
+
+// TestWorkerCancelOnStopHandsBack: a long handler that stops at a safe point
+// is handed back at once, not after the ack wait.
+func TestWorkerCancelOnStopHandsBack(t *testing.T) {
+	js, cons := setup(t, time.Minute)
+	publishN(t, js, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	w := bus.NewWorker(bus.WorkerConfig{Name: "t", Consumer: cons, Concurrency: 1, CancelOnStop: true, Log: testkit.Log(t), Handler: func(hctx context.Context, _ jetstream.Msg) error {
+		close(started)
+		<-hctx.Done()
+		return fmt.Errorf("stopped: %w", hctx.Err())
+	}})
+	errc := make(chan error)
+	go func() { errc <- w.Run(ctx) }()
+	<-started
+	cancel()
+	require.NoError(t, <-errc)
+
+	got := make(chan struct{}, 1)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	w2 := bus.NewWorker(bus.WorkerConfig{Name: "t2", Consumer: cons, Concurrency: 1, Log: testkit.Log(t), Handler: func(context.Context, jetstream.Msg) error {
+		got <- struct{}{}
+		return nil
+	}})
+	go func() { _ = w2.Run(ctx2) }()
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handed-back message did not come back before the one-minute ack wait")
+	}
+}
