@@ -27,8 +27,11 @@ const (
 )
 
 // RunCreateSubject is the request-reply subject on which the profile service
-// creates runs for other services.
-const RunCreateSubject = "ferry.svc.runs.create"
+// creates runs of a tenant for other services.
+func RunCreateSubject(tenant string) string { return "ferry.svc.runs.create." + tenant }
+
+// RunCreateSubjects matches RunCreateSubject of every tenant.
+const RunCreateSubjects = "ferry.svc.runs.create.*"
 
 // ImportCommandSubject carries ImportCommand messages of a tenant.
 func ImportCommandSubject(tenant string) string { return "ferry.cmd.import." + tenant }

@@ -226,6 +226,13 @@ func TestImportEndToEnd(t *testing.T) {
 	require.Len(t, next.GetRuns(), 1)
 	require.Empty(t, next.GetNextPageToken())
 
+	succeeded, err := c.Runs.ListRuns(c.ctx(t), &ferryv1.ListRunsRequest{Status: ferryv1.RunStatus_RUN_STATUS_SUCCEEDED})
+	require.NoError(t, err)
+	require.Len(t, succeeded.GetRuns(), 3)
+	failed, err := c.Runs.ListRuns(c.ctx(t), &ferryv1.ListRunsRequest{Status: ferryv1.RunStatus_RUN_STATUS_FAILED})
+	require.NoError(t, err)
+	require.Empty(t, failed.GetRuns())
+
 	out, _, code := runCLI(t, srv.GRPCAddr, srv.Key, "get", "runs")
 	require.Zero(t, code)
 	require.Contains(t, out, run.GetId())

@@ -32,7 +32,7 @@ func (c *Client) Create(ctx context.Context, req *ferryv1.RunCreateRequest) (*fe
 	}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	m, err := c.NC.RequestWithContext(rctx, bus.RunCreateSubject, data)
+	m, err := c.NC.RequestWithContext(rctx, bus.RunCreateSubject(req.GetTenantId()), data)
 	if err != nil {
 		return nil, nil, errs.Unavailable(err, "create run: profile service did not answer")
 	}

@@ -57,9 +57,9 @@ func (c *Coordinator) Starting(ctx context.Context) error {
 		return err
 	}
 	c.worker = bus.NewWorker(bus.WorkerConfig{Name: "profile-progress", Consumer: cons, Concurrency: 8, Handler: c.handleProgress, Log: c.log})
-	c.sub, err = c.nc.QueueSubscribe(bus.RunCreateSubject, "profile", c.handleCreate)
+	c.sub, err = c.nc.QueueSubscribe(bus.RunCreateSubjects, "profile", c.handleCreate)
 	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", bus.RunCreateSubject, err)
+		return fmt.Errorf("subscribe %s: %w", bus.RunCreateSubjects, err)
 	}
 	return nil
 }
@@ -81,6 +81,9 @@ func (c *Coordinator) handleCreate(m *nats.Msg) {
 	reply := &ferryv1.RunCreateReply{}
 	if err := proto.Unmarshal(m.Data, &req); err != nil {
 		reply.Code, reply.Message = int32(errs.Code(errs.Invalid("bad request"))), "bad run create request"
+	} else if m.Subject != bus.RunCreateSubject(req.GetTenantId()) {
+		c.log.Warn("run create refused: subject and payload name different tenants", "subject", m.Subject, "tenant", req.GetTenantId())
+		reply.Code, reply.Message = int32(errs.Code(errs.Permission("denied"))), "the subject's tenant and the request's tenant differ"
 	} else if run, snap, err := c.runs.CreateRun(ctx, &req); err != nil {
 		code := errs.Code(err)
 		reply.Code, reply.Message = int32(code), err.Error()
