@@ -133,30 +133,26 @@ func (a *Applier) apply(ctx context.Context, tx pgx.Tx, b *ferryv1.RecordBatch) 
 }
 
 // supersededRows returns the row numbers of b whose key appears in a later
-// chunk of the same run that is already applied.
+// chunk of the same run that is already applied. PostgreSQL intersects the
+// keys, so memory stays bounded by the chunk, however many chunks came first.
 func supersededRows(ctx context.Context, tx pgx.Tx, b *ferryv1.RecordBatch) ([]int64, error) {
-	rows, err := tx.Query(ctx, `SELECT keys FROM ferry.run_chunks WHERE run_id = $1 AND seq > $2 AND keys IS NOT NULL`,
-		b.GetRun().GetRunId(), b.GetSeq())
+	rows, err := tx.Query(ctx, `SELECT DISTINCT k FROM ferry.run_chunks c, unnest(c.keys) AS k
+		WHERE c.run_id = $1 AND c.seq > $2 AND c.keys IS NOT NULL AND k = ANY($3)`,
+		b.GetRun().GetRunId(), b.GetSeq(), b.GetKeys())
 	if err != nil {
 		return nil, fmt.Errorf("load later keys: %w", err)
 	}
-	defer rows.Close()
-	later := map[string]bool{}
-	for rows.Next() {
-		var keys []string
-		if err := rows.Scan(&keys); err != nil {
-			return nil, err
-		}
-		for _, k := range keys {
-			later[k] = true
-		}
-	}
-	if err := rows.Err(); err != nil || len(later) == 0 {
+	later, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(later) == 0 {
 		return nil, err
+	}
+	lost := make(map[string]bool, len(later))
+	for _, k := range later {
+		lost[k] = true
 	}
 	var drop []int64
 	for i, k := range b.GetKeys() {
-		if later[k] {
+		if lost[k] {
 			drop = append(drop, b.GetRows()[i])
 		}
 	}
