@@ -109,16 +109,15 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	// Published again for a duplicate: the first delivery may have stopped
 	// between commit and report. The message id makes it count once.
-	return bus.Publish(ctx, s.deps.JS, bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId()), bus.MsgID("applied", snap.GetRunId(), b.GetSeq()),
-		&ferryv1.Progress{TenantId: snap.GetTenantId(), RunId: snap.GetRunId(), Event: &ferryv1.Progress_Applied{Applied: &ferryv1.ChunkApplied{Seq: b.GetSeq(), Counts: res.Counts}}})
+	return bus.PublishProgress(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), fmt.Sprintf("applied/%d", b.GetSeq()),
+		&ferryv1.Progress{Event: &ferryv1.Progress_Applied{Applied: &ferryv1.ChunkApplied{Seq: b.GetSeq(), Counts: res.Counts}}})
 }
 
 // fail ends the run: a batch that PostgreSQL refuses for its data or the
 // table's shape will be refused again.
 func (s *Service) fail(ctx context.Context, snap *ferryv1.RunSnapshot, cause error) error {
 	s.deps.Log.Error("chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
-	if err := bus.Publish(ctx, s.deps.JS, bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId()), "failed/"+snap.GetRunId(),
-		&ferryv1.Progress{TenantId: snap.GetTenantId(), RunId: snap.GetRunId(), Event: &ferryv1.Progress_Failed{Failed: &ferryv1.RunFailed{Reason: cause.Error()}}}); err != nil {
+	if err := bus.PublishFailed(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), cause.Error()); err != nil {
 		return fmt.Errorf("%w (and reporting it: %v)", cause, err)
 	}
 	return cause

@@ -101,8 +101,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 // fail ends the run of a chunk that cannot be mapped, and terminates the chunk.
 func (s *Service) fail(ctx context.Context, snap *ferryv1.RunSnapshot, cause error) error {
 	s.deps.Log.Error("chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
-	if err := bus.Publish(ctx, s.deps.JS, bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId()), "failed/"+snap.GetRunId(),
-		&ferryv1.Progress{TenantId: snap.GetTenantId(), RunId: snap.GetRunId(), Event: &ferryv1.Progress_Failed{Failed: &ferryv1.RunFailed{Reason: cause.Error()}}}); err != nil {
+	if err := bus.PublishFailed(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), cause.Error()); err != nil {
 		return err
 	}
 	return bus.Permanent(cause)

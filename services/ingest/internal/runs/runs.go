@@ -48,11 +48,10 @@ func (c *Client) Create(ctx context.Context, req *ferryv1.RunCreateRequest) (*fe
 
 // Publish publishes a progress event of a run. id makes it idempotent.
 func (c *Client) Publish(ctx context.Context, snap *ferryv1.RunSnapshot, id string, p *ferryv1.Progress) error {
-	p.TenantId, p.RunId = snap.GetTenantId(), snap.GetRunId()
-	return bus.Publish(ctx, c.JS, bus.ProgressSubject(snap.GetTenantId(), snap.GetRunId()), id+"/"+snap.GetRunId(), p)
+	return bus.PublishProgress(ctx, c.JS, snap.GetTenantId(), snap.GetRunId(), id, p)
 }
 
 // Fail ends a run as failed with reason.
 func (c *Client) Fail(ctx context.Context, snap *ferryv1.RunSnapshot, reason string) error {
-	return c.Publish(ctx, snap, "failed", &ferryv1.Progress{Event: &ferryv1.Progress_Failed{Failed: &ferryv1.RunFailed{Reason: reason}}})
+	return bus.PublishFailed(ctx, c.JS, snap.GetTenantId(), snap.GetRunId(), reason)
 }

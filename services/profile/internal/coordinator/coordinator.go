@@ -163,6 +163,5 @@ func (c *Coordinator) Watch(tenantID, runID, profile string) (<-chan struct{}, f
 
 // Canceled implements api.Notifier: the run's ingest stops splitting.
 func (c *Coordinator) Canceled(ctx context.Context, tenantID, runID string) error {
-	return bus.Publish(ctx, c.js, bus.ProgressSubject(tenantID, runID), "canceled/"+runID,
-		&ferryv1.Progress{TenantId: tenantID, RunId: runID, Event: &ferryv1.Progress_Canceled{Canceled: &ferryv1.RunCanceled{}}})
+	return bus.PublishProgress(ctx, c.js, tenantID, runID, "canceled", &ferryv1.Progress{Event: &ferryv1.Progress_Canceled{Canceled: &ferryv1.RunCanceled{}}})
 }
