@@ -2,6 +2,7 @@ package delimited
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -82,10 +83,10 @@ func splitAll(tb testing.TB, r io.Reader, opts Options) split {
 type span struct{ start, content, end int }
 
 func recordSpans(data []byte, opts Options) []span {
-	sc := newScanner(data, len(data), opts.withDefaults().Quote)
+	sc := newScanner(data, len(data), opts.withDefaults())
 	var spans []span
 	for pos := 0; pos < len(data); {
-		term, _, _ := sc.scan(pos, false)
+		term, _, _ := sc.scan(pos, sc.start(pos))
 		end := term
 		if term < len(data) {
 			end++
@@ -120,7 +121,11 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 
 // checkSplitRead splits input with opts and checks the chunks against a
 // single Reader over the whole input: same records, same row numbers, same
-// errors, and chunk data that concatenates to the input minus its header.
+// errors, and chunk data that concatenates to the input minus what comes
+// before the first data record (the header, the records before HeaderRow,
+// comments before the header, and without a header the blank records before
+// the first data record). What the Splitter must return is worked out here
+// from the record spans and the reference reading, not from the Splitter.
 func checkSplitRead(tb testing.TB, input []byte, opts Options) split {
 	tb.Helper()
 	o := opts.withDefaults()
@@ -139,31 +144,75 @@ func checkSplitRead(tb testing.TB, input []byte, opts Options) split {
 	checkReference(tb, data, opts)
 	require.Equal(tb, int64(len(spans))+1, next)
 
-	if len(data) == 0 {
-		require.Equal(tb, split{HeaderErr: ErrEmptyFile.Error()}, got)
+	content := func(i int) []byte { return data[spans[i].start:spans[i].content] }
+	oversized := func(i int) bool { return spans[i].content-spans[i].start > o.MaxRecordSize }
+	blank := func(i int) bool { return spans[i].content == spans[i].start }
+	comment := func(i int) bool { return !blank(i) && o.Comment != 0 && data[spans[i].start] == o.Comment }
+
+	// The header, or the first data record without one, is span h.
+	h := 0
+	for ; h < len(spans); h++ {
+		row := int64(h) + 1
+		if oversized(h) {
+			isHeader := !o.NoHeader && row >= int64(o.HeaderRow) && !comment(h)
+			e := wantTooLarge(data[spans[h].start:], o, row, isHeader)
+			require.Equal(tb, split{HeaderErr: e, Err: e, Rows: int64(h)}, got)
+			return got
+		}
+		if row >= int64(o.HeaderRow) && !comment(h) && (!o.NoHeader || !blank(h)) {
+			break
+		}
+	}
+	if h == len(spans) {
+		want := split{HeaderErr: ErrEmptyFile.Error(), Rows: int64(len(spans))}
+		if len(spans) > 0 && !o.NoHeader {
+			want.HeaderErr = (&RecordError{Row: max(int64(len(spans))+1, int64(o.HeaderRow)), Reason: ReasonNoHeaderRow}).Error()
+		}
+		require.Equal(tb, want, got)
 		return got
 	}
-	if spans[0].content-spans[0].start > o.MaxRecordSize {
-		tooLarge := (&RecordTooLargeError{Row: 1, Limit: o.MaxRecordSize}).Error()
-		require.Equal(tb, split{HeaderErr: tooLarge, Err: tooLarge}, got)
-		return got
-	}
+	hRow := int64(h) + 1
+	fields, recErr := referenceRecord(hRow, content(h), o)
+	first, firstRow := spans[h].end, hRow+1 // where the first chunk starts
 	switch {
-	case spans[0].content == 0:
-		require.Equal(tb, (&RecordError{Row: 1, Reason: ReasonBlankHeader}).Error(), got.HeaderErr)
-	case whole[0].Err != "":
-		require.Equal(tb, whole[0].Err, got.HeaderErr)
+	case o.NoHeader:
+		first, firstRow = spans[h].start, hRow
+		if recErr != nil {
+			require.Equal(tb, recErr.Error(), got.HeaderErr)
+			break
+		}
+		require.Empty(tb, got.HeaderErr)
+		require.Len(tb, got.Header, len(fields))
+		for i, name := range got.Header {
+			require.Equal(tb, fmt.Sprint(i+1), name)
+		}
+	case blank(h):
+		require.Equal(tb, (&RecordError{Row: hRow, Reason: ReasonBlankHeader}).Error(), got.HeaderErr)
+	case recErr != nil:
+		var limit *LimitError
+		if errors.As(recErr, &limit) && limit.What == LimitColumns {
+			header := *limit
+			header.Header = true
+			require.Equal(tb, header.Error(), got.HeaderErr)
+			break
+		}
+		require.Equal(tb, recErr.Error(), got.HeaderErr)
 	default:
 		require.Empty(tb, got.HeaderErr)
-		require.Equal(tb, whole[0].Fields, got.Header)
+		require.Equal(tb, fields, got.Header)
+	}
+	if got.HeaderErr == "" {
+		require.NotNil(tb, got.Header)
+	} else {
+		require.Nil(tb, got.Header)
 	}
 
-	// Records from row 2 up to the first one over the size limit.
+	// Records from the first chunk's up to the first one over the size limit.
 	last := len(spans)
-	for i := 1; i < len(spans); i++ {
-		if spans[i].content-spans[i].start > o.MaxRecordSize {
+	for i := h + 1; i < len(spans); i++ {
+		if oversized(i) {
 			last = i
-			require.Equal(tb, (&RecordTooLargeError{Row: int64(i) + 1, Limit: o.MaxRecordSize}).Error(), got.Err)
+			require.Equal(tb, wantTooLarge(data[spans[i].start:], o, int64(i)+1, false), got.Err)
 			break
 		}
 	}
@@ -177,7 +226,7 @@ func checkSplitRead(tb testing.TB, input []byte, opts Options) split {
 	}
 	var joined []byte
 	var records []record
-	nextRow := int64(2)
+	nextRow := firstRow
 	for i, c := range got.Chunks {
 		require.Equal(tb, int64(i)+1, c.Seq)
 		require.Equal(tb, nextRow, c.FirstRow)
@@ -195,15 +244,43 @@ func checkSplitRead(tb testing.TB, input []byte, opts Options) split {
 		joined = append(joined, c.Data...)
 		nextRow += c.Rows
 	}
-	require.Equal(tb, string(data[spans[0].end:end]), string(joined))
+	require.Equal(tb, string(data[min(first, end):end]), string(joined))
 	var want []record
 	for _, r := range whole {
-		if r.Row > 1 && r.Row <= int64(last) {
+		if r.Row >= firstRow && r.Row <= int64(last) {
 			want = append(want, r)
 		}
 	}
 	require.Equal(tb, want, records)
 	return got
+}
+
+// wantTooLarge is the Splitter's error for a record, starting rec, that is
+// larger than o.MaxRecordSize: a columns LimitError if its first
+// MaxRecordSize+1 bytes end outside quotes and surely hold more than
+// MaxColumns fields, else a RecordTooLargeError.
+func wantTooLarge(rec []byte, o Options, row int64, header bool) string {
+	p := rec[:o.MaxRecordSize+1]
+	if o.Comment == 0 || p[0] != o.Comment {
+		inQuote, n := false, 1
+		for i := 0; i < len(p); i++ {
+			switch c := p[i]; {
+			case inQuote && o.Escape == EscapeBackslash && c == '\\':
+				i++
+			case c == o.Quote:
+				inQuote = !inQuote
+			case !inQuote && c == o.Delimiter:
+				n++
+			}
+		}
+		if o.TrailingDelimiter && !inQuote && p[len(p)-1] == o.Delimiter {
+			n--
+		}
+		if !inQuote && n > o.MaxColumns {
+			return (&LimitError{What: LimitColumns, Row: row, Limit: o.MaxColumns, Header: header}).Error()
+		}
+	}
+	return (&RecordTooLargeError{Row: row, Limit: o.MaxRecordSize}).Error()
 }
 
 // generate returns about size bytes of CSV in the shape of a student export:
@@ -240,6 +317,38 @@ func (r *errReader) Read(p []byte) (int, error) {
 	n := copy(p, r.data)
 	r.data = r.data[n:]
 	return n, nil
+}
+
+// cycle returns head, then unit over and over for ever, counting the bytes
+// it returned.
+type cycle struct {
+	head []byte
+	unit []byte
+	off  int // position in unit
+	n    int
+}
+
+func (r *cycle) Read(p []byte) (int, error) {
+	n := copy(p, r.head)
+	r.head = r.head[n:]
+	for ; n < len(p); n++ {
+		p[n] = r.unit[r.off]
+		r.off = (r.off + 1) % len(r.unit)
+	}
+	r.n += n
+	return n, nil
+}
+
+// counter counts the bytes read through it.
+type counter struct {
+	r io.Reader
+	n int
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
 
 // endless returns head, then fill for ever, counting the bytes it returned.

@@ -8,23 +8,35 @@ import (
 
 // referenceRead is a byte-at-a-time reading of the format rules, kept simple
 // to check the Reader against: records end at LF, CRLF or CR after an even
-// number of quotes; a field starting with a quote is quoted; a doubled quote
-// inside is one quote.
+// number of quotes, a backslash inside quotes hiding the next byte when
+// escapes are backslashes; a record starting with the comment character ends
+// at the first LF or CR; a field starting with a quote is quoted; a doubled
+// quote inside is one quote.
 func referenceRead(data []byte, opts Options) []record {
 	o := opts.withDefaults()
-	q, d := o.Quote, o.Delimiter
 	var out []record
 	row := int64(0)
 	for i := 0; i < len(data); {
 		row++
 		start, inQuote := i, false
+		isComment := o.Comment != 0 && data[i] == o.Comment
 		for ; i < len(data); i++ {
-			if c := data[i]; c == q {
+			c := data[i]
+			switch {
+			case isComment:
+				if c == '\n' || c == '\r' {
+					goto end
+				}
+			case inQuote && o.Escape == EscapeBackslash && c == '\\':
+				i++
+			case c == o.Quote:
 				inQuote = !inQuote
-			} else if !inQuote && (c == '\n' || c == '\r') {
-				break
+			case !inQuote && (c == '\n' || c == '\r'):
+				goto end
 			}
 		}
+	end:
+		i = min(i, len(data))
 		rec := data[start:i]
 		if i < len(data) {
 			if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
@@ -32,27 +44,53 @@ func referenceRead(data []byte, opts Options) []record {
 			}
 			i++
 		}
-		if len(rec) == 0 {
+		if len(rec) == 0 || isComment {
 			continue
 		}
-		out = append(out, referenceRecord(row, rec, q, d))
+		fields, err := referenceRecord(row, rec, o)
+		if err != nil {
+			out = append(out, record{Row: row, Err: err.Error()})
+			continue
+		}
+		out = append(out, record{Row: row, Fields: fields})
 	}
 	return out
 }
 
-func referenceRecord(row int64, rec []byte, q, d byte) record {
-	fail := func(col int, reason string) record {
-		return record{Row: row, Err: (&RecordError{Row: row, Column: col, Reason: reason}).Error()}
+// referenceRecord parses one record without its terminator; o has its
+// defaults. Faults are found left to right: in a quoted field, a missing
+// closing quote, then the size once it is closed, then what follows it; in
+// an unquoted field, a quote, then the size; then the field count, without
+// the empty field after a trailing delimiter.
+func referenceRecord(row int64, rec []byte, o Options) ([]string, *RecordError) {
+	q, d := o.Quote, o.Delimiter
+	fail := func(col int, reason string) *RecordError {
+		return &RecordError{Row: row, Column: col, Reason: reason}
+	}
+	tooLarge := func(col, size int) *RecordError {
+		return (&LimitError{What: LimitField, Row: row, Column: col, Limit: o.MaxFieldSize, Got: size}).recordError()
 	}
 	var fields []string
-	j := 0
+	j, fieldStart := 0, 0
 	for col := 1; ; col++ {
 		var field []byte
+		fieldStart = j
 		if j < len(rec) && rec[j] == q {
 			j++
 			for {
 				if j == len(rec) {
-					return fail(col, ReasonQuoteNotClosed)
+					return nil, fail(col, ReasonQuoteNotClosed)
+				}
+				if o.Escape == EscapeBackslash && rec[j] == '\\' {
+					if j+1 == len(rec) {
+						return nil, fail(col, ReasonQuoteNotClosed)
+					}
+					if next := rec[j+1]; next != q && next != '\\' {
+						field = append(field, '\\')
+					}
+					field = append(field, rec[j+1])
+					j += 2
+					continue
 				}
 				if rec[j] == q {
 					if j+1 < len(rec) && rec[j+1] == q {
@@ -66,23 +104,36 @@ func referenceRecord(row int64, rec []byte, q, d byte) record {
 				field = append(field, rec[j])
 				j++
 			}
+			if len(field) > o.MaxFieldSize {
+				return nil, tooLarge(col, len(field))
+			}
 			if j < len(rec) && rec[j] != d {
-				return fail(col, ReasonAfterQuote)
+				return nil, fail(col, ReasonAfterQuote)
 			}
 		} else {
 			for ; j < len(rec) && rec[j] != d; j++ {
 				if rec[j] == q {
-					return fail(col, ReasonBareQuote)
+					return nil, fail(col, ReasonBareQuote)
 				}
 				field = append(field, rec[j])
+			}
+			if len(field) > o.MaxFieldSize {
+				return nil, tooLarge(col, len(field))
 			}
 		}
 		fields = append(fields, string(field))
 		if j == len(rec) {
-			return record{Row: row, Fields: fields}
+			break
 		}
 		j++ // the delimiter
 	}
+	if o.TrailingDelimiter && fieldStart == len(rec) {
+		fields = fields[:len(fields)-1]
+	}
+	if len(fields) > o.MaxColumns {
+		return nil, (&LimitError{What: LimitColumns, Row: row, Limit: o.MaxColumns, Got: len(fields)}).recordError()
+	}
+	return fields, nil
 }
 
 func TestReaderMatchesReference(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // readSize is the most the Splitter asks of its reader at once.
@@ -21,9 +22,9 @@ type Chunk struct {
 	// Seq is the chunk's position in the file: 1, 2, 3, ...
 	Seq int64
 	// FirstRow is the row number of the first record in Data; the first data
-	// record of a file with a header is row 2.
+	// record of a file whose header is row 1 is row 2.
 	FirstRow int64
-	// Rows is the number of records in Data, blank ones included.
+	// Rows is the number of records in Data, blank and comment ones included.
 	Rows int64
 	// Data holds the records' raw bytes, including their line terminators,
 	// unmodified.
@@ -40,39 +41,55 @@ type Splitter struct {
 	max    int
 	limit  int // largest buffer the splitter may need
 	sc     scanner
+	o      Options // with defaults
+	opts   Options // as given, for the Readers of the header
 
-	pos        int  // where scanning resumes
-	inQuote    bool // quote parity at pos
-	recStart   int  // start of the record being scanned
-	chunkStart int  // start of the chunk being built
+	pos        int        // where scanning resumes
+	state      quoteState // scanner state at pos
+	recStart   int        // start of the record being scanned
+	term       int        // end of the last scanned record's content
+	chunkStart int        // start of the chunk being built
 	chunkFirst int64
 	rows       int64
 	seq        int64
 	eof        bool
 	header     bool
-	opts       Options
+	isHeader   bool  // the record being scanned would be the header
 	err        error // returned by every later call
 }
 
 // NewSplitter returns a Splitter that reads r. Invalid options are reported
 // by the first call to Header.
 func NewSplitter(r io.Reader, opts Options) *Splitter {
-	s := &Splitter{r: r, opts: opts, err: opts.Validate()}
 	o := opts.withDefaults()
+	s := &Splitter{r: r, opts: opts, o: o, err: opts.Validate()}
 	s.target, s.max = o.TargetChunkSize, o.MaxRecordSize
 	// The unfinished part of a chunk is below target and the record being
 	// scanned at most max+1 bytes before it is rejected, so this much always
 	// leaves room for a read.
 	s.limit = s.target + s.max + 2*readSize
-	s.sc = newScanner(nil, 0, o.Quote)
+	s.sc = newScanner(nil, 0, o)
 	return s
 }
 
-// Header reads the first record and returns its fields, parsed (quotes
-// removed). A UTF-8 BOM at the very start of the stream is removed and never
-// appears in the first name. It must be called once, before Next. An empty
-// stream returns ErrEmptyFile; a blank or malformed first record returns a
-// *RecordError for row 1, and Next may still be called.
+// Header reads up to the header and returns its fields, parsed (quotes
+// removed). It must be called once, before Next.
+//
+// A UTF-8 BOM at the very start of the stream is removed and never appears in
+// the first name; rows are counted from the first byte after it. The records
+// before Options.HeaderRow are skipped, then any comment records; the next
+// record is the header. The first chunk starts after it.
+//
+// With Options.NoHeader, blank and comment records are skipped too, and
+// Header returns the names "1", "2", … "N", N being the field count of the
+// first data record; that record is not consumed: it starts the first chunk.
+//
+// An empty stream returns ErrEmptyFile, and so does, with NoHeader, a stream
+// without a data record. A stream that ends before the header, a blank or
+// malformed header, or one with a field over MaxFieldSize, returns a
+// *RecordError; a header with more than MaxColumns fields returns a
+// *LimitError; Next may still be called after these errors. A record over
+// MaxRecordSize or a read error stops the Splitter.
 func (s *Splitter) Header() ([]string, error) {
 	if s.header {
 		return nil, errors.New("delimited: Header called twice")
@@ -91,45 +108,71 @@ func (s *Splitter) Header() ([]string, error) {
 		s.pos, s.recStart, s.chunkStart = len(utf8BOM), len(utf8BOM), len(utf8BOM)
 	}
 	for {
-		done, err := s.scanRecord()
+		row := s.rows + 1
+		s.isHeader = !s.o.NoHeader && row >= int64(s.o.HeaderRow)
+		ok, err := s.scanWhole()
+		s.isHeader = false
 		if err != nil {
 			s.err = err
 			return nil, err
 		}
-		if done {
-			break
-		}
-		if s.eof {
-			if s.recStart == s.sc.end {
+		if !ok {
+			switch {
+			case s.rows == 0 || s.o.NoHeader:
 				return nil, ErrEmptyFile
+			default:
+				return nil, &RecordError{Row: max(row, int64(s.o.HeaderRow)), Reason: ReasonNoHeaderRow}
 			}
-			s.pos = s.sc.end
-			break
 		}
-		if err := s.fill(); err != nil {
-			s.err = err
-			return nil, err
+		start, term := s.recStart, s.term
+		s.rows = row
+		s.recStart, s.chunkStart, s.chunkFirst = s.pos, s.pos, row+1
+		isComment := term > start && s.sc.start(start) == inComment
+		if row < int64(s.o.HeaderRow) || isComment || (s.o.NoHeader && term == start) {
+			continue
 		}
+		if term == start {
+			return nil, &RecordError{Row: row, Reason: ReasonBlankHeader}
+		}
+		_, fields, err := NewReader(s.sc.buf[start:s.pos], row, s.opts).Next()
+		if s.o.NoHeader {
+			// The record is data: it starts the first chunk.
+			s.chunkStart, s.chunkFirst = start, row
+			if err != nil {
+				return nil, err
+			}
+			names := make([]string, len(fields))
+			for i := range names {
+				names[i] = strconv.Itoa(i + 1)
+			}
+			return names, nil
+		}
+		var limit *LimitError
+		if errors.As(err, &limit) && limit.What == LimitColumns {
+			h := *limit
+			h.Header = true
+			return nil, &h
+		}
+		return fields, err
 	}
-	raw := s.sc.buf[s.recStart:s.pos]
-	s.rows = 1
-	s.recStart, s.chunkStart, s.chunkFirst = s.pos, s.pos, 2
-	_, fields, err := NewReader(raw, 1, s.opts).Next()
-	if err == io.EOF {
-		return nil, &RecordError{Row: 1, Reason: ReasonBlankHeader}
-	}
-	return fields, err
 }
 
 // Next returns the next chunk, or io.EOF after the last one. The chunk's Data
 // is owned by the caller. When a record is larger than MaxRecordSize, Next
-// first returns the whole records before it, then a *RecordTooLargeError.
+// first returns the whole records before it, then a *RecordTooLargeError, or
+// a *LimitError for LimitColumns when the part of the record within the
+// limit already holds more than MaxColumns fields.
 func (s *Splitter) Next() (Chunk, error) {
 	if s.err != nil {
 		return Chunk{}, s.err
 	}
 	if !s.header {
 		return Chunk{}, errors.New("delimited: Next called before Header")
+	}
+	if s.recStart-s.chunkStart >= s.target {
+		// The first data record that Header read without a header fills a
+		// chunk by itself.
+		return s.emit(s.recStart), nil
 	}
 	for {
 		done, err := s.scanRecord()
@@ -166,19 +209,49 @@ func (s *Splitter) Next() (Chunk, error) {
 	}
 }
 
-// Rows returns the number of records read so far, header included. After
-// Next returns a chunk, it is the chunk's last row number.
+// Rows returns the number of records read so far, the header and the
+// skipped records included. After Next returns a chunk, it is the chunk's
+// last row number.
 func (s *Splitter) Rows() int64 { return s.rows }
+
+// scanWhole scans the record that starts at recStart to its end, reading as
+// needed, for Header. It reports false when the stream ends first.
+func (s *Splitter) scanWhole() (bool, error) {
+	for {
+		done, err := s.scanRecord()
+		if err != nil || done {
+			return done, err
+		}
+		if s.eof {
+			if s.recStart == s.sc.end {
+				return false, nil
+			}
+			s.pos = s.sc.end // the last record has no terminator
+			return true, nil
+		}
+		if err := s.fill(); err != nil {
+			return false, err
+		}
+	}
+}
 
 // scanRecord scans the record that starts at recStart. It reports true when
 // the record and its terminator are complete, pos then being the start of
-// the next record, and false when it needs more data.
+// the next record and term the end of its content, and false when it needs
+// more data.
 func (s *Splitter) scanRecord() (bool, error) {
-	term, inQuote, _ := s.sc.scan(s.pos, s.inQuote)
-	s.inQuote = inQuote
-	if term-s.recStart > s.max {
-		return false, &RecordTooLargeError{Row: s.rows + 1, Limit: s.max}
+	if s.pos == s.recStart && s.sc.comment != 0 {
+		if s.pos == s.sc.end {
+			return false, nil
+		}
+		s.state = s.sc.start(s.pos)
 	}
+	term, st, _ := s.sc.scan(s.pos, s.state)
+	s.state = st
+	if term-s.recStart > s.max {
+		return false, s.tooLarge()
+	}
+	s.term = term
 	if term == s.sc.end {
 		s.pos = term
 		return false, nil
@@ -200,6 +273,51 @@ func (s *Splitter) scanRecord() (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// tooLarge returns the error for the record at recStart, which is larger
+// than max. It looks at the first max+1 bytes only, so that the error does
+// not depend on how much the reads buffered: when they end outside quotes
+// and already hold more fields than MaxColumns allows, the columns are
+// named rather than the size.
+func (s *Splitter) tooLarge() error {
+	row := s.rows + 1
+	n, quoted := countFields(s.sc.buf[s.recStart:s.recStart+s.max+1], s.o)
+	if !quoted && n > s.o.MaxColumns {
+		return &LimitError{What: LimitColumns, Row: row, Limit: s.o.MaxColumns, Header: s.isHeader}
+	}
+	return &RecordTooLargeError{Row: row, Limit: s.max}
+}
+
+// countFields returns the number of fields in the start of a record, and
+// whether it ends inside quotes. A comment counts as one field. With a
+// trailing delimiter, a last field that may be the dropped one is not
+// counted.
+func countFields(p []byte, o Options) (n int, quoted bool) {
+	if o.Comment != 0 && p[0] == o.Comment {
+		return 1, false
+	}
+	st, esc := outside, o.escapeByte()
+	n = 1
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case st == escaped:
+			st = inQuote
+		case c == o.Quote && st == outside:
+			st = inQuote
+		case c == o.Quote:
+			st = outside
+		case esc != 0 && st == inQuote && c == esc:
+			st = escaped
+		case st == outside && c == o.Delimiter:
+			n++
+		}
+	}
+	if o.TrailingDelimiter && p[len(p)-1] == o.Delimiter && st == outside {
+		n--
+	}
+	return n, st != outside
 }
 
 func (s *Splitter) emit(end int) Chunk {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -50,6 +52,64 @@ var splitInputs = []struct {
 	{name: "oversized unclosed quote", input: "a,b\n1,2\n3,\"0123456789\n", opts: Options{MaxRecordSize: 8}},
 	{name: "oversized header", input: "abcdefghijklmnop\n1\n", opts: Options{MaxRecordSize: 8}},
 	{name: "record exactly at limit", input: "a,b\n1234,678\r\n1,2\r", opts: Options{MaxRecordSize: 8}},
+
+	// Backslash escapes.
+	{name: "backslash escapes", input: "id,note\n1,\"say \\\"hi\\\"\"\n2,\"back\\\\slash\"\n3,\"c:\\\\\"\n4,\"\\n\\N\",\\N\n", opts: Options{Escape: EscapeBackslash}},
+	{name: "backslash escaped quote spans lines", input: "h,x\r\n\"a\\\"\r\nb\",c\r\n\"\\\"\"\"\n\"x\\\\\",\"\\\r\"\n", opts: Options{Escape: EscapeBackslash}},
+	{name: "backslash at the end", input: "h\n1\n\"abc\\", opts: Options{Escape: EscapeBackslash}},
+	{name: "backslash outside quotes is literal", input: "h,i\nC:\\temp,x\\\\y\n\\,\\\n", opts: Options{Escape: EscapeBackslash}},
+	{name: "doubled quote with backslash escapes", input: "h\n\"a\"\"b\"\n\"\"\n", opts: Options{Escape: EscapeBackslash}},
+	{name: "backslash with single quotes", input: "a;b\n'it\\'s';'x\\\\'\n'\\\n';\"\n", opts: Options{Delimiter: ';', Quote: '\'', Escape: EscapeBackslash}},
+	{name: "backslash malformed records", input: "a,b\n1,x\"y\\\"z\n2,\"ab\\\"c\n3,\"ok\"\n", opts: Options{Escape: EscapeBackslash}},
+
+	// Comments.
+	{name: "comments", input: "# exported 2024-01-01\n# by \"someone\nid,name\n1,Ann\n# a \"quote\n2,Bob\n#\n\n3,Cy\n", opts: Options{Comment: '#'}},
+	{name: "comments with crlf and cr", input: "#a\r\n#b\rh\r\n1\r\n#c\r\n#d\r", opts: Options{Comment: '#'}},
+	{name: "comment character inside a record is data", input: "h,i\n\"#x\",1\n1,#y\n #z,2\n", opts: Options{Comment: '#'}},
+	{name: "only comments", input: "#a\n#b\n", opts: Options{Comment: '#'}},
+	{name: "comment without terminator", input: "h\n1\n#c", opts: Options{Comment: '#'}},
+	{name: "comment and backslash", input: "#\\\"\nh\n\"\\\"#\"\n#\"\\\n1\n", opts: Options{Comment: '#', Escape: EscapeBackslash}},
+
+	// Trailing delimiter.
+	{name: "trailing delimiter", input: "id,name,\n1,Ann,\n2,,\n3,\"x\",\n4,\"\"\n5,Bob\n,\n\"a,\",\n", opts: Options{TrailingDelimiter: true}},
+	{name: "trailing tab", input: "a\tb\t\r\n1\t2\t\r\n\t\r\n", opts: Options{Delimiter: '\t', TrailingDelimiter: true}},
+
+	// Header row.
+	{name: "header after a preamble", input: "Statement;;\r\nAccount: 123;;\r\n\r\nid;amount\r\n1;2,50\r\n2;-1,00\r\n", opts: Options{Delimiter: ';', HeaderRow: 4}},
+	{name: "header row past the end", input: "a\nb\n", opts: Options{HeaderRow: 5}},
+	{name: "header row past a bom only", input: "\xEF\xBB\xBF", opts: Options{HeaderRow: 2}},
+	{name: "quoted preamble record", input: "\"title\nline 2\"\nid,x\n1,2\n", opts: Options{HeaderRow: 2}},
+	{name: "blank header row", input: "title\n\nid\n1\n", opts: Options{HeaderRow: 2}},
+	{name: "header row then comments", input: "junk\n#c\n#d\nid\n#e\n1\n", opts: Options{HeaderRow: 2, Comment: '#'}},
+	{name: "malformed preamble", input: "a\"b\nc\"\nid\n1\n", opts: Options{HeaderRow: 2}},
+
+	// No header.
+	{name: "no header", input: "1,2,3\n4,5,6\n", opts: Options{NoHeader: true}},
+	{name: "no header after blanks and comments", input: "\n#c\n\r\n1,2\n\n3,4\n", opts: Options{NoHeader: true, Comment: '#'}},
+	{name: "no header after a preamble", input: "title\n\n1,2\n3,4\n", opts: Options{NoHeader: true, HeaderRow: 2}},
+	{name: "no header malformed first record", input: "1,\"a\"b\n2,c\n", opts: Options{NoHeader: true}},
+	{name: "no header blank file", input: "\n\r\n", opts: Options{NoHeader: true}},
+	{name: "no header one record", input: "1,2", opts: Options{NoHeader: true}},
+	{name: "no header trailing delimiter", input: "1,2,\n3,4,\n", opts: Options{NoHeader: true, TrailingDelimiter: true}},
+
+	// Limits.
+	{name: "field limit", input: "a,b\n1,12345\n\"123456\",x\n\"12\"\"34\",1\n12,1234\n\"1234\"x,1\n1,\"12345\n", opts: Options{MaxFieldSize: 4}},
+	{name: "field limit with escapes", input: "a\n\"\\\"\\\"\\\"\\\"\"\n\"\\n\\n\\n\"\n", opts: Options{MaxFieldSize: 4, Escape: EscapeBackslash}},
+	{name: "field limit in the header", input: "abc,abcdef\n1,2\n", opts: Options{MaxFieldSize: 4}},
+	{name: "column limit", input: "a,b\n1,2,3\n\"1\",2\n1,2,\n\"1\",\"2\",\"\"\n", opts: Options{MaxColumns: 2}},
+	{name: "column limit in the header", input: "a,b,c\n1,2\n", opts: Options{MaxColumns: 2}},
+	{name: "quoted header over the column limit", input: "\"a\",b,c\n1,2\n", opts: Options{MaxColumns: 2}},
+	{name: "column limit with trailing delimiter", input: "a,b,\n1,2,\n1,2,3,\n1,2,3\n", opts: Options{MaxColumns: 2, TrailingDelimiter: true}},
+	{name: "oversized record over the column limit", input: "a,b\n1,2\n1,2,3,4,5,6,7\n", opts: Options{MaxRecordSize: 8, MaxColumns: 3}},
+	{name: "oversized header over the column limit", input: "a,b,c,d,e,f\n1\n", opts: Options{MaxRecordSize: 8, MaxColumns: 3}},
+	{name: "oversized record with a nul in quotes", input: "a\n\"\x00\",1,2,3,4\n", opts: Options{MaxRecordSize: 8, MaxColumns: 2}},
+	{name: "oversized open quote with many delimiters", input: "a,b\n\"1,2,3,4,5,6,7\n", opts: Options{MaxRecordSize: 8, MaxColumns: 3}},
+	{name: "oversized record just over the column limit with trailing delimiter", input: "a\n1,2,3,4,\n", opts: Options{MaxRecordSize: 7, MaxColumns: 3, TrailingDelimiter: true}},
+	{name: "oversized record at the column limit with trailing delimiter", input: "a\n1,2,3,4,\n", opts: Options{MaxRecordSize: 7, MaxColumns: 4, TrailingDelimiter: true}},
+	{name: "oversized preamble", input: "abcdefghijk,l\nid\n1\n", opts: Options{MaxRecordSize: 8, MaxColumns: 1, HeaderRow: 2}},
+	{name: "oversized comment", input: "#,,,,,,,,,,,,\nid\n1\n", opts: Options{MaxRecordSize: 8, MaxColumns: 1, Comment: '#'}},
+	{name: "oversized first record without a header", input: "\n1,2,3,4,5\n", opts: Options{MaxRecordSize: 4, MaxColumns: 2, NoHeader: true}},
+	{name: "no header first record fills a chunk", input: "1234567890\n1\n2\n", opts: Options{NoHeader: true, TargetChunkSize: 4}},
 }
 
 func TestSplitThenReadMatchesWholeRead(t *testing.T) {
@@ -324,5 +384,278 @@ func TestSplitterBoundedMemory(t *testing.T) {
 		require.EqualError(t, err, "row 3 is larger than the 1048576-byte record limit (is a quote not closed?)")
 		require.LessOrEqual(t, r.n, DefaultMaxRecordSize+DefaultTargetChunkSize+2*readSize)
 		require.LessOrEqual(t, len(s.sc.buf), s.limit)
+	})
+}
+
+func TestSplitterHeaderOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		opts    Options
+		want    []string
+		wantErr string
+		is      error
+		rows    int64 // Rows after Header
+		chunks  []Chunk
+	}{
+		{
+			name: "comments before the header", input: "# exported\n#\nid,name\n1,a\n#x\n", opts: Options{Comment: '#'},
+			want: []string{"id", "name"}, rows: 3,
+			chunks: []Chunk{{Seq: 1, FirstRow: 4, Rows: 2, Data: []byte("1,a\n#x\n")}},
+		},
+		{
+			name: "header row after a preamble and a bom", input: "\xEF\xBB\xBFBank statement\r\n\r\nid;x\r\n1;2\r\n", opts: Options{Delimiter: ';', HeaderRow: 3},
+			want: []string{"id", "x"}, rows: 3,
+			chunks: []Chunk{{Seq: 1, FirstRow: 4, Rows: 1, Data: []byte("1;2\r\n")}},
+		},
+		{
+			name: "preamble records may span lines", input: "a,\"b\n\n\"c\n\"x\"\"\"\nid\n1\n", opts: Options{HeaderRow: 3},
+			want: []string{"id"}, rows: 3,
+			chunks: []Chunk{{Seq: 1, FirstRow: 4, Rows: 1, Data: []byte("1\n")}},
+		},
+		{
+			name: "header row then comments", input: "t\n#a\nid\n1\n", opts: Options{HeaderRow: 2, Comment: '#'},
+			want: []string{"id"}, rows: 3,
+			chunks: []Chunk{{Seq: 1, FirstRow: 4, Rows: 1, Data: []byte("1\n")}},
+		},
+		{
+			name: "trailing delimiter in the header", input: "id,name,\n1,a,\n", opts: Options{TrailingDelimiter: true},
+			want: []string{"id", "name"}, rows: 1,
+			chunks: []Chunk{{Seq: 1, FirstRow: 2, Rows: 1, Data: []byte("1,a,\n")}},
+		},
+		{
+			name: "no header", input: "1,2,3\n4,5,6\n", opts: Options{NoHeader: true},
+			want: []string{"1", "2", "3"}, rows: 1,
+			chunks: []Chunk{{Seq: 1, FirstRow: 1, Rows: 2, Data: []byte("1,2,3\n4,5,6\n")}},
+		},
+		{
+			name: "no header counts the first data record", input: "\xEF\xBB\xBF\n#c\n7;8\n1;2;3\n", opts: Options{NoHeader: true, Delimiter: ';', Comment: '#'},
+			want: []string{"1", "2"}, rows: 3,
+			chunks: []Chunk{{Seq: 1, FirstRow: 3, Rows: 2, Data: []byte("7;8\n1;2;3\n")}},
+		},
+		{
+			name: "no header after a preamble", input: "Report\n1|2\n", opts: Options{NoHeader: true, HeaderRow: 2, Delimiter: '|'},
+			want: []string{"1", "2"}, rows: 2,
+			chunks: []Chunk{{Seq: 1, FirstRow: 2, Rows: 1, Data: []byte("1|2\n")}},
+		},
+		{
+			name: "no header with a trailing delimiter", input: "a,b,c,\n", opts: Options{NoHeader: true, TrailingDelimiter: true},
+			want: []string{"1", "2", "3"}, rows: 1,
+			chunks: []Chunk{{Seq: 1, FirstRow: 1, Rows: 1, Data: []byte("a,b,c,\n")}},
+		},
+		{
+			name: "no header, first record quoted over lines", input: "\"a\nb\",c\n", opts: Options{NoHeader: true},
+			want: []string{"1", "2"}, rows: 1,
+			chunks: []Chunk{{Seq: 1, FirstRow: 1, Rows: 1, Data: []byte("\"a\nb\",c\n")}},
+		},
+		{
+			name: "no header, malformed first record stays data", input: "1,\"a\"b\n2,c\n", opts: Options{NoHeader: true},
+			wantErr: "row 1, column 2: unexpected character after closing quote", rows: 1,
+			chunks: []Chunk{{Seq: 1, FirstRow: 1, Rows: 2, Data: []byte("1,\"a\"b\n2,c\n")}},
+		},
+		{name: "no header, empty", input: "", opts: Options{NoHeader: true}, wantErr: "the file is empty", is: ErrEmptyFile},
+		{name: "no header, only blanks and comments", input: "\n#a\r\n\r", opts: Options{NoHeader: true, Comment: '#'}, wantErr: "the file is empty", is: ErrEmptyFile, rows: 3},
+		{name: "header row past the end", input: "a\nb\n", opts: Options{HeaderRow: 4}, wantErr: "row 4: the file ends before the header row", rows: 2},
+		{name: "only comments", input: "#a\n#b", opts: Options{Comment: '#'}, wantErr: "row 3: the file ends before the header row", rows: 2},
+		{
+			name: "blank header after comments", input: "#a\n\nid\n", opts: Options{Comment: '#'},
+			wantErr: "row 2: the header row is blank; it must hold the column names", rows: 2,
+			chunks: []Chunk{{Seq: 1, FirstRow: 3, Rows: 1, Data: []byte("id\n")}},
+		},
+		{
+			name: "header over the column limit", input: "a,\"b\",c\n1,2\n", opts: Options{MaxColumns: 2},
+			wantErr: "the header has 3 columns; the limit is 2", rows: 1,
+			chunks: []Chunk{{Seq: 1, FirstRow: 2, Rows: 1, Data: []byte("1,2\n")}},
+		},
+		{
+			name: "header field over the field limit", input: "id,abcdef\n1,2\n", opts: Options{MaxFieldSize: 5},
+			wantErr: "row 1, column 2: field is larger than the 5-byte field limit", rows: 1,
+			chunks: []Chunk{{Seq: 1, FirstRow: 2, Rows: 1, Data: []byte("1,2\n")}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSplitter(strings.NewReader(tt.input), tt.opts)
+			got, err := s.Header()
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			if tt.is != nil {
+				require.ErrorIs(t, err, tt.is)
+			}
+			require.Equal(t, tt.want, got)
+			require.Equal(t, tt.rows, s.Rows())
+			var chunks []Chunk
+			for {
+				c, err := s.Next()
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+				chunks = append(chunks, c)
+			}
+			require.Equal(t, tt.chunks, chunks)
+		})
+	}
+}
+
+func TestSplitterLimitErrorTypes(t *testing.T) {
+	tests := []struct {
+		name   string
+		input  string
+		opts   Options
+		header bool // the error comes from Header, else from Next
+		want   LimitError
+	}{
+		{name: "header columns", input: "a,b,c\n", opts: Options{MaxColumns: 2}, header: true, want: LimitError{What: LimitColumns, Row: 1, Limit: 2, Got: 3, Header: true}},
+		{name: "oversized header columns", input: "a,b,c,d,e\n", opts: Options{MaxColumns: 2, MaxRecordSize: 6}, header: true, want: LimitError{What: LimitColumns, Row: 1, Limit: 2, Header: true}},
+		{name: "oversized record columns", input: "a\n1,2,3,4,5\n", opts: Options{MaxColumns: 2, MaxRecordSize: 6}, want: LimitError{What: LimitColumns, Row: 2, Limit: 2}},
+		{name: "oversized record", input: "a\n1234567\n", opts: Options{MaxRecordSize: 6}, want: LimitError{What: LimitRecord, Row: 2, Limit: 6}},
+		{name: "oversized record after a preamble", input: "t\n\na\n1,234567\n", opts: Options{MaxRecordSize: 6, HeaderRow: 3}, want: LimitError{What: LimitRecord, Row: 4, Limit: 6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSplitter(strings.NewReader(tt.input), tt.opts)
+			_, err := s.Header()
+			if !tt.header {
+				require.NoError(t, err)
+				_, err = s.Next()
+			}
+			var limit *LimitError
+			require.ErrorAs(t, err, &limit)
+			require.Equal(t, tt.want, *limit)
+		})
+	}
+}
+
+// TestSplitterHostileInputs feeds the Splitter and the Reader inputs made to
+// exhaust memory, generated as they are read: each must fail with an error
+// that names the limit, having read about the limit plus a buffer.
+func TestSplitterHostileInputs(t *testing.T) {
+	// What the Splitter may read: its buffer limit.
+	bound := DefaultTargetChunkSize + DefaultMaxRecordSize + 2*readSize
+
+	t.Run("a 1 GB line without a line break", func(t *testing.T) {
+		r := &cycle{unit: []byte("x")}
+		s := NewSplitter(r, Options{})
+		_, err := s.Header()
+		require.EqualError(t, err, "row 1 is larger than the 1048576-byte record limit (is a quote not closed?)")
+		var limit *LimitError
+		require.ErrorAs(t, err, &limit)
+		require.Equal(t, LimitError{What: LimitRecord, Row: 1, Limit: DefaultMaxRecordSize}, *limit)
+		require.LessOrEqual(t, r.n, DefaultMaxRecordSize+2*readSize)
+		_, err = s.Next()
+		require.Equal(t, limit.Row, err.(*RecordTooLargeError).Row)
+	})
+	t.Run("a 1 GB line after the header", func(t *testing.T) {
+		r := &cycle{head: []byte("id,name\n1,a\n"), unit: []byte("y")}
+		s := NewSplitter(r, Options{})
+		_, err := s.Header()
+		require.NoError(t, err)
+		c, err := s.Next()
+		require.NoError(t, err)
+		require.Equal(t, Chunk{Seq: 1, FirstRow: 2, Rows: 1, Data: []byte("1,a\n")}, c)
+		_, err = s.Next()
+		require.EqualError(t, err, "row 3 is larger than the 1048576-byte record limit (is a quote not closed?)")
+		require.LessOrEqual(t, r.n, bound)
+	})
+	t.Run("a 100 MB field", func(t *testing.T) {
+		in := &counter{r: io.MultiReader(
+			strings.NewReader("id,note\n1,"),
+			io.LimitReader(&cycle{unit: []byte("z")}, 100<<20),
+			strings.NewReader("\n2,ok\n"),
+		)}
+		s := NewSplitter(in, Options{})
+		_, err := s.Header()
+		require.NoError(t, err)
+		_, err = s.Next()
+		require.EqualError(t, err, "row 2 is larger than the 1048576-byte record limit (is a quote not closed?)")
+		require.LessOrEqual(t, in.n, bound)
+	})
+	t.Run("a 100 MB field under a larger record limit", func(t *testing.T) {
+		opts := Options{MaxRecordSize: 8 << 20, MaxFieldSize: 1 << 20}
+		in := &counter{r: io.MultiReader(
+			strings.NewReader("id,note\n1,"),
+			io.LimitReader(&cycle{unit: []byte("z")}, 100<<20),
+			strings.NewReader("\n2,ok\n"),
+		)}
+		s := NewSplitter(in, opts)
+		_, err := s.Header()
+		require.NoError(t, err)
+		_, err = s.Next()
+		require.EqualError(t, err, "row 2 is larger than the 8388608-byte record limit (is a quote not closed?)")
+		require.LessOrEqual(t, in.n, DefaultTargetChunkSize+opts.MaxRecordSize+2*readSize)
+	})
+	t.Run("a field over the field limit in a record within the record limit", func(t *testing.T) {
+		opts := Options{MaxRecordSize: 4 << 20, MaxFieldSize: 1 << 20}
+		field := bytes.Repeat([]byte("\"\"z"), 1<<20)
+		data := slices.Concat([]byte("id,note\n1,\""), field, []byte("\"\n2,ok\n"))
+		s := NewSplitter(bytes.NewReader(data), opts)
+		_, err := s.Header()
+		require.NoError(t, err)
+		c, err := s.Next()
+		require.NoError(t, err)
+		r := NewReader(c.Data, c.FirstRow, opts)
+		row, _, err := r.Next()
+		require.Equal(t, int64(2), row)
+		require.EqualError(t, err, "row 2, column 2: field is larger than the 1048576-byte field limit")
+		var limit *LimitError
+		require.ErrorAs(t, err, &limit)
+		require.Equal(t, LimitError{What: LimitField, Row: 2, Column: 2, Limit: 1 << 20, Got: 2 << 20}, *limit)
+		_, _, err = r.Next()
+		require.ErrorIs(t, err, io.EOF)
+		c, err = s.Next()
+		require.NoError(t, err)
+		require.Equal(t, Chunk{Seq: 2, FirstRow: 3, Rows: 1, Data: []byte("2,ok\n")}, c)
+	})
+	t.Run("a header of 100000 columns", func(t *testing.T) {
+		var b bytes.Buffer
+		for i := range 100000 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("c" + strconv.Itoa(i+1))
+		}
+		b.WriteString("\n1,2\n")
+		require.Less(t, b.Len(), DefaultMaxRecordSize)
+		s := NewSplitter(&b, Options{})
+		_, err := s.Header()
+		require.EqualError(t, err, "the header has 100000 columns; the limit is 10000")
+		var limit *LimitError
+		require.ErrorAs(t, err, &limit)
+		require.Equal(t, LimitError{What: LimitColumns, Row: 1, Limit: DefaultMaxColumns, Got: 100000, Header: true}, *limit)
+	})
+	t.Run("an endless header of columns", func(t *testing.T) {
+		r := &cycle{unit: []byte("col,")}
+		s := NewSplitter(r, Options{})
+		_, err := s.Header()
+		require.EqualError(t, err, "the header has more than 10000 columns; the limit is 10000")
+		require.LessOrEqual(t, r.n, DefaultMaxRecordSize+2*readSize)
+	})
+	t.Run("an endless record of columns", func(t *testing.T) {
+		r := &cycle{head: []byte("a,b\n"), unit: []byte("1,")}
+		s := NewSplitter(r, Options{})
+		_, err := s.Header()
+		require.NoError(t, err)
+		_, err = s.Next()
+		require.EqualError(t, err, "row 2: the record has more than 10000 fields; the limit is 10000 columns")
+		require.LessOrEqual(t, r.n, bound)
+	})
+	t.Run("a record of 100000 columns within the record limit", func(t *testing.T) {
+		data := slices.Concat([]byte("a,b\n"), bytes.Repeat([]byte("1,"), 99999), []byte("1\n2,3\n"))
+		s := NewSplitter(bytes.NewReader(data), Options{})
+		_, err := s.Header()
+		require.NoError(t, err)
+		c, err := s.Next()
+		require.NoError(t, err)
+		read := func() error {
+			_, _, err := NewReader(c.Data, c.FirstRow, Options{}).Next()
+			return err
+		}
+		require.EqualError(t, read(), "row 2: the record has 100000 fields; the limit is 10000 columns")
+		// The count is checked before the fields are made.
+		require.LessOrEqual(t, testing.AllocsPerRun(5, func() { _ = read() }), 10.0)
 	})
 }
