@@ -59,7 +59,30 @@ run: build ## build and start every service with embedded NATS against the local
 	bin/ferry server --database-url "$(DATABASE_URL)" --data-dir .data --grpc-addr 127.0.0.1:9090 --http-addr 127.0.0.1:8080
 
 .PHONY: test
-test: ## run the unit, integration and end-to-end tests of every module (needs PostgreSQL)
+test: ## run every test of every module (needs PostgreSQL): race-checked, then the heavy ones, then a short fuzz run
 	@fail=0; for m in $(MODULES); do \
-		echo "=== $$m"; (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...) || fail=1; \
+		echo "=== $$m"; (cd $$m && $(GO) test -race -short -count=1 -timeout 20m ./...) || fail=1; \
 	done; exit $$fail
+	@$(MAKE) --no-print-directory test-heavy
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(SHORT_FUZZTIME)
+
+# Tests that -short skips: million-row files and the 200 000-row import. They
+# run without the race detector, which would multiply their time and checks
+# nothing the race-checked run does not.
+.PHONY: test-heavy
+test-heavy: ## run the tests that -short skips (large files), without the race detector
+	cd libs && $(GO) test -count=1 -timeout 20m -run '^TestBigSheetMemory$$' ./formats/xlsx/
+	cd services/ferry && $(GO) test -count=1 -timeout 20m -run '^(TestImportEndToEnd|TestMillionRowXLSX)$$' .
+
+# Native Go fuzz targets, as package:target.
+FUZZ_TARGETS := libs/formats/delimited:FuzzSplitRead libs/formats/textenc:FuzzDecode libs/formats/xlsx:FuzzRows libs/formats/xls:FuzzRows
+FUZZTIME ?= 5m
+SHORT_FUZZTIME ?= 8s
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (default 5m) each
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; mod=$${pkg%%/*}; \
+		echo "=== fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		(cd $$mod && $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$${pkg#*/}/) || exit 1; \
+	done

@@ -11,7 +11,10 @@ import (
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/formats/textenc"
 )
 
 // RowColumn is the system column that carries a row's file row number.
@@ -35,6 +38,8 @@ type Plan struct {
 	keyIdx    []int
 	headerLen int
 	columns   []string
+	// Encoding names the file's encoding in rejects for invalid bytes.
+	Encoding string
 }
 
 // Columns returns the dataset columns a row is written with, in order; the
@@ -86,6 +91,13 @@ func Resolve(spec *ferryv1.ImportProfileSpec, ds *ferryv1.Dataset, header []stri
 		}
 		seen[m.GetField()] = true
 		at := pos[m.GetColumn()]
+		column := m.GetColumn()
+		if idx := int(m.GetColumnIndex()); idx != 0 {
+			if idx < 1 || idx > len(header) {
+				return nil, errs.Invalid("column %d for field %q does not exist: the file has %d columns", idx, m.GetField(), len(header))
+			}
+			at, column = []int{idx}, header[idx-1]
+		}
 		switch {
 		case len(at) == 0:
 			return nil, errs.Invalid("column %q for field %q is not in the file's header (%s)", m.GetColumn(), m.GetField(), headerList(header))
@@ -94,7 +106,7 @@ func Resolve(spec *ferryv1.ImportProfileSpec, ds *ferryv1.Dataset, header []stri
 		}
 		p.fields = append(p.fields, planField{
 			name: f.GetName(), typ: f.GetType(), required: f.GetRequired() || isKey[f.GetName()],
-			key: isKey[f.GetName()], src: at[0] - 1, column: m.GetColumn(),
+			key: isKey[f.GetName()], src: at[0] - 1, column: column,
 		})
 	}
 	for _, k := range ds.GetKey() {
@@ -171,6 +183,10 @@ func (p *Plan) Row(row int64, record []string, out *bytes.Buffer) (string, *Reje
 	var key strings.Builder
 	for i, f := range p.fields {
 		raw := record[f.src]
+		if off, bad := textenc.FindInvalid(raw); bad && off >= 0 {
+			out.Truncate(mark)
+			return "", reject(row, f.column, textenc.Printable(raw), fmt.Sprintf("bytes at byte offset %d of the file are not valid %s", off, p.encodingName()))
+		}
 		val, null, reason := convert(f.typ, raw)
 		if reason == "" && null && f.required {
 			if f.key {
@@ -182,6 +198,10 @@ func (p *Plan) Row(row int64, record []string, out *bytes.Buffer) (string, *Reje
 		if reason != "" {
 			out.Truncate(mark)
 			return "", reject(row, f.column, raw, reason)
+		}
+		if f.key && f.typ == ferryv1.FieldType_FIELD_TYPE_STRING && !null {
+			// "é" typed as one code point or as e + combining accent is one key.
+			val = norm.NFC.String(val)
 		}
 		if f.key {
 			if key.Len() > 0 {
@@ -215,4 +235,11 @@ func writeQuoted(out *bytes.Buffer, v string) {
 		v = v[i+1:]
 	}
 	out.WriteByte('"')
+}
+
+func (p *Plan) encodingName() string {
+	if p.Encoding == "" {
+		return "text in the file's encoding"
+	}
+	return p.Encoding
 }

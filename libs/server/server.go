@@ -45,7 +45,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.GRPCAddr, "grpc-addr", ":9090", "gRPC listen address for every API of the process")
 	f.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address for /healthz, /readyz and /metrics")
 	f.BoolVar(&c.Reflection, "grpc-reflection", true, "serve gRPC server reflection (for grpcurl and similar tools)")
-	f.IntVar(&c.MaxRecvMsgSize, "grpc-max-recv-msg-size", 8<<20, "largest gRPC message accepted, in bytes")
+	f.IntVar(&c.MaxRecvMsgSize, "grpc-max-recv-msg-size", 16<<20, "largest gRPC message accepted, in bytes")
 	f.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "how long in-flight calls may finish on shutdown")
 }
 

@@ -182,6 +182,9 @@ func applyResources(t testing.TB, addr, key string) {
 // binary and compares every row; then the same file again (nothing changes)
 // and a file with some rows changed and added (exact counts).
 func TestImportEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a 200 000-row file three times (make test-heavy runs it)")
+	}
 	db := testkit.Database(t, false) // the server creates it
 	srv := startServer(t, nil, "--database-url", db, "--data-dir", t.TempDir(), "--ingest-chunk-size", "65536")
 	require.NotEmpty(t, srv.Key, "bootstrap key printed")

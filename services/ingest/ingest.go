@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,18 +17,23 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
-	"github.com/ferrydata/ferry/libs/formats/delimited"
 	"github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/services/ingest/internal/api"
 	"github.com/ferrydata/ferry/services/ingest/internal/importer"
 	"github.com/ferrydata/ferry/services/ingest/internal/runs"
+	"github.com/ferrydata/ferry/services/ingest/internal/source"
 )
 
 // Config configures the ingest service.
 type Config struct {
-	ChunkSize     int   `yaml:"chunk_size"`
-	MaxRecordSize int   `yaml:"max_record_size"`
-	MaxFileSize   int64 `yaml:"max_file_size"`
+	ChunkSize       int    `yaml:"chunk_size"`
+	MaxRecordSize   int    `yaml:"max_record_size"`
+	MaxFieldSize    int    `yaml:"max_field_size"`
+	MaxColumns      int    `yaml:"max_columns"`
+	MaxRows         int64  `yaml:"max_rows"`
+	MaxFileSize     int64  `yaml:"max_file_size"`
+	MaxUncompressed int64  `yaml:"max_uncompressed"`
+	TempDir         string `yaml:"temp_dir"`
 	// Window is how many chunks of one run may be in flight at once.
 	Window int `yaml:"window"`
 	// Workers is how many runs one process splits at once.
@@ -37,8 +43,13 @@ type Config struct {
 // RegisterFlags registers the service's flags on f.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.ChunkSize, "ingest-chunk-size", 256<<10, "target chunk size in bytes; chunks end at the first record boundary after it")
-	f.IntVar(&c.MaxRecordSize, "ingest-max-record-size", 1<<20, "largest CSV record (row) in bytes")
+	f.IntVar(&c.MaxRecordSize, "ingest-max-record-size", 1<<20, "largest record (row) in bytes")
+	f.IntVar(&c.MaxFieldSize, "ingest-max-field-size", 1<<20, "largest field (cell) in bytes")
+	f.IntVar(&c.MaxColumns, "ingest-max-columns", 10000, "most columns in a row")
+	f.Int64Var(&c.MaxRows, "ingest-max-rows", 100_000_000, "most rows in a file")
 	f.Int64Var(&c.MaxFileSize, "ingest-max-file-size", 20<<30, "largest uploaded file in bytes")
+	f.Int64Var(&c.MaxUncompressed, "ingest-max-uncompressed", 4<<30, "most bytes a workbook may decompress to")
+	f.StringVar(&c.TempDir, "ingest-temp-dir", os.TempDir(), "directory for workbooks while they are read")
 	f.IntVar(&c.Window, "ingest-window", 16, "chunks of one run in flight at most")
 	f.IntVar(&c.Workers, "ingest-workers", 4, "runs split at once by one ingest process")
 }
@@ -56,8 +67,22 @@ func (c *Config) Validate() error {
 		return errors.New("ingest-workers must be at least 1")
 	case c.MaxFileSize < 1:
 		return errors.New("ingest-max-file-size must be positive")
+	case c.MaxFieldSize < 1 || c.MaxFieldSize > c.MaxRecordSize:
+		return errors.New("ingest-max-field-size must be positive and at most ingest-max-record-size")
+	case c.MaxColumns < 1:
+		return errors.New("ingest-max-columns must be at least 1")
+	case c.MaxRows < 1:
+		return errors.New("ingest-max-rows must be at least 1")
+	case c.MaxUncompressed < 1:
+		return errors.New("ingest-max-uncompressed must be positive")
 	}
 	return nil
+}
+
+// Limits are the reader limits of the config.
+func (c *Config) Limits() source.Limits {
+	return source.Limits{ChunkSize: c.ChunkSize, MaxRecordSize: c.MaxRecordSize, MaxFieldSize: c.MaxFieldSize,
+		MaxColumns: c.MaxColumns, MaxRows: c.MaxRows, MaxUncompressed: c.MaxUncompressed}
 }
 
 // MaxMessage is the largest bus message the config can produce: a chunk of
@@ -86,7 +111,7 @@ type Service struct {
 // New builds the service and registers its API on the server.
 func New(cfg Config, d Deps) *Service {
 	rc := &runs.Client{NC: d.NC, JS: d.JS}
-	limits := api.Limits{MaxFileSize: cfg.MaxFileSize, ChunkSize: cfg.ChunkSize, MaxRecordSize: cfg.MaxRecordSize}
+	limits := api.Limits{Limits: cfg.Limits(), MaxFileSize: cfg.MaxFileSize, TempDir: cfg.TempDir}
 	a := api.New(rc, limits, d.Log)
 	ferryv1.RegisterIngestServiceServer(d.Server.GRPC, a)
 	return &Service{cfg: cfg, deps: d, api: a, runs: rc}
@@ -108,10 +133,9 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	limits := api.Limits{MaxFileSize: s.cfg.MaxFileSize, ChunkSize: s.cfg.ChunkSize, MaxRecordSize: s.cfg.MaxRecordSize}
 	im := &importer.Importer{
 		JS: s.deps.JS, Files: files, Runs: s.runs, Window: s.cfg.Window, Log: s.deps.Log,
-		Options: func(snap *ferryv1.RunSnapshot) delimited.Options { return api.SplitOptions(snap, limits) },
+		Limits: s.cfg.Limits(), TempDir: s.cfg.TempDir,
 	}
 	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "ingest-import", Consumer: cons, Concurrency: s.cfg.Workers, Handler: im.Handle, CancelOnStop: true, Log: s.deps.Log})
 	return nil

@@ -86,7 +86,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 		return bus.Permanent(fmt.Errorf("decode chunk on %s: %w", msg.Subject(), err))
 	}
 	snap := c.GetRun()
-	plan, err := s.plans.Get(snap, c.GetHeader())
+	plan, err := s.plans.Get(snap, c.GetHeader(), c.GetEncoding())
 	if err != nil {
 		// ingest checked the header against the mapping before splitting.
 		return s.fail(ctx, snap, fmt.Errorf("chunk %d: %w", c.GetSeq(), err))

@@ -33,6 +33,7 @@ Commands:
   get profiles [NAME]             list import profiles, or show one
   get runs [ID]                   list runs newest first (--profile, --status, --limit), or show one
   import PROFILE FILE [--wait]    upload FILE ("-" for stdin) into a new run of PROFILE and print the run id
+  sniff FILE [-o yaml]            propose how to read FILE (format, encoding, dialect, header) and show its first rows
   runs get RUN                    show a run in detail
   runs watch RUN                  follow a run until it ends; exit 1 if it failed or was canceled
   runs rejects RUN [--csv]        list every row the run rejected
@@ -79,6 +80,7 @@ var commands = []*command{
 	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets and import profiles described in YAML files.", maxArgs: 0, setup: setupApply},
 	{name: "get", args: "datasets|profiles|runs [NAME]", summary: "List datasets, import profiles or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
 	{name: "import", args: "PROFILE FILE", summary: `Upload FILE ("-" for stdin) into a new run of the import profile PROFILE and print the run's id.`, minArgs: 2, maxArgs: 2, setup: setupImport},
+	{name: "sniff", args: "FILE", summary: "Propose format, encoding, dialect or sheet, and header for FILE, and show its first rows as they would be parsed.", minArgs: 1, maxArgs: 1, setup: setupSniff},
 	{name: "runs get", args: "RUN", summary: "Show a run in detail.", minArgs: 1, maxArgs: 1, setup: setupRunsGet},
 	{name: "runs watch", args: "RUN", summary: "Follow a run until it ends; exit 1 if it failed or was canceled.", minArgs: 1, maxArgs: 1, setup: setupRunsWatch},
 	{name: "runs rejects", args: "RUN", summary: "List every row a run rejected: row, column, value and reason.", minArgs: 1, maxArgs: 1, setup: setupRunsRejects},

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -16,7 +18,7 @@ func reflectValue(dst any) reflect.Value {
 
 // decode fills dst from v, a value decoded from JSON with UseNumber. It
 // knows the kinds the resource specs use: structs (by json tag), slices,
-// pointers to structs, strings and booleans. A null leaves dst as it is.
+// pointers to structs, strings, whole numbers and booleans. A null leaves dst as it is.
 func (d *decoder) decode(path string, v any, dst reflect.Value) {
 	if v == nil {
 		return
@@ -81,6 +83,18 @@ func (d *decoder) decode(path string, v any, dst reflect.Value) {
 			return
 		}
 		dst.SetBool(b)
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		num, ok := v.(json.Number)
+		if !ok {
+			d.errorf(path, "want a whole number, got %s", describe(v))
+			return
+		}
+		n, err := strconv.ParseInt(num.String(), 10, 32)
+		if err != nil {
+			d.errorf(path, "want a whole number, got %s", num)
+			return
+		}
+		dst.SetInt(n)
 	default:
 		panic(fmt.Sprintf("decode %s: unsupported kind %s", path, dst.Kind()))
 	}

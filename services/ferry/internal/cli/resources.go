@@ -47,19 +47,37 @@ type fieldSpec struct {
 }
 
 type profileSpec struct {
-	Dataset   string        `json:"dataset"`
-	CSV       *csvSpec      `json:"csv,omitempty"`
-	Mappings  []mappingSpec `json:"mappings,omitempty"`
-	WriteMode string        `json:"writeMode,omitempty"`
+	Dataset     string           `json:"dataset"`
+	Format      string           `json:"format,omitempty"`
+	CSV         *csvSpec         `json:"csv,omitempty"`
+	Spreadsheet *spreadsheetSpec `json:"spreadsheet,omitempty"`
+	Mappings    []mappingSpec    `json:"mappings,omitempty"`
+	WriteMode   string           `json:"writeMode,omitempty"`
 }
 
 type csvSpec struct {
-	Delimiter string `json:"delimiter,omitempty"`
+	Delimiter         string `json:"delimiter,omitempty"`
+	Quote             string `json:"quote,omitempty"`
+	Escape            string `json:"escape,omitempty"`
+	HeaderRow         int    `json:"headerRow,omitempty"`
+	NoHeader          bool   `json:"noHeader,omitempty"`
+	Comment           string `json:"comment,omitempty"`
+	TrailingDelimiter bool   `json:"trailingDelimiter,omitempty"`
+	Encoding          string `json:"encoding,omitempty"`
+	InvalidBytes      string `json:"invalidBytes,omitempty"`
+}
+
+type spreadsheetSpec struct {
+	Sheet      string `json:"sheet,omitempty"`
+	SheetIndex int    `json:"sheetIndex,omitempty"`
+	HeaderRow  int    `json:"headerRow,omitempty"`
+	NoHeader   bool   `json:"noHeader,omitempty"`
 }
 
 type mappingSpec struct {
-	Field  string `json:"field"`
-	Column string `json:"column"`
+	Field       string `json:"field"`
+	Column      string `json:"column,omitempty"`
+	ColumnIndex int    `json:"columnIndex,omitempty"`
 }
 
 // document is one valid resource read from a file, converted to its request.
@@ -323,13 +341,46 @@ func (d *decoder) profile(name string, spec *profileSpec) *ferryv1.ApplyImportPr
 	if spec.Dataset == "" {
 		d.errorf("spec.dataset", "missing")
 	}
-	if spec.CSV != nil {
-		ps.Csv = &ferryv1.CSVFormat{Delimiter: spec.CSV.Delimiter}
-		if dl := spec.CSV.Delimiter; dl != "" {
-			r, _ := utf8.DecodeRuneInString(dl)
-			if utf8.RuneCountInString(dl) != 1 || r == '"' || r == '\n' || r == '\r' || r == utf8.RuneError {
-				d.errorf("spec.csv.delimiter", "%q is not a valid delimiter (want one character other than a quote or a line break)", dl)
+	if spec.Format != "" {
+		f, ok := parseEnum(ferryv1.FileFormat_value, "FILE_FORMAT_", spec.Format)
+		if !ok {
+			d.errorf("spec.format", "unknown format %q (want one of: %s)", spec.Format, strings.Join(enumNames(ferryv1.FileFormat_name, "FILE_FORMAT_"), ", "))
+		}
+		ps.Format = ferryv1.FileFormat(f)
+	}
+	if c := spec.CSV; c != nil {
+		ps.Csv = &ferryv1.CSVFormat{Delimiter: c.Delimiter, Quote: c.Quote, HeaderRow: int32(c.HeaderRow), NoHeader: c.NoHeader,
+			Comment: c.Comment, TrailingDelimiter: c.TrailingDelimiter, Encoding: c.Encoding}
+		for _, c := range []struct{ key, what, v string }{{"delimiter", "delimiter", c.Delimiter}, {"quote", "quote character", c.Quote}, {"comment", "comment character", c.Comment}} {
+			if r, _ := utf8.DecodeRuneInString(c.v); c.v != "" && (len(c.v) != 1 || r == '\n' || r == '\r') {
+				d.errorf("spec.csv."+c.key, "%q is not a valid %s (want one single-byte character other than a line break)", c.v, c.what)
 			}
+		}
+		if c.Delimiter == "\"" {
+			d.errorf("spec.csv.delimiter", "%q is not a valid delimiter (it is the quote character)", c.Delimiter)
+		}
+		if c.Escape != "" {
+			e, ok := parseEnum(ferryv1.CSVEscape_value, "CSV_ESCAPE_", c.Escape)
+			if !ok {
+				d.errorf("spec.csv.escape", "unknown escape %q (want one of: %s)", c.Escape, strings.Join(enumNames(ferryv1.CSVEscape_name, "CSV_ESCAPE_"), ", "))
+			}
+			ps.Csv.Escape = ferryv1.CSVEscape(e)
+		}
+		if c.InvalidBytes != "" {
+			e, ok := parseEnum(ferryv1.InvalidBytes_value, "INVALID_BYTES_", c.InvalidBytes)
+			if !ok {
+				d.errorf("spec.csv.invalidBytes", "unknown value %q (want one of: %s)", c.InvalidBytes, strings.Join(enumNames(ferryv1.InvalidBytes_name, "INVALID_BYTES_"), ", "))
+			}
+			ps.Csv.InvalidBytes = ferryv1.InvalidBytes(e)
+		}
+		if c.HeaderRow < 0 {
+			d.errorf("spec.csv.headerRow", "must not be negative")
+		}
+	}
+	if sp := spec.Spreadsheet; sp != nil {
+		ps.Spreadsheet = &ferryv1.SpreadsheetFormat{Sheet: sp.Sheet, SheetIndex: int32(sp.SheetIndex), HeaderRow: int32(sp.HeaderRow), NoHeader: sp.NoHeader}
+		if sp.SheetIndex < 0 || sp.HeaderRow < 0 {
+			d.errorf("spec.spreadsheet", "sheetIndex and headerRow must not be negative")
 		}
 	}
 	mapped := map[string]bool{}
@@ -341,11 +392,16 @@ func (d *decoder) profile(name string, spec *profileSpec) *ferryv1.ApplyImportPr
 		case mapped[m.Field]:
 			d.errorf(path+".field", "field %q is mapped twice", m.Field)
 		}
-		if m.Column == "" {
-			d.errorf(path+".column", "missing")
+		switch {
+		case m.Column == "" && m.ColumnIndex == 0:
+			d.errorf(path+".column", "missing (name a column, or give columnIndex)")
+		case m.Column != "" && m.ColumnIndex != 0:
+			d.errorf(path+".columnIndex", "give column or columnIndex, not both")
+		case m.ColumnIndex < 0:
+			d.errorf(path+".columnIndex", "must be 1 or more")
 		}
 		mapped[m.Field] = true
-		ps.Mappings = append(ps.Mappings, &ferryv1.FieldMapping{Field: m.Field, Column: m.Column})
+		ps.Mappings = append(ps.Mappings, &ferryv1.FieldMapping{Field: m.Field, Column: m.Column, ColumnIndex: int32(m.ColumnIndex)})
 	}
 	ps.WriteMode = ferryv1.WriteMode_WRITE_MODE_UPSERT
 	if spec.WriteMode != "" {
@@ -398,11 +454,24 @@ func datasetResource(ds *ferryv1.Dataset) *resource {
 func profileResource(p *ferryv1.ImportProfile) *resource {
 	s := p.GetSpec()
 	spec := &profileSpec{Dataset: s.GetDataset()}
-	if s.GetCsv() != nil {
-		spec.CSV = &csvSpec{Delimiter: s.GetCsv().GetDelimiter()}
+	if s.GetFormat() != ferryv1.FileFormat_FILE_FORMAT_UNSPECIFIED {
+		spec.Format = strings.ToLower(strings.TrimPrefix(s.GetFormat().String(), "FILE_FORMAT_"))
+	}
+	if c := s.GetCsv(); c != nil {
+		spec.CSV = &csvSpec{Delimiter: c.GetDelimiter(), Quote: c.GetQuote(), HeaderRow: int(c.GetHeaderRow()), NoHeader: c.GetNoHeader(),
+			Comment: c.GetComment(), TrailingDelimiter: c.GetTrailingDelimiter(), Encoding: c.GetEncoding()}
+		if c.GetEscape() != ferryv1.CSVEscape_CSV_ESCAPE_UNSPECIFIED {
+			spec.CSV.Escape = strings.ToLower(strings.TrimPrefix(c.GetEscape().String(), "CSV_ESCAPE_"))
+		}
+		if c.GetInvalidBytes() != ferryv1.InvalidBytes_INVALID_BYTES_UNSPECIFIED {
+			spec.CSV.InvalidBytes = strings.ToLower(strings.TrimPrefix(c.GetInvalidBytes().String(), "INVALID_BYTES_"))
+		}
+	}
+	if sp := s.GetSpreadsheet(); sp != nil {
+		spec.Spreadsheet = &spreadsheetSpec{Sheet: sp.GetSheet(), SheetIndex: int(sp.GetSheetIndex()), HeaderRow: int(sp.GetHeaderRow()), NoHeader: sp.GetNoHeader()}
 	}
 	for _, m := range s.GetMappings() {
-		spec.Mappings = append(spec.Mappings, mappingSpec{Field: m.GetField(), Column: m.GetColumn()})
+		spec.Mappings = append(spec.Mappings, mappingSpec{Field: m.GetField(), Column: m.GetColumn(), ColumnIndex: int(m.GetColumnIndex())})
 	}
 	if s.GetWriteMode() != ferryv1.WriteMode_WRITE_MODE_UNSPECIFIED {
 		spec.WriteMode = writeModeName(s.GetWriteMode())

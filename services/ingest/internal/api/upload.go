@@ -2,6 +2,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"strings"
 
@@ -21,15 +23,20 @@ import (
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/formats/delimited"
+	"github.com/ferrydata/ferry/libs/formats/filespec"
+	"github.com/ferrydata/ferry/libs/formats/textenc"
 	"github.com/ferrydata/ferry/libs/mapping"
 	"github.com/ferrydata/ferry/services/ingest/internal/runs"
+	"github.com/ferrydata/ferry/services/ingest/internal/sniff"
+	"github.com/ferrydata/ferry/services/ingest/internal/source"
 )
 
 // Limits bound what an upload may be.
 type Limits struct {
-	MaxFileSize   int64
-	ChunkSize     int
-	MaxRecordSize int
+	source.Limits
+	MaxFileSize int64
+	// TempDir holds workbooks while they are read.
+	TempDir string
 }
 
 // API implements the IngestService.
@@ -45,15 +52,6 @@ type API struct {
 // New returns the API.
 func New(rc *runs.Client, limits Limits, log *slog.Logger) *API {
 	return &API{runs: rc, limits: limits, log: log}
-}
-
-// SplitOptions returns the splitter options of a run's profile.
-func SplitOptions(snap *ferryv1.RunSnapshot, l Limits) delimited.Options {
-	o := delimited.Options{TargetChunkSize: l.ChunkSize, MaxRecordSize: l.MaxRecordSize}
-	if d := snap.GetSpec().GetCsv().GetDelimiter(); len(d) == 1 {
-		o.Delimiter = d[0]
-	}
-	return o
 }
 
 // Upload receives a file into a new run. The run is created from the header
@@ -105,7 +103,10 @@ func (a *API) Upload(stream ferryv1.IngestService_UploadServer) error {
 		}
 		return err
 	}
-	if h.GetSize() > 0 && res.size != h.GetSize() {
+	if res.refused {
+		_ = a.Files.Delete(bg, runID)
+	}
+	if h.GetSize() > 0 && res.size != h.GetSize() && !res.refused {
 		res.reason = fmt.Sprintf("upload has %d bytes; the header announced %d", res.size, h.GetSize())
 	}
 	file := &ferryv1.RunFile{Name: name, Size: res.size, Sha256: res.sha256}
@@ -138,24 +139,61 @@ type received struct {
 	rows   int64
 	// reason, when not empty, says why the file cannot be imported.
 	reason string
+	// refused says the upload was cut short because of reason.
+	refused bool
 }
 
-// receive stores the stream's bytes under the run id while checking them.
+// errRefused ends the storing of a file that the check refused.
+var errRefused = errors.New("the file was refused before its end")
+
+// receive stores the stream's bytes under the run id while checking them:
+// text is checked as it streams; a workbook is spooled to a file and checked
+// once complete.
 func (a *API) receive(ctx context.Context, stream ferryv1.IngestService_UploadServer, snap *ferryv1.RunSnapshot) (received, error) {
 	var res received
 	storeR, storeW := io.Pipe()
-	checkR, checkW := io.Pipe()
 	stored := make(chan error, 1)
 	go func() {
 		_, err := a.Files.Put(ctx, jetstream.ObjectMeta{Name: snap.GetRunId()}, storeR)
 		storeR.CloseWithError(err) // unblock the writer if Put gave up early
 		stored <- err
 	}()
-	checked := make(chan checkResult, 1)
-	go func() { checked <- check(checkR, snap, SplitOptions(snap, a.limits)) }()
-
 	hash := sha256.New()
-	w := io.MultiWriter(hash, storeW, checkW)
+	writers := []io.Writer{hash, storeW}
+
+	workbook := source.IsWorkbook(snap.GetSpec())
+	var (
+		spool   *os.File
+		checkW  *io.PipeWriter
+		checked chan checkResult
+	)
+	if workbook {
+		f, err := os.CreateTemp(a.limits.TempDir, "ferry-upload-*")
+		if err != nil {
+			storeW.CloseWithError(err)
+			<-stored
+			return res, fmt.Errorf("spool workbook: %w", err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		spool = f
+		writers = append(writers, f)
+	} else {
+		var checkR *io.PipeReader
+		checkR, checkW = io.Pipe()
+		checked = make(chan checkResult, 1)
+		go func() {
+			defer func() { _, _ = io.Copy(io.Discard, checkR) }()
+			src, err := source.OpenText(checkR, snap.GetSpec(), a.limits.Limits)
+			if err != nil {
+				checked <- checkResult{reason: err.Error()}
+				return
+			}
+			checked <- check(src, snap, a.limits.Limits)
+		}()
+		writers = append(writers, checkW)
+	}
+	w := io.MultiWriter(writers...)
 	var head []byte
 	var err error
 	for {
@@ -176,38 +214,73 @@ func (a *API) receive(ctx context.Context, stream ferryv1.IngestService_UploadSe
 		if len(head) < 64<<10 {
 			head = append(head, data[:min(len(data), 64<<10-len(head))]...)
 		}
-		if res.reason == "" && delimited.HasNUL(data) {
+		if !workbook && res.reason == "" && delimited.HasNUL(data) && !utf16(head, snap) {
 			res.reason = binaryReason(head, res.size)
 		}
 		res.size += int64(len(data))
 		if _, err = w.Write(data); err != nil {
 			break
 		}
+		// A file the check has already refused is not read to its end.
+		if checked != nil {
+			select {
+			case c := <-checked:
+				if c.reason != "" {
+					storeW.CloseWithError(errRefused)
+					checkW.Close()
+					<-stored
+					if res.reason == "" {
+						res.reason = c.reason
+					}
+					res.refused = true
+					return res, nil
+				}
+				checked <- c
+			default:
+			}
+		}
 	}
 	if !errors.Is(err, io.EOF) {
 		storeW.CloseWithError(err)
-		checkW.CloseWithError(err)
+		if checkW != nil {
+			checkW.CloseWithError(err)
+			<-checked
+		}
 		<-stored
-		<-checked
 		return res, err
 	}
 	storeW.Close()
-	checkW.Close()
+	var c checkResult
+	if checkW != nil {
+		checkW.Close()
+		c = <-checked
+	}
 	if err := <-stored; err != nil {
-		<-checked
 		return res, errs.Unavailable(err, "store file")
 	}
-	c := <-checked
+	if workbook {
+		c = checkWorkbook(spool, res.size, snap, a.limits.Limits)
+	}
 	res.sha256 = hex.EncodeToString(hash.Sum(nil))
 	res.chunks, res.rows = c.chunks, c.rows
-	if res.reason == "" {
-		if r := delimited.Sniff(head); r != "" {
+	if res.reason == "" && !workbook {
+		if r := delimited.Sniff(head); r != "" && !utf16(head, snap) {
 			res.reason = r
-		} else {
-			res.reason = c.reason
 		}
 	}
+	if res.reason == "" {
+		res.reason = c.reason
+	}
 	return res, nil
+}
+
+// utf16 reports whether the file is UTF-16 text, whose NUL bytes are text.
+func utf16(head []byte, snap *ferryv1.RunSnapshot) bool {
+	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) {
+		return true
+	}
+	enc := snap.GetSpec().GetCsv().GetEncoding()
+	return enc == "utf-16le" || enc == "utf-16be"
 }
 
 func binaryReason(head []byte, offset int64) string {
@@ -222,23 +295,36 @@ type checkResult struct {
 	reason       string
 }
 
-// check splits the stream exactly as the importer will, to count chunks and
-// find a file that cannot be imported before anything is applied. It always
-// drains r.
-func check(r io.Reader, snap *ferryv1.RunSnapshot, opts delimited.Options) (res checkResult) {
-	defer func() { _, _ = io.Copy(io.Discard, r) }()
-	sp := delimited.NewSplitter(r, opts)
-	header, err := sp.Header()
+func checkWorkbook(f *os.File, size int64, snap *ferryv1.RunSnapshot, l source.Limits) checkResult {
+	src, err := source.OpenWorkbook(f, size, snap.GetSpec(), l)
+	if err != nil {
+		return checkResult{reason: err.Error()}
+	}
+	defer src.Close()
+	return check(src, snap, l)
+}
+
+// check reads the file exactly as the importer will, to count chunks and to
+// find a file that cannot be imported before anything is applied.
+func check(src source.Source, snap *ferryv1.RunSnapshot, l source.Limits) (res checkResult) {
+	header, err := src.Header()
 	if err != nil {
 		res.reason = err.Error()
 		return res
+	}
+	for i, h := range header {
+		if off, bad := textenc.FindInvalid(h); bad {
+			res.reason = fmt.Sprintf("the header's column %d has bytes that are not valid %s at byte offset %d of the file", i+1, src.Encoding(), off)
+			return res
+		}
 	}
 	if _, err := mapping.Resolve(snap.GetSpec(), snap.GetDataset(), header); err != nil {
 		res.reason = err.Error()
 		return res
 	}
+	failOnInvalid := snap.GetSpec().GetCsv().GetInvalidBytes() == ferryv1.InvalidBytes_INVALID_BYTES_FAIL_FILE
 	for {
-		c, err := sp.Next()
+		c, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			return res
 		}
@@ -248,5 +334,33 @@ func check(r io.Reader, snap *ferryv1.RunSnapshot, opts delimited.Options) (res 
 		}
 		res.chunks++
 		res.rows += c.Rows
+		if failOnInvalid && bytes.IndexByte(c.Data, textenc.MarkerStart) >= 0 {
+			res.reason = invalidRow(c, snap, src, l)
+			return res
+		}
 	}
+}
+
+// invalidRow names the first row of c with invalid bytes.
+func invalidRow(c delimited.Chunk, snap *ferryv1.RunSnapshot, src source.Source, l source.Limits) string {
+	r := delimited.NewReader(c.Data, c.FirstRow, filespec.ChunkOptions(snap.GetSpec(), src.StandardCSV(), l))
+	for {
+		row, fields, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return "the file has bytes that are not valid " + src.Encoding()
+		}
+		for _, f := range fields {
+			if off, bad := textenc.FindInvalid(f); bad {
+				return fmt.Sprintf("row %d: bytes at byte offset %d of the file are not valid %s (the profile fails the file on invalid bytes)", row, off, src.Encoding())
+			}
+		}
+	}
+}
+
+// Sniff proposes how to read a file from its first bytes.
+func (a *API) Sniff(ctx context.Context, req *ferryv1.SniffRequest) (*ferryv1.SniffResponse, error) {
+	if _, err := auth.FromContext(ctx); err != nil {
+		return nil, err
+	}
+	return sniff.Sniff(req, a.limits.Limits, a.limits.TempDir)
 }

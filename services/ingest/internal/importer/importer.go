@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -18,8 +19,8 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
-	"github.com/ferrydata/ferry/libs/formats/delimited"
 	"github.com/ferrydata/ferry/services/ingest/internal/runs"
+	"github.com/ferrydata/ferry/services/ingest/internal/source"
 )
 
 // maxSplitTime bounds how long splitting one file may take, pauses included.
@@ -27,10 +28,12 @@ const maxSplitTime = 24 * time.Hour
 
 // Importer handles ImportCommand messages.
 type Importer struct {
-	JS      jetstream.JetStream
-	Files   jetstream.ObjectStore
-	Runs    *runs.Client
-	Options func(*ferryv1.RunSnapshot) delimited.Options
+	JS     jetstream.JetStream
+	Files  jetstream.ObjectStore
+	Runs   *runs.Client
+	Limits source.Limits
+	// TempDir holds workbooks while they are read.
+	TempDir string
 	Window  int
 	Log     *slog.Logger
 }
@@ -132,14 +135,21 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	defer obj.Close()
 
-	sp := delimited.NewSplitter(obj, im.Options(snap))
-	header, err := sp.Header()
+	src, done, err := im.open(obj, snap)
+	if err != nil {
+		if bus.IsPermanent(err) {
+			return im.fail(ctx, snap, err.Error())
+		}
+		return err
+	}
+	defer done()
+	header, err := src.Header()
 	if err != nil {
 		return im.fail(ctx, snap, err.Error())
 	}
 	var published int64
 	for {
-		c, err := sp.Next()
+		c, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -156,14 +166,40 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 			log.Info("import stopped", "reason", stopped, "published", published)
 			return nil
 		}
-		chunk := &ferryv1.Chunk{Run: snap, Header: header, Seq: c.Seq, FirstRow: c.FirstRow, Rows: c.Rows, Data: c.Data}
+		chunk := &ferryv1.Chunk{Run: snap, Header: header, Seq: c.Seq, FirstRow: c.FirstRow, Rows: c.Rows, Data: c.Data,
+			StandardCsv: src.StandardCSV(), Encoding: src.Encoding()}
 		if err := bus.Publish(ctx, im.JS, bus.ChunkSubject(snap.GetTenantId(), snap.GetRunId()), bus.MsgID("chunk", snap.GetRunId(), c.Seq), chunk); err != nil {
 			return err
 		}
 		published++
 	}
-	log.Info("file split", "chunks", published, "rows", sp.Rows())
+	log.Info("file split", "chunks", published, "rows", src.Rows())
 	return nil
+}
+
+// open reads the stored file as the profile says: text as a stream, a
+// workbook from a local copy (its zip directory is at the end).
+func (im *Importer) open(obj io.Reader, snap *ferryv1.RunSnapshot) (source.Source, func(), error) {
+	if !source.IsWorkbook(snap.GetSpec()) {
+		src, err := source.OpenText(obj, snap.GetSpec(), im.Limits)
+		return src, func() {}, bus.Permanent(err)
+	}
+	f, err := os.CreateTemp(im.TempDir, "ferry-import-*")
+	if err != nil {
+		return nil, nil, fmt.Errorf("spool workbook: %w", err)
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	size, err := io.Copy(f, obj)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("spool workbook: %w", err)
+	}
+	sheet, err := source.OpenWorkbook(f, size, snap.GetSpec(), im.Limits)
+	if err != nil {
+		cleanup()
+		return nil, nil, bus.Permanent(err)
+	}
+	return sheet, func() { sheet.Close(); cleanup() }, nil
 }
 
 func (im *Importer) fail(ctx context.Context, snap *ferryv1.RunSnapshot, reason string) error {

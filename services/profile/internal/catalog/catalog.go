@@ -12,6 +12,7 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/formats/textenc"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
@@ -148,14 +149,42 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 	if s.GetWriteMode() == ferryv1.WriteMode_WRITE_MODE_UNSPECIFIED {
 		s.WriteMode = ferryv1.WriteMode_WRITE_MODE_UPSERT
 	}
-	if s.Csv == nil {
-		s.Csv = &ferryv1.CSVFormat{}
+	if s.GetFormat() == ferryv1.FileFormat_FILE_FORMAT_UNSPECIFIED {
+		s.Format = ferryv1.FileFormat_FILE_FORMAT_CSV
 	}
-	if s.Csv.Delimiter == "" {
-		s.Csv.Delimiter = ","
-	}
-	if d := s.Csv.Delimiter; len(d) != 1 || d == "\"" || d == "\n" || d == "\r" {
-		return nil, errs.Invalid("profile %q: delimiter %q must be one single-byte character other than a quote or line break", name, d)
+	noHeader := false
+	switch s.GetFormat() {
+	case ferryv1.FileFormat_FILE_FORMAT_CSV:
+		if s.Spreadsheet != nil {
+			return nil, errs.Invalid("profile %q: spreadsheet settings need format xlsx or xls", name)
+		}
+		if err := defaultCSV(name, s); err != nil {
+			return nil, err
+		}
+		noHeader = s.Csv.GetNoHeader()
+	case ferryv1.FileFormat_FILE_FORMAT_XLSX, ferryv1.FileFormat_FILE_FORMAT_XLS:
+		if s.Csv != nil {
+			return nil, errs.Invalid("profile %q: csv settings need format csv", name)
+		}
+		if s.Spreadsheet == nil {
+			s.Spreadsheet = &ferryv1.SpreadsheetFormat{}
+		}
+		sp := s.Spreadsheet
+		if sp.SheetIndex < 0 || sp.HeaderRow < 0 {
+			return nil, errs.Invalid("profile %q: sheet index and header row must not be negative", name)
+		}
+		if sp.Sheet == "" && sp.SheetIndex == 0 {
+			sp.SheetIndex = 1
+		}
+		if sp.Sheet != "" && sp.SheetIndex != 0 {
+			return nil, errs.Invalid("profile %q: name the sheet or give its index, not both", name)
+		}
+		if sp.HeaderRow == 0 && !sp.NoHeader {
+			sp.HeaderRow = 1
+		}
+		noHeader = sp.NoHeader
+	default:
+		return nil, errs.Invalid("profile %q: unknown file format %v", name, s.GetFormat())
 	}
 	fields := map[string]bool{}
 	for _, f := range ds.GetFields() {
@@ -166,13 +195,23 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 		if !fields[m.GetField()] {
 			return nil, errs.Invalid("profile %q mapping %d: dataset %q has no field %q", name, i+1, ds.GetName(), m.GetField())
 		}
-		if m.GetColumn() == "" {
-			return nil, errs.Invalid("profile %q mapping %d: field %q has no column", name, i+1, m.GetField())
+		switch {
+		case m.GetColumn() == "" && m.GetColumnIndex() == 0:
+			return nil, errs.Invalid("profile %q mapping %d: field %q has no column (a header name or a column index)", name, i+1, m.GetField())
+		case m.GetColumn() != "" && m.GetColumnIndex() != 0:
+			return nil, errs.Invalid("profile %q mapping %d: field %q has both a column name and a column index", name, i+1, m.GetField())
+		case m.GetColumnIndex() < 0:
+			return nil, errs.Invalid("profile %q mapping %d: column index %d must be 1 or more", name, i+1, m.GetColumnIndex())
+		case noHeader && m.GetColumn() != "":
+			return nil, errs.Invalid("profile %q mapping %d: the file has no header, so field %q needs a column index, not a column name", name, i+1, m.GetField())
 		}
 		if mapped[m.GetField()] {
 			return nil, errs.Invalid("profile %q: field %q is mapped twice", name, m.GetField())
 		}
 		mapped[m.GetField()] = true
+	}
+	if noHeader && len(s.GetMappings()) == 0 {
+		return nil, errs.Invalid("profile %q: the file has no header, so every field needs a mapping with a column index", name)
 	}
 	if len(s.GetMappings()) > 0 {
 		for _, k := range ds.GetKey() {
@@ -187,4 +226,51 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 		}
 	}
 	return s, nil
+}
+
+// defaultCSV checks a CSV profile's dialect and fills in its defaults, so
+// that the stored spec says exactly how the file is read.
+func defaultCSV(name string, s *ferryv1.ImportProfileSpec) error {
+	if s.Csv == nil {
+		s.Csv = &ferryv1.CSVFormat{}
+	}
+	c := s.Csv
+	if c.Delimiter == "" {
+		c.Delimiter = ","
+	}
+	if c.Quote == "" {
+		c.Quote = "\""
+	}
+	for what, v := range map[string]string{"delimiter": c.Delimiter, "quote": c.Quote} {
+		if len(v) != 1 || v == "\n" || v == "\r" {
+			return errs.Invalid("profile %q: %s %q must be one single-byte character other than a line break", name, what, v)
+		}
+	}
+	if c.Delimiter == c.Quote {
+		return errs.Invalid("profile %q: the delimiter and the quote are both %q", name, c.Delimiter)
+	}
+	if v := c.Comment; v != "" && (len(v) != 1 || v == c.Delimiter || v == c.Quote || v == "\n" || v == "\r") {
+		return errs.Invalid("profile %q: comment %q must be one single-byte character other than the delimiter, the quote or a line break", name, v)
+	}
+	if c.Escape == ferryv1.CSVEscape_CSV_ESCAPE_UNSPECIFIED {
+		c.Escape = ferryv1.CSVEscape_CSV_ESCAPE_DOUBLED
+	}
+	if c.InvalidBytes == ferryv1.InvalidBytes_INVALID_BYTES_UNSPECIFIED {
+		c.InvalidBytes = ferryv1.InvalidBytes_INVALID_BYTES_REJECT_ROW
+	}
+	if c.HeaderRow < 0 {
+		return errs.Invalid("profile %q: header row %d must not be negative", name, c.HeaderRow)
+	}
+	if c.NoHeader && c.HeaderRow > 0 {
+		return errs.Invalid("profile %q: a file without header has no header row", name)
+	}
+	if c.HeaderRow == 0 && !c.NoHeader {
+		c.HeaderRow = 1
+	}
+	enc, err := textenc.Lookup(c.Encoding)
+	if err != nil {
+		return errs.Invalid("profile %q: %v", name, err)
+	}
+	c.Encoding = enc.Name()
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 )
@@ -75,4 +76,60 @@ func TestValidateProfile(t *testing.T) {
 	require.ErrorContains(t, err, "delimiter")
 	_, err = ValidateProfile("Users", &ferryv1.ImportProfileSpec{Dataset: "u"}, ds)
 	require.ErrorContains(t, err, "profile name")
+}
+
+func TestValidateProfileFiles(t *testing.T) {
+	ds := &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), str("name")}, Key: []string{"id"}}
+	byIndex := []*ferryv1.FieldMapping{{Field: "id", ColumnIndex: 1}, {Field: "name", ColumnIndex: 2}}
+	tests := []struct {
+		name string
+		spec *ferryv1.ImportProfileSpec
+		want string // error substring; "" for valid
+		check func(t *testing.T, s *ferryv1.ImportProfileSpec)
+	}{
+		{name: "csv defaults filled", spec: &ferryv1.ImportProfileSpec{Dataset: "u"}, check: func(t *testing.T, s *ferryv1.ImportProfileSpec) {
+			require.Equal(t, ferryv1.FileFormat_FILE_FORMAT_CSV, s.GetFormat())
+			c := s.GetCsv()
+			require.Equal(t, []string{",", "\"", "utf-8"}, []string{c.GetDelimiter(), c.GetQuote(), c.GetEncoding()})
+			require.EqualValues(t, 1, c.GetHeaderRow())
+			require.Equal(t, ferryv1.CSVEscape_CSV_ESCAPE_DOUBLED, c.GetEscape())
+			require.Equal(t, ferryv1.InvalidBytes_INVALID_BYTES_REJECT_ROW, c.GetInvalidBytes())
+		}},
+		{name: "encoding alias canonical", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{Encoding: "Latin1"}}, check: func(t *testing.T, s *ferryv1.ImportProfileSpec) {
+			require.Equal(t, "iso-8859-1", s.GetCsv().GetEncoding())
+		}},
+		{name: "unknown encoding", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{Encoding: "ebcdic"}}, want: "ebcdic"},
+		{name: "delimiter is quote", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{Delimiter: "'", Quote: "'"}}, want: "both"},
+		{name: "comment is delimiter", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{Delimiter: ";", Comment: ";"}}, want: "comment"},
+		{name: "no header needs indexes", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{NoHeader: true},
+			Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}}}, want: "needs a column index"},
+		{name: "no header without mappings", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{NoHeader: true}}, want: "every field needs a mapping"},
+		{name: "no header by index", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{NoHeader: true}, Mappings: byIndex}, check: func(t *testing.T, s *ferryv1.ImportProfileSpec) {
+			require.Zero(t, s.GetCsv().GetHeaderRow())
+		}},
+		{name: "name and index", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID", ColumnIndex: 1}}}, want: "both a column name and a column index"},
+		{name: "xlsx defaults", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Format: ferryv1.FileFormat_FILE_FORMAT_XLSX}, check: func(t *testing.T, s *ferryv1.ImportProfileSpec) {
+			require.EqualValues(t, 1, s.GetSpreadsheet().GetSheetIndex())
+			require.EqualValues(t, 1, s.GetSpreadsheet().GetHeaderRow())
+			require.Nil(t, s.GetCsv())
+		}},
+		{name: "csv settings on xls", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Format: ferryv1.FileFormat_FILE_FORMAT_XLS, Csv: &ferryv1.CSVFormat{}}, want: "csv settings need format csv"},
+		{name: "sheet settings on csv", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Spreadsheet: &ferryv1.SpreadsheetFormat{}}, want: "spreadsheet settings need format xlsx or xls"},
+		{name: "sheet name and index", spec: &ferryv1.ImportProfileSpec{Dataset: "u", Format: ferryv1.FileFormat_FILE_FORMAT_XLSX,
+			Spreadsheet: &ferryv1.SpreadsheetFormat{Sheet: "A", SheetIndex: 2}}, want: "not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ValidateProfile("p", tt.spec, ds)
+			if tt.want != "" {
+				require.ErrorContains(t, err, tt.want)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, s)
+			again, err := ValidateProfile("p", s, ds)
+			require.NoError(t, err)
+			require.True(t, proto.Equal(s, again), "validating a validated spec changes nothing, so applying it twice is unchanged")
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/formats/delimited"
+	"github.com/ferrydata/ferry/libs/formats/filespec"
 	"github.com/ferrydata/ferry/libs/mapping"
 )
 
@@ -26,7 +27,7 @@ type Plans struct {
 const maxPlans = 256
 
 // Get returns the run's plan for header.
-func (p *Plans) Get(snap *ferryv1.RunSnapshot, header []string) (*mapping.Plan, error) {
+func (p *Plans) Get(snap *ferryv1.RunSnapshot, header []string, encoding string) (*mapping.Plan, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pl, ok := p.plans[snap.GetRunId()]; ok {
@@ -36,6 +37,7 @@ func (p *Plans) Get(snap *ferryv1.RunSnapshot, header []string) (*mapping.Plan, 
 	if err != nil {
 		return nil, err
 	}
+	pl.Encoding = encoding
 	if p.plans == nil || len(p.plans) >= maxPlans {
 		p.plans = map[string]*mapping.Plan{}
 	}
@@ -43,19 +45,17 @@ func (p *Plans) Get(snap *ferryv1.RunSnapshot, header []string) (*mapping.Plan, 
 	return pl, nil
 }
 
-// Options returns the CSV options of a run.
-func Options(snap *ferryv1.RunSnapshot) delimited.Options {
-	var o delimited.Options
-	if d := snap.GetSpec().GetCsv().GetDelimiter(); len(d) == 1 {
-		o.Delimiter = d[0]
-	}
-	return o
+// options reads a chunk as ingest cut it. ingest enforced the size limits
+// already, so the chunk's own size bounds every record and field here.
+func options(c *ferryv1.Chunk) delimited.Options {
+	n := len(c.GetData()) + 1
+	return filespec.ChunkOptions(c.GetRun().GetSpec(), c.GetStandardCsv(), filespec.Limits{MaxRecordSize: n, MaxFieldSize: n, MaxColumns: 1 << 20})
 }
 
 // Build maps a chunk into a record batch.
 func Build(c *ferryv1.Chunk, plan *mapping.Plan) (*ferryv1.RecordBatch, error) {
 	b := &ferryv1.RecordBatch{Run: c.GetRun(), Seq: c.GetSeq(), Columns: plan.Columns()}
-	r := delimited.NewReader(c.GetData(), c.GetFirstRow(), Options(c.GetRun()))
+	r := delimited.NewReader(c.GetData(), c.GetFirstRow(), options(c))
 	var (
 		out    bytes.Buffer
 		starts []int

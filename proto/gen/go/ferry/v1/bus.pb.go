@@ -346,8 +346,15 @@ type Chunk struct {
 	// first_row is the file row number of the first record in data.
 	FirstRow int64 `protobuf:"varint,4,opt,name=first_row,json=firstRow,proto3" json:"first_row,omitempty"`
 	// rows is the number of records in data.
-	Rows          int64  `protobuf:"varint,5,opt,name=rows,proto3" json:"rows,omitempty"`
-	Data          []byte `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	Rows int64 `protobuf:"varint,5,opt,name=rows,proto3" json:"rows,omitempty"`
+	// data is UTF-8 text. Bytes of the file that were invalid in its encoding
+	// stand in it as 0xFF, the decimal byte offset in the file, 0xFE.
+	Data []byte `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	// standard_csv says data is RFC 4180 CSV written by ingest (from a
+	// spreadsheet), not text in the profile's own dialect.
+	StandardCsv bool `protobuf:"varint,7,opt,name=standard_csv,json=standardCsv,proto3" json:"standard_csv,omitempty"`
+	// encoding is the file's encoding as read (a byte-order mark wins over the profile's).
+	Encoding      string `protobuf:"bytes,8,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -422,6 +429,20 @@ func (x *Chunk) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Chunk) GetStandardCsv() bool {
+	if x != nil {
+		return x.StandardCsv
+	}
+	return false
+}
+
+func (x *Chunk) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
 }
 
 // RecordBatch is a chunk's rows, mapped and validated, ready to apply.
@@ -1000,14 +1021,16 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\"P\n" +
 	"\rImportCommand\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x16\n" +
-	"\x06object\x18\x02 \x01(\tR\x06object\"\x9f\x01\n" +
+	"\x06object\x18\x02 \x01(\tR\x06object\"\xde\x01\n" +
 	"\x05Chunk\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x16\n" +
 	"\x06header\x18\x02 \x03(\tR\x06header\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x03R\x03seq\x12\x1b\n" +
 	"\tfirst_row\x18\x04 \x01(\x03R\bfirstRow\x12\x12\n" +
 	"\x04rows\x18\x05 \x01(\x03R\x04rows\x12\x12\n" +
-	"\x04data\x18\x06 \x01(\fR\x04data\"\x87\x02\n" +
+	"\x04data\x18\x06 \x01(\fR\x04data\x12!\n" +
+	"\fstandard_csv\x18\a \x01(\bR\vstandardCsv\x12\x1a\n" +
+	"\bencoding\x18\b \x01(\tR\bencoding\"\x87\x02\n" +
 	"\vRecordBatch\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x18\n" +

@@ -70,11 +70,186 @@ func (WriteMode) EnumDescriptor() ([]byte, []int) {
 	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{0}
 }
 
-// CSVFormat describes a CSV file.
+// FileFormat is the kind of file a profile reads.
+type FileFormat int32
+
+const (
+	FileFormat_FILE_FORMAT_UNSPECIFIED FileFormat = 0
+	// Delimited text: CSV, TSV, semicolon- or pipe-separated.
+	FileFormat_FILE_FORMAT_CSV FileFormat = 1
+	// Excel 2007 and later (.xlsx, .xlsm).
+	FileFormat_FILE_FORMAT_XLSX FileFormat = 2
+	// Excel 97-2003 (.xls, BIFF8).
+	FileFormat_FILE_FORMAT_XLS FileFormat = 3
+)
+
+// Enum value maps for FileFormat.
+var (
+	FileFormat_name = map[int32]string{
+		0: "FILE_FORMAT_UNSPECIFIED",
+		1: "FILE_FORMAT_CSV",
+		2: "FILE_FORMAT_XLSX",
+		3: "FILE_FORMAT_XLS",
+	}
+	FileFormat_value = map[string]int32{
+		"FILE_FORMAT_UNSPECIFIED": 0,
+		"FILE_FORMAT_CSV":         1,
+		"FILE_FORMAT_XLSX":        2,
+		"FILE_FORMAT_XLS":         3,
+	}
+)
+
+func (x FileFormat) Enum() *FileFormat {
+	p := new(FileFormat)
+	*p = x
+	return p
+}
+
+func (x FileFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FileFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_import_profile_proto_enumTypes[1].Descriptor()
+}
+
+func (FileFormat) Type() protoreflect.EnumType {
+	return &file_ferry_v1_import_profile_proto_enumTypes[1]
+}
+
+func (x FileFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FileFormat.Descriptor instead.
+func (FileFormat) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{1}
+}
+
+// CSVEscape says how a quote character is written inside a quoted field.
+type CSVEscape int32
+
+const (
+	CSVEscape_CSV_ESCAPE_UNSPECIFIED CSVEscape = 0
+	// "" inside a quoted field is one quote (RFC 4180).
+	CSVEscape_CSV_ESCAPE_DOUBLED CSVEscape = 1
+	// \" inside a quoted field is one quote and \\ one backslash.
+	CSVEscape_CSV_ESCAPE_BACKSLASH CSVEscape = 2
+)
+
+// Enum value maps for CSVEscape.
+var (
+	CSVEscape_name = map[int32]string{
+		0: "CSV_ESCAPE_UNSPECIFIED",
+		1: "CSV_ESCAPE_DOUBLED",
+		2: "CSV_ESCAPE_BACKSLASH",
+	}
+	CSVEscape_value = map[string]int32{
+		"CSV_ESCAPE_UNSPECIFIED": 0,
+		"CSV_ESCAPE_DOUBLED":     1,
+		"CSV_ESCAPE_BACKSLASH":   2,
+	}
+)
+
+func (x CSVEscape) Enum() *CSVEscape {
+	p := new(CSVEscape)
+	*p = x
+	return p
+}
+
+func (x CSVEscape) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CSVEscape) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_import_profile_proto_enumTypes[2].Descriptor()
+}
+
+func (CSVEscape) Type() protoreflect.EnumType {
+	return &file_ferry_v1_import_profile_proto_enumTypes[2]
+}
+
+func (x CSVEscape) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CSVEscape.Descriptor instead.
+func (CSVEscape) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{2}
+}
+
+// InvalidBytes says what bytes that are invalid in the declared encoding do.
+type InvalidBytes int32
+
+const (
+	InvalidBytes_INVALID_BYTES_UNSPECIFIED InvalidBytes = 0
+	// The row is rejected, naming the byte offset in the file.
+	InvalidBytes_INVALID_BYTES_REJECT_ROW InvalidBytes = 1
+	// The whole file fails, naming the row and the byte offset.
+	InvalidBytes_INVALID_BYTES_FAIL_FILE InvalidBytes = 2
+)
+
+// Enum value maps for InvalidBytes.
+var (
+	InvalidBytes_name = map[int32]string{
+		0: "INVALID_BYTES_UNSPECIFIED",
+		1: "INVALID_BYTES_REJECT_ROW",
+		2: "INVALID_BYTES_FAIL_FILE",
+	}
+	InvalidBytes_value = map[string]int32{
+		"INVALID_BYTES_UNSPECIFIED": 0,
+		"INVALID_BYTES_REJECT_ROW":  1,
+		"INVALID_BYTES_FAIL_FILE":   2,
+	}
+)
+
+func (x InvalidBytes) Enum() *InvalidBytes {
+	p := new(InvalidBytes)
+	*p = x
+	return p
+}
+
+func (x InvalidBytes) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (InvalidBytes) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_import_profile_proto_enumTypes[3].Descriptor()
+}
+
+func (InvalidBytes) Type() protoreflect.EnumType {
+	return &file_ferry_v1_import_profile_proto_enumTypes[3]
+}
+
+func (x InvalidBytes) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use InvalidBytes.Descriptor instead.
+func (InvalidBytes) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{3}
+}
+
+// CSVFormat describes a delimited text file.
 type CSVFormat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// delimiter is one character; "," when empty.
-	Delimiter     string `protobuf:"bytes,1,opt,name=delimiter,proto3" json:"delimiter,omitempty"`
+	Delimiter string `protobuf:"bytes,1,opt,name=delimiter,proto3" json:"delimiter,omitempty"`
+	// quote is one character; a double quote when empty.
+	Quote  string    `protobuf:"bytes,2,opt,name=quote,proto3" json:"quote,omitempty"`
+	Escape CSVEscape `protobuf:"varint,3,opt,name=escape,proto3,enum=ferry.v1.CSVEscape" json:"escape,omitempty"`
+	// header_row is the 1-based row of the header; the rows before it are skipped. 1 when 0.
+	HeaderRow int32 `protobuf:"varint,4,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"`
+	// no_header says the file has no header: columns are mapped by column_index.
+	NoHeader bool `protobuf:"varint,5,opt,name=no_header,json=noHeader,proto3" json:"no_header,omitempty"`
+	// comment, when set, is a character that starts a comment line; comment lines are skipped.
+	Comment string `protobuf:"bytes,6,opt,name=comment,proto3" json:"comment,omitempty"`
+	// trailing_delimiter says every record ends with a delimiter; the empty field it makes is dropped.
+	TrailingDelimiter bool `protobuf:"varint,7,opt,name=trailing_delimiter,json=trailingDelimiter,proto3" json:"trailing_delimiter,omitempty"`
+	// encoding of the file: utf-8 (the default), utf-16le, utf-16be, windows-1252,
+	// iso-8859-1, iso-8859-15, shift_jis or gbk. A byte-order mark in the file wins.
+	Encoding      string       `protobuf:"bytes,8,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	InvalidBytes  InvalidBytes `protobuf:"varint,9,opt,name=invalid_bytes,json=invalidBytes,proto3,enum=ferry.v1.InvalidBytes" json:"invalid_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -116,20 +291,151 @@ func (x *CSVFormat) GetDelimiter() string {
 	return ""
 }
 
+func (x *CSVFormat) GetQuote() string {
+	if x != nil {
+		return x.Quote
+	}
+	return ""
+}
+
+func (x *CSVFormat) GetEscape() CSVEscape {
+	if x != nil {
+		return x.Escape
+	}
+	return CSVEscape_CSV_ESCAPE_UNSPECIFIED
+}
+
+func (x *CSVFormat) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
+}
+
+func (x *CSVFormat) GetNoHeader() bool {
+	if x != nil {
+		return x.NoHeader
+	}
+	return false
+}
+
+func (x *CSVFormat) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *CSVFormat) GetTrailingDelimiter() bool {
+	if x != nil {
+		return x.TrailingDelimiter
+	}
+	return false
+}
+
+func (x *CSVFormat) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+func (x *CSVFormat) GetInvalidBytes() InvalidBytes {
+	if x != nil {
+		return x.InvalidBytes
+	}
+	return InvalidBytes_INVALID_BYTES_UNSPECIFIED
+}
+
+// SpreadsheetFormat describes which part of a workbook is read.
+type SpreadsheetFormat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sheet names the sheet to read.
+	Sheet string `protobuf:"bytes,1,opt,name=sheet,proto3" json:"sheet,omitempty"`
+	// sheet_index is the 1-based position of the sheet, hidden sheets counted; used when sheet is empty. 1 when 0.
+	SheetIndex int32 `protobuf:"varint,2,opt,name=sheet_index,json=sheetIndex,proto3" json:"sheet_index,omitempty"`
+	// header_row is the 1-based row of the header; the rows before it are skipped. 1 when 0.
+	HeaderRow int32 `protobuf:"varint,3,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"`
+	// no_header says the sheet has no header: columns are mapped by column_index.
+	NoHeader      bool `protobuf:"varint,4,opt,name=no_header,json=noHeader,proto3" json:"no_header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpreadsheetFormat) Reset() {
+	*x = SpreadsheetFormat{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpreadsheetFormat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpreadsheetFormat) ProtoMessage() {}
+
+func (x *SpreadsheetFormat) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpreadsheetFormat.ProtoReflect.Descriptor instead.
+func (*SpreadsheetFormat) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SpreadsheetFormat) GetSheet() string {
+	if x != nil {
+		return x.Sheet
+	}
+	return ""
+}
+
+func (x *SpreadsheetFormat) GetSheetIndex() int32 {
+	if x != nil {
+		return x.SheetIndex
+	}
+	return 0
+}
+
+func (x *SpreadsheetFormat) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
+}
+
+func (x *SpreadsheetFormat) GetNoHeader() bool {
+	if x != nil {
+		return x.NoHeader
+	}
+	return false
+}
+
 // FieldMapping fills one dataset field from one source column.
 type FieldMapping struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// field is the dataset field.
 	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
 	// column is the header name of the source column.
-	Column        string `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
+	Column string `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
+	// column_index is the 1-based position of the source column, instead of column.
+	ColumnIndex   int32 `protobuf:"varint,3,opt,name=column_index,json=columnIndex,proto3" json:"column_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FieldMapping) Reset() {
 	*x = FieldMapping{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[1]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -141,7 +447,7 @@ func (x *FieldMapping) String() string {
 func (*FieldMapping) ProtoMessage() {}
 
 func (x *FieldMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[1]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -154,7 +460,7 @@ func (x *FieldMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldMapping.ProtoReflect.Descriptor instead.
 func (*FieldMapping) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{1}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FieldMapping) GetField() string {
@@ -171,6 +477,13 @@ func (x *FieldMapping) GetColumn() string {
 	return ""
 }
 
+func (x *FieldMapping) GetColumnIndex() int32 {
+	if x != nil {
+		return x.ColumnIndex
+	}
+	return 0
+}
+
 // ImportProfileSpec is the versioned part of an import profile.
 type ImportProfileSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -179,15 +492,18 @@ type ImportProfileSpec struct {
 	Csv     *CSVFormat `protobuf:"bytes,2,opt,name=csv,proto3" json:"csv,omitempty"`
 	// mappings fill dataset fields. Key fields must be mapped. When empty, every
 	// dataset field is filled from the column of the same name.
-	Mappings      []*FieldMapping `protobuf:"bytes,3,rep,name=mappings,proto3" json:"mappings,omitempty"`
-	WriteMode     WriteMode       `protobuf:"varint,4,opt,name=write_mode,json=writeMode,proto3,enum=ferry.v1.WriteMode" json:"write_mode,omitempty"`
+	Mappings  []*FieldMapping `protobuf:"bytes,3,rep,name=mappings,proto3" json:"mappings,omitempty"`
+	WriteMode WriteMode       `protobuf:"varint,4,opt,name=write_mode,json=writeMode,proto3,enum=ferry.v1.WriteMode" json:"write_mode,omitempty"`
+	// format is CSV when unspecified.
+	Format        FileFormat         `protobuf:"varint,5,opt,name=format,proto3,enum=ferry.v1.FileFormat" json:"format,omitempty"`
+	Spreadsheet   *SpreadsheetFormat `protobuf:"bytes,6,opt,name=spreadsheet,proto3" json:"spreadsheet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImportProfileSpec) Reset() {
 	*x = ImportProfileSpec{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[2]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +515,7 @@ func (x *ImportProfileSpec) String() string {
 func (*ImportProfileSpec) ProtoMessage() {}
 
 func (x *ImportProfileSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[2]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +528,7 @@ func (x *ImportProfileSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProfileSpec.ProtoReflect.Descriptor instead.
 func (*ImportProfileSpec) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ImportProfileSpec) GetDataset() string {
@@ -243,6 +559,20 @@ func (x *ImportProfileSpec) GetWriteMode() WriteMode {
 	return WriteMode_WRITE_MODE_UNSPECIFIED
 }
 
+func (x *ImportProfileSpec) GetFormat() FileFormat {
+	if x != nil {
+		return x.Format
+	}
+	return FileFormat_FILE_FORMAT_UNSPECIFIED
+}
+
+func (x *ImportProfileSpec) GetSpreadsheet() *SpreadsheetFormat {
+	if x != nil {
+		return x.Spreadsheet
+	}
+	return nil
+}
+
 // ImportProfile is one version of a named import profile.
 type ImportProfile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -257,7 +587,7 @@ type ImportProfile struct {
 
 func (x *ImportProfile) Reset() {
 	*x = ImportProfile{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -269,7 +599,7 @@ func (x *ImportProfile) String() string {
 func (*ImportProfile) ProtoMessage() {}
 
 func (x *ImportProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -282,7 +612,7 @@ func (x *ImportProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProfile.ProtoReflect.Descriptor instead.
 func (*ImportProfile) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImportProfile) GetName() string {
@@ -331,7 +661,7 @@ type ApplyImportProfileRequest struct {
 
 func (x *ApplyImportProfileRequest) Reset() {
 	*x = ApplyImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +673,7 @@ func (x *ApplyImportProfileRequest) String() string {
 func (*ApplyImportProfileRequest) ProtoMessage() {}
 
 func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +686,7 @@ func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApplyImportProfileRequest) GetName() string {
@@ -385,7 +715,7 @@ type ApplyImportProfileResponse struct {
 
 func (x *ApplyImportProfileResponse) Reset() {
 	*x = ApplyImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +727,7 @@ func (x *ApplyImportProfileResponse) String() string {
 func (*ApplyImportProfileResponse) ProtoMessage() {}
 
 func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +740,7 @@ func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApplyImportProfileResponse) GetProfile() *ImportProfile {
@@ -439,7 +769,7 @@ type GetImportProfileRequest struct {
 
 func (x *GetImportProfileRequest) Reset() {
 	*x = GetImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +781,7 @@ func (x *GetImportProfileRequest) String() string {
 func (*GetImportProfileRequest) ProtoMessage() {}
 
 func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +794,7 @@ func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetImportProfileRequest) GetName() string {
@@ -491,7 +821,7 @@ type GetImportProfileResponse struct {
 
 func (x *GetImportProfileResponse) Reset() {
 	*x = GetImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +833,7 @@ func (x *GetImportProfileResponse) String() string {
 func (*GetImportProfileResponse) ProtoMessage() {}
 
 func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +846,7 @@ func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetImportProfileResponse) GetProfile() *ImportProfile {
@@ -535,7 +865,7 @@ type ListImportProfilesRequest struct {
 
 func (x *ListImportProfilesRequest) Reset() {
 	*x = ListImportProfilesRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +877,7 @@ func (x *ListImportProfilesRequest) String() string {
 func (*ListImportProfilesRequest) ProtoMessage() {}
 
 func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +890,7 @@ func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
 }
 
 // ListImportProfilesResponse lists profiles by name.
@@ -573,7 +903,7 @@ type ListImportProfilesResponse struct {
 
 func (x *ListImportProfilesResponse) Reset() {
 	*x = ListImportProfilesResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +915,7 @@ func (x *ListImportProfilesResponse) String() string {
 func (*ListImportProfilesResponse) ProtoMessage() {}
 
 func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +928,7 @@ func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListImportProfilesResponse) GetProfiles() []*ImportProfile {
@@ -612,18 +942,37 @@ var File_ferry_v1_import_profile_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\n" +
-	"\x1dferry/v1/import_profile.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\")\n" +
+	"\x1dferry/v1/import_profile.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
 	"\tCSVFormat\x12\x1c\n" +
-	"\tdelimiter\x18\x01 \x01(\tR\tdelimiter\"<\n" +
+	"\tdelimiter\x18\x01 \x01(\tR\tdelimiter\x12\x14\n" +
+	"\x05quote\x18\x02 \x01(\tR\x05quote\x12+\n" +
+	"\x06escape\x18\x03 \x01(\x0e2\x13.ferry.v1.CSVEscapeR\x06escape\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x04 \x01(\x05R\theaderRow\x12\x1b\n" +
+	"\tno_header\x18\x05 \x01(\bR\bnoHeader\x12\x18\n" +
+	"\acomment\x18\x06 \x01(\tR\acomment\x12-\n" +
+	"\x12trailing_delimiter\x18\a \x01(\bR\x11trailingDelimiter\x12\x1a\n" +
+	"\bencoding\x18\b \x01(\tR\bencoding\x12;\n" +
+	"\rinvalid_bytes\x18\t \x01(\x0e2\x16.ferry.v1.InvalidBytesR\finvalidBytes\"\x86\x01\n" +
+	"\x11SpreadsheetFormat\x12\x14\n" +
+	"\x05sheet\x18\x01 \x01(\tR\x05sheet\x12\x1f\n" +
+	"\vsheet_index\x18\x02 \x01(\x05R\n" +
+	"sheetIndex\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x03 \x01(\x05R\theaderRow\x12\x1b\n" +
+	"\tno_header\x18\x04 \x01(\bR\bnoHeader\"_\n" +
 	"\fFieldMapping\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x16\n" +
-	"\x06column\x18\x02 \x01(\tR\x06column\"\xbc\x01\n" +
+	"\x06column\x18\x02 \x01(\tR\x06column\x12!\n" +
+	"\fcolumn_index\x18\x03 \x01(\x05R\vcolumnIndex\"\xa9\x02\n" +
 	"\x11ImportProfileSpec\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12%\n" +
 	"\x03csv\x18\x02 \x01(\v2\x13.ferry.v1.CSVFormatR\x03csv\x122\n" +
 	"\bmappings\x18\x03 \x03(\v2\x16.ferry.v1.FieldMappingR\bmappings\x122\n" +
 	"\n" +
-	"write_mode\x18\x04 \x01(\x0e2\x13.ferry.v1.WriteModeR\twriteMode\"\xe8\x01\n" +
+	"write_mode\x18\x04 \x01(\x0e2\x13.ferry.v1.WriteModeR\twriteMode\x12,\n" +
+	"\x06format\x18\x05 \x01(\x0e2\x14.ferry.v1.FileFormatR\x06format\x12=\n" +
+	"\vspreadsheet\x18\x06 \x01(\v2\x1b.ferry.v1.SpreadsheetFormatR\vspreadsheet\"\xe8\x01\n" +
 	"\rImportProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12/\n" +
@@ -648,7 +997,21 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\bprofiles\x18\x01 \x03(\v2\x17.ferry.v1.ImportProfileR\bprofiles*>\n" +
 	"\tWriteMode\x12\x1a\n" +
 	"\x16WRITE_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
-	"\x11WRITE_MODE_UPSERT\x10\x012\xb3\x02\n" +
+	"\x11WRITE_MODE_UPSERT\x10\x01*i\n" +
+	"\n" +
+	"FileFormat\x12\x1b\n" +
+	"\x17FILE_FORMAT_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fFILE_FORMAT_CSV\x10\x01\x12\x14\n" +
+	"\x10FILE_FORMAT_XLSX\x10\x02\x12\x13\n" +
+	"\x0fFILE_FORMAT_XLS\x10\x03*Y\n" +
+	"\tCSVEscape\x12\x1a\n" +
+	"\x16CSV_ESCAPE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12CSV_ESCAPE_DOUBLED\x10\x01\x12\x18\n" +
+	"\x14CSV_ESCAPE_BACKSLASH\x10\x02*h\n" +
+	"\fInvalidBytes\x12\x1d\n" +
+	"\x19INVALID_BYTES_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18INVALID_BYTES_REJECT_ROW\x10\x01\x12\x1b\n" +
+	"\x17INVALID_BYTES_FAIL_FILE\x10\x022\xb3\x02\n" +
 	"\x14ImportProfileService\x12_\n" +
 	"\x12ApplyImportProfile\x12#.ferry.v1.ApplyImportProfileRequest\x1a$.ferry.v1.ApplyImportProfileResponse\x12Y\n" +
 	"\x10GetImportProfile\x12!.ferry.v1.GetImportProfileRequest\x1a\".ferry.v1.GetImportProfileResponse\x12_\n" +
@@ -667,44 +1030,52 @@ func file_ferry_v1_import_profile_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_import_profile_proto_rawDescData
 }
 
-var file_ferry_v1_import_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_ferry_v1_import_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ferry_v1_import_profile_proto_goTypes = []any{
 	(WriteMode)(0),                     // 0: ferry.v1.WriteMode
-	(*CSVFormat)(nil),                  // 1: ferry.v1.CSVFormat
-	(*FieldMapping)(nil),               // 2: ferry.v1.FieldMapping
-	(*ImportProfileSpec)(nil),          // 3: ferry.v1.ImportProfileSpec
-	(*ImportProfile)(nil),              // 4: ferry.v1.ImportProfile
-	(*ApplyImportProfileRequest)(nil),  // 5: ferry.v1.ApplyImportProfileRequest
-	(*ApplyImportProfileResponse)(nil), // 6: ferry.v1.ApplyImportProfileResponse
-	(*GetImportProfileRequest)(nil),    // 7: ferry.v1.GetImportProfileRequest
-	(*GetImportProfileResponse)(nil),   // 8: ferry.v1.GetImportProfileResponse
-	(*ListImportProfilesRequest)(nil),  // 9: ferry.v1.ListImportProfilesRequest
-	(*ListImportProfilesResponse)(nil), // 10: ferry.v1.ListImportProfilesResponse
-	(*timestamppb.Timestamp)(nil),      // 11: google.protobuf.Timestamp
+	(FileFormat)(0),                    // 1: ferry.v1.FileFormat
+	(CSVEscape)(0),                     // 2: ferry.v1.CSVEscape
+	(InvalidBytes)(0),                  // 3: ferry.v1.InvalidBytes
+	(*CSVFormat)(nil),                  // 4: ferry.v1.CSVFormat
+	(*SpreadsheetFormat)(nil),          // 5: ferry.v1.SpreadsheetFormat
+	(*FieldMapping)(nil),               // 6: ferry.v1.FieldMapping
+	(*ImportProfileSpec)(nil),          // 7: ferry.v1.ImportProfileSpec
+	(*ImportProfile)(nil),              // 8: ferry.v1.ImportProfile
+	(*ApplyImportProfileRequest)(nil),  // 9: ferry.v1.ApplyImportProfileRequest
+	(*ApplyImportProfileResponse)(nil), // 10: ferry.v1.ApplyImportProfileResponse
+	(*GetImportProfileRequest)(nil),    // 11: ferry.v1.GetImportProfileRequest
+	(*GetImportProfileResponse)(nil),   // 12: ferry.v1.GetImportProfileResponse
+	(*ListImportProfilesRequest)(nil),  // 13: ferry.v1.ListImportProfilesRequest
+	(*ListImportProfilesResponse)(nil), // 14: ferry.v1.ListImportProfilesResponse
+	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
 }
 var file_ferry_v1_import_profile_proto_depIdxs = []int32{
-	1,  // 0: ferry.v1.ImportProfileSpec.csv:type_name -> ferry.v1.CSVFormat
-	2,  // 1: ferry.v1.ImportProfileSpec.mappings:type_name -> ferry.v1.FieldMapping
-	0,  // 2: ferry.v1.ImportProfileSpec.write_mode:type_name -> ferry.v1.WriteMode
-	3,  // 3: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
-	11, // 4: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
-	11, // 5: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 6: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
-	4,  // 7: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	4,  // 8: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	4,  // 9: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
-	5,  // 10: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
-	7,  // 11: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
-	9,  // 12: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
-	6,  // 13: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
-	8,  // 14: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
-	10, // 15: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 0: ferry.v1.CSVFormat.escape:type_name -> ferry.v1.CSVEscape
+	3,  // 1: ferry.v1.CSVFormat.invalid_bytes:type_name -> ferry.v1.InvalidBytes
+	4,  // 2: ferry.v1.ImportProfileSpec.csv:type_name -> ferry.v1.CSVFormat
+	6,  // 3: ferry.v1.ImportProfileSpec.mappings:type_name -> ferry.v1.FieldMapping
+	0,  // 4: ferry.v1.ImportProfileSpec.write_mode:type_name -> ferry.v1.WriteMode
+	1,  // 5: ferry.v1.ImportProfileSpec.format:type_name -> ferry.v1.FileFormat
+	5,  // 6: ferry.v1.ImportProfileSpec.spreadsheet:type_name -> ferry.v1.SpreadsheetFormat
+	7,  // 7: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
+	15, // 8: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
+	15, // 9: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 10: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	8,  // 11: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	8,  // 12: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	8,  // 13: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
+	9,  // 14: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
+	11, // 15: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
+	13, // 16: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
+	10, // 17: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
+	12, // 18: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
+	14, // 19: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_import_profile_proto_init() }
@@ -717,8 +1088,8 @@ func file_ferry_v1_import_profile_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_import_profile_proto_rawDesc), len(file_ferry_v1_import_profile_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   10,
+			NumEnums:      4,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,284 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SniffRequest carries the start of a file.
+type SniffRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FileName string                 `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// sample is the first bytes of the file: 64 KiB is plenty for text; a
+	// workbook must be sent whole (at most 8 MiB).
+	Sample []byte `protobuf:"bytes,2,opt,name=sample,proto3" json:"sample,omitempty"`
+	// spec holds settings that override what is sniffed (format, csv, spreadsheet).
+	Spec *ImportProfileSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// rows is how many data rows to return; 10 when 0, at most 100.
+	Rows          int32 `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SniffRequest) Reset() {
+	*x = SniffRequest{}
+	mi := &file_ferry_v1_ingest_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SniffRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SniffRequest) ProtoMessage() {}
+
+func (x *SniffRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_ingest_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SniffRequest.ProtoReflect.Descriptor instead.
+func (*SniffRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SniffRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *SniffRequest) GetSample() []byte {
+	if x != nil {
+		return x.Sample
+	}
+	return nil
+}
+
+func (x *SniffRequest) GetSpec() *ImportProfileSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *SniffRequest) GetRows() int32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+// SniffRow is one row as it would be parsed.
+type SniffRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// row is the row number a person sees in the file.
+	Row   int64    `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	Cells []string `protobuf:"bytes,2,rep,name=cells,proto3" json:"cells,omitempty"`
+	// error says why the row could not be parsed.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SniffRow) Reset() {
+	*x = SniffRow{}
+	mi := &file_ferry_v1_ingest_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SniffRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SniffRow) ProtoMessage() {}
+
+func (x *SniffRow) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_ingest_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SniffRow.ProtoReflect.Descriptor instead.
+func (*SniffRow) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SniffRow) GetRow() int64 {
+	if x != nil {
+		return x.Row
+	}
+	return 0
+}
+
+func (x *SniffRow) GetCells() []string {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+func (x *SniffRow) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// SheetInfo describes a sheet of a workbook.
+type SheetInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// index is 1-based, hidden sheets counted.
+	Index         int32 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Hidden        bool  `protobuf:"varint,3,opt,name=hidden,proto3" json:"hidden,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SheetInfo) Reset() {
+	*x = SheetInfo{}
+	mi := &file_ferry_v1_ingest_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SheetInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SheetInfo) ProtoMessage() {}
+
+func (x *SheetInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_ingest_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SheetInfo.ProtoReflect.Descriptor instead.
+func (*SheetInfo) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SheetInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SheetInfo) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SheetInfo) GetHidden() bool {
+	if x != nil {
+		return x.Hidden
+	}
+	return false
+}
+
+// SniffResponse is the proposal.
+type SniffResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// proposed holds format and the csv or spreadsheet settings; no mappings.
+	Proposed *ImportProfileSpec `protobuf:"bytes,1,opt,name=proposed,proto3" json:"proposed,omitempty"`
+	// reasons explain the proposal, one finding per line.
+	Reasons []string    `protobuf:"bytes,2,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	Header  []string    `protobuf:"bytes,3,rep,name=header,proto3" json:"header,omitempty"`
+	Rows    []*SniffRow `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
+	// sheets lists a workbook's sheets.
+	Sheets        []*SheetInfo `protobuf:"bytes,5,rep,name=sheets,proto3" json:"sheets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SniffResponse) Reset() {
+	*x = SniffResponse{}
+	mi := &file_ferry_v1_ingest_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SniffResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SniffResponse) ProtoMessage() {}
+
+func (x *SniffResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_ingest_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SniffResponse.ProtoReflect.Descriptor instead.
+func (*SniffResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SniffResponse) GetProposed() *ImportProfileSpec {
+	if x != nil {
+		return x.Proposed
+	}
+	return nil
+}
+
+func (x *SniffResponse) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *SniffResponse) GetHeader() []string {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *SniffResponse) GetRows() []*SniffRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *SniffResponse) GetSheets() []*SheetInfo {
+	if x != nil {
+		return x.Sheets
+	}
+	return nil
+}
+
 // UploadHeader names the profile and the file.
 type UploadHeader struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -34,7 +312,7 @@ type UploadHeader struct {
 
 func (x *UploadHeader) Reset() {
 	*x = UploadHeader{}
-	mi := &file_ferry_v1_ingest_proto_msgTypes[0]
+	mi := &file_ferry_v1_ingest_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +324,7 @@ func (x *UploadHeader) String() string {
 func (*UploadHeader) ProtoMessage() {}
 
 func (x *UploadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_ingest_proto_msgTypes[0]
+	mi := &file_ferry_v1_ingest_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +337,7 @@ func (x *UploadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
 func (*UploadHeader) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{0}
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *UploadHeader) GetProfile() string {
@@ -97,7 +375,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_ferry_v1_ingest_proto_msgTypes[1]
+	mi := &file_ferry_v1_ingest_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -109,7 +387,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_ingest_proto_msgTypes[1]
+	mi := &file_ferry_v1_ingest_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -122,7 +400,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{1}
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UploadRequest) GetPart() isUploadRequest_Part {
@@ -176,7 +454,7 @@ type UploadResponse struct {
 
 func (x *UploadResponse) Reset() {
 	*x = UploadResponse{}
-	mi := &file_ferry_v1_ingest_proto_msgTypes[2]
+	mi := &file_ferry_v1_ingest_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -188,7 +466,7 @@ func (x *UploadResponse) String() string {
 func (*UploadResponse) ProtoMessage() {}
 
 func (x *UploadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_ingest_proto_msgTypes[2]
+	mi := &file_ferry_v1_ingest_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -201,7 +479,7 @@ func (x *UploadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadResponse.ProtoReflect.Descriptor instead.
 func (*UploadResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UploadResponse) GetRun() *Run {
@@ -215,7 +493,26 @@ var File_ferry_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_ingest_proto_rawDesc = "" +
 	"\n" +
-	"\x15ferry/v1/ingest.proto\x12\bferry.v1\x1a\x12ferry/v1/run.proto\"Y\n" +
+	"\x15ferry/v1/ingest.proto\x12\bferry.v1\x1a\x1dferry/v1/import_profile.proto\x1a\x12ferry/v1/run.proto\"\x88\x01\n" +
+	"\fSniffRequest\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x16\n" +
+	"\x06sample\x18\x02 \x01(\fR\x06sample\x12/\n" +
+	"\x04spec\x18\x03 \x01(\v2\x1b.ferry.v1.ImportProfileSpecR\x04spec\x12\x12\n" +
+	"\x04rows\x18\x04 \x01(\x05R\x04rows\"H\n" +
+	"\bSniffRow\x12\x10\n" +
+	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x14\n" +
+	"\x05cells\x18\x02 \x03(\tR\x05cells\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"M\n" +
+	"\tSheetInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x05R\x05index\x12\x16\n" +
+	"\x06hidden\x18\x03 \x01(\bR\x06hidden\"\xcf\x01\n" +
+	"\rSniffResponse\x127\n" +
+	"\bproposed\x18\x01 \x01(\v2\x1b.ferry.v1.ImportProfileSpecR\bproposed\x12\x18\n" +
+	"\areasons\x18\x02 \x03(\tR\areasons\x12\x16\n" +
+	"\x06header\x18\x03 \x03(\tR\x06header\x12&\n" +
+	"\x04rows\x18\x04 \x03(\v2\x12.ferry.v1.SniffRowR\x04rows\x12+\n" +
+	"\x06sheets\x18\x05 \x03(\v2\x13.ferry.v1.SheetInfoR\x06sheets\"Y\n" +
 	"\fUploadHeader\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x12\n" +
@@ -225,9 +522,10 @@ const file_ferry_v1_ingest_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x06\n" +
 	"\x04part\"1\n" +
 	"\x0eUploadResponse\x12\x1f\n" +
-	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run2N\n" +
+	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run2\x88\x01\n" +
 	"\rIngestService\x12=\n" +
-	"\x06Upload\x12\x17.ferry.v1.UploadRequest\x1a\x18.ferry.v1.UploadResponse(\x01B\x96\x01\n" +
+	"\x06Upload\x12\x17.ferry.v1.UploadRequest\x1a\x18.ferry.v1.UploadResponse(\x01\x128\n" +
+	"\x05Sniff\x12\x16.ferry.v1.SniffRequest\x1a\x17.ferry.v1.SniffResponseB\x96\x01\n" +
 	"\fcom.ferry.v1B\vIngestProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -242,23 +540,34 @@ func file_ferry_v1_ingest_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_ingest_proto_rawDescData
 }
 
-var file_ferry_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_ferry_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_ferry_v1_ingest_proto_goTypes = []any{
-	(*UploadHeader)(nil),   // 0: ferry.v1.UploadHeader
-	(*UploadRequest)(nil),  // 1: ferry.v1.UploadRequest
-	(*UploadResponse)(nil), // 2: ferry.v1.UploadResponse
-	(*Run)(nil),            // 3: ferry.v1.Run
+	(*SniffRequest)(nil),      // 0: ferry.v1.SniffRequest
+	(*SniffRow)(nil),          // 1: ferry.v1.SniffRow
+	(*SheetInfo)(nil),         // 2: ferry.v1.SheetInfo
+	(*SniffResponse)(nil),     // 3: ferry.v1.SniffResponse
+	(*UploadHeader)(nil),      // 4: ferry.v1.UploadHeader
+	(*UploadRequest)(nil),     // 5: ferry.v1.UploadRequest
+	(*UploadResponse)(nil),    // 6: ferry.v1.UploadResponse
+	(*ImportProfileSpec)(nil), // 7: ferry.v1.ImportProfileSpec
+	(*Run)(nil),               // 8: ferry.v1.Run
 }
 var file_ferry_v1_ingest_proto_depIdxs = []int32{
-	0, // 0: ferry.v1.UploadRequest.header:type_name -> ferry.v1.UploadHeader
-	3, // 1: ferry.v1.UploadResponse.run:type_name -> ferry.v1.Run
-	1, // 2: ferry.v1.IngestService.Upload:input_type -> ferry.v1.UploadRequest
-	2, // 3: ferry.v1.IngestService.Upload:output_type -> ferry.v1.UploadResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	7, // 0: ferry.v1.SniffRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	7, // 1: ferry.v1.SniffResponse.proposed:type_name -> ferry.v1.ImportProfileSpec
+	1, // 2: ferry.v1.SniffResponse.rows:type_name -> ferry.v1.SniffRow
+	2, // 3: ferry.v1.SniffResponse.sheets:type_name -> ferry.v1.SheetInfo
+	4, // 4: ferry.v1.UploadRequest.header:type_name -> ferry.v1.UploadHeader
+	8, // 5: ferry.v1.UploadResponse.run:type_name -> ferry.v1.Run
+	5, // 6: ferry.v1.IngestService.Upload:input_type -> ferry.v1.UploadRequest
+	0, // 7: ferry.v1.IngestService.Sniff:input_type -> ferry.v1.SniffRequest
+	6, // 8: ferry.v1.IngestService.Upload:output_type -> ferry.v1.UploadResponse
+	3, // 9: ferry.v1.IngestService.Sniff:output_type -> ferry.v1.SniffResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_ingest_proto_init() }
@@ -266,8 +575,9 @@ func file_ferry_v1_ingest_proto_init() {
 	if File_ferry_v1_ingest_proto != nil {
 		return
 	}
+	file_ferry_v1_import_profile_proto_init()
 	file_ferry_v1_run_proto_init()
-	file_ferry_v1_ingest_proto_msgTypes[1].OneofWrappers = []any{
+	file_ferry_v1_ingest_proto_msgTypes[5].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Data)(nil),
 	}
@@ -277,7 +587,7 @@ func file_ferry_v1_ingest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_ingest_proto_rawDesc), len(file_ferry_v1_ingest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

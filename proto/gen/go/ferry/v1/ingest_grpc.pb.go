@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	IngestService_Upload_FullMethodName = "/ferry.v1.IngestService/Upload"
+	IngestService_Sniff_FullMethodName  = "/ferry.v1.IngestService/Sniff"
 )
 
 // IngestServiceClient is the client API for IngestService service.
@@ -32,6 +33,10 @@ type IngestServiceClient interface {
 	// carries the header, every further message bytes of the file. The run is
 	// created once the stream has ended cleanly; a stream cut off creates no run.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
+	// Sniff proposes how to read a file from its first bytes: format, encoding,
+	// CSV dialect or sheet, and header, with the first rows as they would be
+	// parsed. Settings given in the request win over what is sniffed.
+	Sniff(ctx context.Context, in *SniffRequest, opts ...grpc.CallOption) (*SniffResponse, error)
 }
 
 type ingestServiceClient struct {
@@ -55,6 +60,16 @@ func (c *ingestServiceClient) Upload(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadClient = grpc.ClientStreamingClient[UploadRequest, UploadResponse]
 
+func (c *ingestServiceClient) Sniff(ctx context.Context, in *SniffRequest, opts ...grpc.CallOption) (*SniffResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SniffResponse)
+	err := c.cc.Invoke(ctx, IngestService_Sniff_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngestServiceServer is the server API for IngestService service.
 // All implementations must embed UnimplementedIngestServiceServer
 // for forward compatibility.
@@ -65,6 +80,10 @@ type IngestServiceServer interface {
 	// carries the header, every further message bytes of the file. The run is
 	// created once the stream has ended cleanly; a stream cut off creates no run.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
+	// Sniff proposes how to read a file from its first bytes: format, encoding,
+	// CSV dialect or sheet, and header, with the first rows as they would be
+	// parsed. Settings given in the request win over what is sniffed.
+	Sniff(context.Context, *SniffRequest) (*SniffResponse, error)
 	mustEmbedUnimplementedIngestServiceServer()
 }
 
@@ -77,6 +96,9 @@ type UnimplementedIngestServiceServer struct{}
 
 func (UnimplementedIngestServiceServer) Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error {
 	return status.Error(codes.Unimplemented, "method Upload not implemented")
+}
+func (UnimplementedIngestServiceServer) Sniff(context.Context, *SniffRequest) (*SniffResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Sniff not implemented")
 }
 func (UnimplementedIngestServiceServer) mustEmbedUnimplementedIngestServiceServer() {}
 func (UnimplementedIngestServiceServer) testEmbeddedByValue()                       {}
@@ -106,13 +128,36 @@ func _IngestService_Upload_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadServer = grpc.ClientStreamingServer[UploadRequest, UploadResponse]
 
+func _IngestService_Sniff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SniffRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestServiceServer).Sniff(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestService_Sniff_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestServiceServer).Sniff(ctx, req.(*SniffRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IngestService_ServiceDesc is the grpc.ServiceDesc for IngestService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var IngestService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "ferry.v1.IngestService",
 	HandlerType: (*IngestServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Sniff",
+			Handler:    _IngestService_Sniff_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Upload",
