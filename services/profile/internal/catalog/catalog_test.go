@@ -82,9 +82,9 @@ func TestValidateProfileFiles(t *testing.T) {
 	ds := &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), str("name")}, Key: []string{"id"}}
 	byIndex := []*ferryv1.FieldMapping{{Field: "id", ColumnIndex: 1}, {Field: "name", ColumnIndex: 2}}
 	tests := []struct {
-		name string
-		spec *ferryv1.ImportProfileSpec
-		want string // error substring; "" for valid
+		name  string
+		spec  *ferryv1.ImportProfileSpec
+		want  string // error substring; "" for valid
 		check func(t *testing.T, s *ferryv1.ImportProfileSpec)
 	}{
 		{name: "csv defaults filled", spec: &ferryv1.ImportProfileSpec{Dataset: "u"}, check: func(t *testing.T, s *ferryv1.ImportProfileSpec) {
