@@ -68,9 +68,10 @@ func Sniff(req *ferryv1.SniffRequest, l source.Limits, tmp string) (*ferryv1.Sni
 }
 
 func sniffText(sample []byte, want *ferryv1.ImportProfileSpec, res *ferryv1.SniffResponse, rows int, l source.Limits) (*ferryv1.SniffResponse, error) {
-	if r := delimited.Sniff(sample[:min(len(sample), 64<<10)]); r != "" && !bytes.HasPrefix(sample, []byte{0xFF, 0xFE}) && !bytes.HasPrefix(sample, []byte{0xFE, 0xFF}) {
-		enc, _ := textenc.Detect(sample)
-		if enc.Name() != "utf-16le" && enc.Name() != "utf-16be" {
+	detected, why := textenc.Detect(sample)
+	// UTF-16 text is full of NUL bytes; anything else with them is binary.
+	if detected != textenc.UTF16LE && detected != textenc.UTF16BE {
+		if r := delimited.Sniff(sample[:min(len(sample), 64<<10)]); r != "" {
 			return nil, errs.Invalid("%s", r)
 		}
 	}
@@ -79,9 +80,8 @@ func sniffText(sample []byte, want *ferryv1.ImportProfileSpec, res *ferryv1.Snif
 		csvSpec = &ferryv1.CSVFormat{}
 	}
 	if csvSpec.GetEncoding() == "" {
-		enc, why := textenc.Detect(sample)
-		csvSpec.Encoding = enc.Name()
-		res.Reasons = append(res.Reasons, "encoding: "+enc.Name()+" ("+why+")")
+		csvSpec.Encoding = detected.Name()
+		res.Reasons = append(res.Reasons, "encoding: "+detected.Name()+" ("+why+")")
 	}
 	enc, err := textenc.Lookup(csvSpec.GetEncoding())
 	if err != nil {

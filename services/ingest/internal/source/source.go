@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
@@ -115,89 +116,96 @@ type pendingRow struct {
 // OpenWorkbook opens the workbook in f (a file of size bytes) and the sheet
 // the profile names.
 func OpenWorkbook(f *os.File, size int64, spec *ferryv1.ImportProfileSpec, l Limits) (*Sheet, error) {
-	sp := spec.GetSpreadsheet()
-	var (
-		rows rowReader
-		err  error
-	)
-	switch spec.GetFormat() {
-	case ferryv1.FileFormat_FILE_FORMAT_XLSX:
-		rows, err = openXLSX(f, size, sp, l)
-	case ferryv1.FileFormat_FILE_FORMAT_XLS:
-		rows, err = openXLS(f, size, sp, l)
-	default:
-		return nil, fmt.Errorf("format %v is not a workbook", spec.GetFormat())
+	b, err := openBook(f, size, spec.GetFormat(), l)
+	if err != nil {
+		return nil, err
 	}
+	sp := spec.GetSpreadsheet()
+	i, err := pickSheet(b.sheets(), sp)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := b.rows(i)
 	if err != nil {
 		return nil, err
 	}
 	return &Sheet{rows: rows, headerRow: int64(sp.GetHeaderRow()), noHeader: sp.GetNoHeader(), chunkSize: l.ChunkSize, maxRows: l.MaxRows}, nil
 }
 
-type sheetRef struct {
-	name   string
-	index  int
-	hidden bool
+// SheetInfo describes a sheet of a workbook.
+type SheetInfo struct {
+	Name   string
+	Index  int
+	Hidden bool
 }
 
-func pickSheet(sheets []sheetRef, sp *ferryv1.SpreadsheetFormat) (int, error) {
+// ListSheets lists the sheets of the workbook in f.
+func ListSheets(f *os.File, size int64, format ferryv1.FileFormat, l Limits) ([]SheetInfo, error) {
+	b, err := openBook(f, size, format, l)
+	if err != nil {
+		return nil, err
+	}
+	return b.sheets(), nil
+}
+
+// book is what the xlsx and xls readers have in common.
+type book struct {
+	sheets func() []SheetInfo
+	// rows opens the sheet at position i of sheets().
+	rows func(i int) (rowReader, error)
+}
+
+func openBook(f *os.File, size int64, format ferryv1.FileFormat, l Limits) (book, error) {
+	switch format {
+	case ferryv1.FileFormat_FILE_FORMAT_XLSX:
+		wb, err := xlsx.Open(f, size, xlsx.Limits{MaxUncompressed: l.MaxUncompressed, MaxColumns: l.MaxColumns, MaxRows: l.MaxRows, MaxCellBytes: l.MaxFieldSize})
+		if err != nil {
+			return book{}, err
+		}
+		return book{
+			sheets: func() []SheetInfo {
+				return infos(wb.Sheets(), func(s xlsx.Sheet) SheetInfo { return SheetInfo{s.Name, s.Index, s.Hidden} })
+			},
+			rows: func(i int) (rowReader, error) { return wb.Rows(wb.Sheets()[i]) },
+		}, nil
+	case ferryv1.FileFormat_FILE_FORMAT_XLS:
+		wb, err := xls.Open(f, size, xls.Limits{MaxColumns: l.MaxColumns, MaxRows: l.MaxRows, MaxCellBytes: l.MaxFieldSize})
+		if err != nil {
+			return book{}, err
+		}
+		return book{
+			sheets: func() []SheetInfo {
+				return infos(wb.Sheets(), func(s xls.Sheet) SheetInfo { return SheetInfo{s.Name, s.Index, s.Hidden} })
+			},
+			rows: func(i int) (rowReader, error) { return wb.Rows(wb.Sheets()[i]) },
+		}, nil
+	}
+	return book{}, fmt.Errorf("format %v is not a workbook", format)
+}
+
+func infos[S any](sheets []S, info func(S) SheetInfo) []SheetInfo {
+	out := make([]SheetInfo, len(sheets))
+	for i, s := range sheets {
+		out[i] = info(s)
+	}
+	return out
+}
+
+func pickSheet(sheets []SheetInfo, sp *ferryv1.SpreadsheetFormat) (int, error) {
 	names := make([]string, len(sheets))
 	for i, s := range sheets {
-		names[i] = strconv.Quote(s.name)
-		if sp.GetSheet() != "" && s.name == sp.GetSheet() {
+		names[i] = strconv.Quote(s.Name)
+		if sp.GetSheet() != "" && s.Name == sp.GetSheet() {
 			return i, nil
 		}
-		if sp.GetSheet() == "" && s.index == int(sp.GetSheetIndex()) {
+		if sp.GetSheet() == "" && s.Index == int(sp.GetSheetIndex()) {
 			return i, nil
 		}
 	}
 	if sp.GetSheet() != "" {
-		return 0, fmt.Errorf("the workbook has no sheet %q (sheets: %s)", sp.GetSheet(), joinNames(names))
+		return 0, fmt.Errorf("the workbook has no sheet %q (sheets: %s)", sp.GetSheet(), strings.Join(names, ", "))
 	}
-	return 0, fmt.Errorf("the workbook has no sheet %d; it has %d sheets (%s)", sp.GetSheetIndex(), len(sheets), joinNames(names))
-}
-
-func joinNames(n []string) string {
-	var b bytes.Buffer
-	for i, s := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(s)
-	}
-	return b.String()
-}
-
-func openXLSX(f *os.File, size int64, sp *ferryv1.SpreadsheetFormat, l Limits) (rowReader, error) {
-	wb, err := xlsx.Open(f, size, xlsx.Limits{MaxUncompressed: l.MaxUncompressed, MaxColumns: l.MaxColumns, MaxRows: l.MaxRows, MaxCellBytes: l.MaxFieldSize})
-	if err != nil {
-		return nil, err
-	}
-	var refs []sheetRef
-	for _, s := range wb.Sheets() {
-		refs = append(refs, sheetRef{s.Name, s.Index, s.Hidden})
-	}
-	i, err := pickSheet(refs, sp)
-	if err != nil {
-		return nil, err
-	}
-	return wb.Rows(wb.Sheets()[i])
-}
-
-func openXLS(f *os.File, size int64, sp *ferryv1.SpreadsheetFormat, l Limits) (rowReader, error) {
-	wb, err := xls.Open(f, size, xls.Limits{MaxColumns: l.MaxColumns, MaxRows: l.MaxRows, MaxCellBytes: l.MaxFieldSize})
-	if err != nil {
-		return nil, err
-	}
-	var refs []sheetRef
-	for _, s := range wb.Sheets() {
-		refs = append(refs, sheetRef{s.Name, s.Index, s.Hidden})
-	}
-	i, err := pickSheet(refs, sp)
-	if err != nil {
-		return nil, err
-	}
-	return wb.Rows(wb.Sheets()[i])
+	return 0, fmt.Errorf("the workbook has no sheet %d; it has %d sheets (%s)", sp.GetSheetIndex(), len(sheets), strings.Join(names, ", "))
 }
 
 func (s *Sheet) read() (*pendingRow, error) {
@@ -310,36 +318,3 @@ func (s *Sheet) StandardCSV() bool { return true }
 
 // Close releases the sheet.
 func (s *Sheet) Close() error { return s.rows.Close() }
-
-// SheetInfo describes a sheet of a workbook.
-type SheetInfo struct {
-	Name   string
-	Index  int
-	Hidden bool
-}
-
-// ListSheets lists the sheets of the workbook in f.
-func ListSheets(f *os.File, size int64, format ferryv1.FileFormat, l Limits) ([]SheetInfo, error) {
-	var out []SheetInfo
-	switch format {
-	case ferryv1.FileFormat_FILE_FORMAT_XLSX:
-		wb, err := xlsx.Open(f, size, xlsx.Limits{MaxUncompressed: l.MaxUncompressed, MaxColumns: l.MaxColumns, MaxRows: l.MaxRows, MaxCellBytes: l.MaxFieldSize})
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range wb.Sheets() {
-			out = append(out, SheetInfo{s.Name, s.Index, s.Hidden})
-		}
-	case ferryv1.FileFormat_FILE_FORMAT_XLS:
-		wb, err := xls.Open(f, size, xls.Limits{MaxColumns: l.MaxColumns, MaxRows: l.MaxRows, MaxCellBytes: l.MaxFieldSize})
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range wb.Sheets() {
-			out = append(out, SheetInfo{s.Name, s.Index, s.Hidden})
-		}
-	default:
-		return nil, fmt.Errorf("format %v is not a workbook", format)
-	}
-	return out, nil
-}
