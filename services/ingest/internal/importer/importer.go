@@ -128,7 +128,7 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	defer cancel()
 	obj, err := im.Files.Get(rctx, cmd.GetObject())
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return bus.Permanent(im.fail(ctx, snap, "the stored file is missing"))
+		return bus.Permanent(im.Runs.Fail(ctx, snap, "the stored file is missing"))
 	}
 	if err != nil {
 		return fmt.Errorf("open stored file of run %s: %w", snap.GetRunId(), err)
@@ -138,14 +138,14 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	src, done, err := im.open(obj, snap)
 	if err != nil {
 		if bus.IsPermanent(err) {
-			return im.fail(ctx, snap, err.Error())
+			return im.Runs.Fail(ctx, snap, err.Error())
 		}
 		return err
 	}
 	defer done()
 	header, err := src.Header()
 	if err != nil {
-		return im.fail(ctx, snap, err.Error())
+		return im.Runs.Fail(ctx, snap, err.Error())
 	}
 	var published int64
 	for {
@@ -156,7 +156,7 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		if err != nil {
 			// The upload check split this file cleanly; a different result
 			// means the stored bytes changed.
-			return im.fail(ctx, snap, "stored file cannot be split: "+err.Error())
+			return im.Runs.Fail(ctx, snap, "stored file cannot be split: "+err.Error())
 		}
 		stopped, err := t.wait(ctx, published, im.Window)
 		if err != nil {
@@ -200,11 +200,4 @@ func (im *Importer) open(obj io.Reader, snap *ferryv1.RunSnapshot) (source.Sourc
 		return nil, nil, bus.Permanent(err)
 	}
 	return sheet, func() { sheet.Close(); cleanup() }, nil
-}
-
-func (im *Importer) fail(ctx context.Context, snap *ferryv1.RunSnapshot, reason string) error {
-	if err := im.Runs.Fail(ctx, snap, reason); err != nil {
-		return err
-	}
-	return nil
 }
