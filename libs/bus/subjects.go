@@ -20,10 +20,11 @@ const (
 	StreamRuns     = "FERRY_RUNS"
 	FilesBucket    = "FERRY_FILES"
 
-	ConsumerIngestImport = "ingest-import"
-	ConsumerTransform    = "transform"
-	ConsumerDelivery     = "delivery"
-	ConsumerProfile      = "profile-progress"
+	ConsumerIngestImport  = "ingest-import"
+	ConsumerTransform     = "transform"
+	ConsumerDelivery      = "delivery"
+	ConsumerDeliveryApply = "delivery-apply"
+	ConsumerProfile       = "profile-progress"
 )
 
 // RunCreateSubject is the request-reply subject on which the profile service
@@ -32,6 +33,20 @@ func RunCreateSubject(tenant string) string { return "ferry.svc.runs.create." + 
 
 // RunCreateSubjects matches RunCreateSubject of every tenant.
 const RunCreateSubjects = "ferry.svc.runs.create.*"
+
+// CrossReferenceFetchSubject is the request-reply subject on which the
+// profile service serves a tenant's cross-reference tables to transform.
+func CrossReferenceFetchSubject(tenant string) string { return "ferry.svc.xref.fetch." + tenant }
+
+// CrossReferenceFetchSubjects matches CrossReferenceFetchSubject of every tenant.
+const CrossReferenceFetchSubjects = "ferry.svc.xref.fetch.*"
+
+// ApplyCommandSubject carries ApplyCommand messages of a tenant: apply a run
+// whose chunks are all staged.
+func ApplyCommandSubject(tenant string) string { return "ferry.cmd.apply." + tenant }
+
+// ApplyCommandSubjects matches ApplyCommandSubject of every tenant.
+const ApplyCommandSubjects = "ferry.cmd.apply.>"
 
 // ImportCommandSubject carries ImportCommand messages of a tenant.
 func ImportCommandSubject(tenant string) string { return "ferry.cmd.import." + tenant }

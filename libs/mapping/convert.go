@@ -2,7 +2,8 @@ package mapping
 
 import (
 	"encoding/json"
-	"math/big"
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/values"
 )
 
 var (
@@ -21,9 +24,9 @@ var (
 // PostgreSQL build a huge number.
 const maxDecimalLen = 100
 
-// convert validates raw as a value of type t and returns its canonical text.
-// An empty cell is NULL. reason is "" when the value is valid.
-func convert(t ferryv1.FieldType, raw string) (val string, null bool, reason string) {
+// convert validates raw as a value of type t, read with o, and returns its
+// canonical text. An empty cell is NULL. reason is "" when the value is valid.
+func convert(t ferryv1.FieldType, raw string, o *parseOptions) (val string, null bool, reason string) {
 	if raw == "" {
 		return "", true, ""
 	}
@@ -37,6 +40,13 @@ func convert(t ferryv1.FieldType, raw string) (val string, null bool, reason str
 	case ferryv1.FieldType_FIELD_TYPE_STRING:
 		return raw, false, ""
 	case ferryv1.FieldType_FIELD_TYPE_INTEGER:
+		if o.num != nil {
+			v, err := values.ParseInteger(raw, *o.num)
+			if err != nil {
+				return "", false, err.Error()
+			}
+			return v, false, ""
+		}
 		if !integerRE.MatchString(raw) {
 			return "", false, "not an integer (digits with an optional sign are expected)"
 		}
@@ -46,33 +56,47 @@ func convert(t ferryv1.FieldType, raw string) (val string, null bool, reason str
 		}
 		return strconv.FormatInt(n, 10), false, ""
 	case ferryv1.FieldType_FIELD_TYPE_DECIMAL:
-		if len(raw) > maxDecimalLen || !decimalRE.MatchString(raw) {
-			return "", false, "not a decimal number (digits with an optional sign, a '.' decimal point and no thousands separators are expected)"
+		if len(raw) > maxDecimalLen {
+			return "", false, fmt.Sprintf("a decimal number has at most %d characters", maxDecimalLen)
+		}
+		if o.num != nil {
+			v, err := values.ParseNumber(raw, *o.num)
+			if err != nil {
+				return "", false, err.Error()
+			}
+			return v, false, ""
+		}
+		if !decimalRE.MatchString(raw) {
+			return "", false, "not a decimal number (digits with an optional sign, a '.' decimal point and no thousands separators are expected; set decimalSeparator and thousandsSeparator to read others)"
 		}
 		return raw, false, ""
 	case ferryv1.FieldType_FIELD_TYPE_BOOLEAN:
+		if o.bools != nil {
+			b, err := o.bools.Parse(raw)
+			if err != nil {
+				return "", false, err.Error()
+			}
+			return strconv.FormatBool(b), false, ""
+		}
 		switch strings.ToLower(raw) {
 		case "true", "t", "yes", "y", "1":
 			return "true", false, ""
 		case "false", "f", "no", "n", "0":
 			return "false", false, ""
 		}
-		return "", false, "not a boolean (true/false, yes/no, y/n, t/f or 1/0 are expected)"
+		return "", false, "not a boolean (true/false, yes/no, y/n, t/f or 1/0 are expected; set trueWords and falseWords to read others)"
 	case ferryv1.FieldType_FIELD_TYPE_DATE:
-		d, err := time.Parse("2006-01-02", raw)
+		d, err := values.ParseDate(raw, o.dates)
 		if err != nil {
-			return "", false, "not a date in ISO 8601 form YYYY-MM-DD"
+			return "", false, dateReason(err)
 		}
-		return d.Format("2006-01-02"), false, ""
+		return d, false, ""
 	case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
-		ts, err := time.Parse(time.RFC3339Nano, raw)
+		ts, err := values.ParseTimestamp(raw, o.dates, o.loc)
 		if err != nil {
-			if _, err2 := time.Parse("2006-01-02T15:04:05.999999999", strings.Replace(raw, " ", "T", 1)); err2 == nil {
-				return "", false, "timestamp has no UTC offset (e.g. 2024-05-01T09:00:00Z or +02:00 is expected)"
-			}
-			return "", false, "not an RFC 3339 timestamp (e.g. 2024-05-01T09:00:00Z)"
+			return "", false, dateReason(err)
 		}
-		return ts.Format(time.RFC3339Nano), false, ""
+		return ts, false, ""
 	case ferryv1.FieldType_FIELD_TYPE_JSON:
 		if !json.Valid([]byte(raw)) {
 			return "", false, "not valid JSON"
@@ -82,17 +106,39 @@ func convert(t ferryv1.FieldType, raw string) (val string, null bool, reason str
 	return "", false, "field has no type"
 }
 
-// canonicalKey makes equal values of a key field equal strings, as
-// PostgreSQL would compare them (1.50 and 1.5 are one decimal key).
-func canonicalKey(t ferryv1.FieldType, val string) string {
+// dateReason says that an ambiguous date is ambiguous, before the readings.
+func dateReason(err error) string {
+	var amb *values.AmbiguousDateError
+	if errors.As(err, &amb) {
+		return "ambiguous date: " + err.Error()
+	}
+	return err.Error()
+}
+
+// typedValue is a converted value as row rules see it: int64, float64,
+// bool, time.Time, string, or nil for NULL.
+func typedValue(t ferryv1.FieldType, val string, null bool) any {
+	if null {
+		return nil
+	}
 	switch t {
+	case ferryv1.FieldType_FIELD_TYPE_INTEGER:
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+			return n
+		}
 	case ferryv1.FieldType_FIELD_TYPE_DECIMAL:
-		if r, ok := new(big.Rat).SetString(val); ok {
-			return r.RatString()
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			return f
+		}
+	case ferryv1.FieldType_FIELD_TYPE_BOOLEAN:
+		return val == "true"
+	case ferryv1.FieldType_FIELD_TYPE_DATE:
+		if d, err := time.Parse("2006-01-02", val); err == nil {
+			return d
 		}
 	case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
 		if ts, err := time.Parse(time.RFC3339Nano, val); err == nil {
-			return ts.UTC().Format(time.RFC3339Nano)
+			return ts
 		}
 	}
 	return val

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -101,3 +102,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 
 // Ident quotes a PostgreSQL identifier made of one or more parts.
 func Ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
+
+// StageTable is the staging table of an import run, schema-qualified and
+// quoted: delivery stages the run's rows in it, and whoever ends the run
+// drops it.
+func StageTable(runID string) string {
+	return Ident("ferry_stage", "r_"+strings.ReplaceAll(runID, "-", ""))
+}

@@ -1,6 +1,7 @@
-// Package delivery writes: it applies the record batches of import runs to
-// datasets, each in one transaction with a ledger row, so that every chunk
-// is applied exactly once, and reports each applied chunk.
+// Package delivery writes: it stages the record batches of import runs,
+// each in one transaction with a ledger row, so that every chunk is staged
+// exactly once, and applies a run to its dataset in one transaction once all
+// of its chunks are staged.
 package delivery
 
 import (
@@ -57,6 +58,7 @@ type Service struct {
 	deps    Deps
 	applier *apply.Applier
 	worker  *bus.Worker
+	applies *bus.Worker
 }
 
 // New builds the service.
@@ -76,11 +78,26 @@ func (s *Service) Starting(ctx context.Context) error {
 		return err
 	}
 	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "delivery", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	applies, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamCommands, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerDeliveryApply, FilterSubject: bus.ApplyCommandSubjects, MaxAckPending: 100, AckWait: s.deps.AckWait,
+	})
+	if err != nil {
+		return err
+	}
+	s.applies = bus.NewWorker(bus.WorkerConfig{Name: "delivery-apply", Consumer: applies, Concurrency: s.cfg.Workers, Handler: s.handleApply, Log: s.deps.Log})
 	return nil
 }
 
-// Running applies batches until ctx ends, finishing those in flight.
-func (s *Service) Running(ctx context.Context) error { return s.worker.Run(ctx) }
+// Running stages batches and applies runs until ctx ends, finishing those in flight.
+func (s *Service) Running(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.applies.Run(ctx) }()
+	err := s.worker.Run(ctx)
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}
 
 // Stopping has nothing left to do: the worker drained in Running.
 func (s *Service) Stopping(context.Context) error { return nil }
@@ -91,7 +108,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 		return bus.Permanent(fmt.Errorf("decode record batch on %s: %w", msg.Subject(), err))
 	}
 	snap := b.GetRun()
-	res, err := s.applier.Apply(ctx, &b)
+	res, err := s.applier.Stage(ctx, &b)
 	if err != nil {
 		if apply.Permanent(err) {
 			return bus.Permanent(s.fail(ctx, snap, err))
@@ -102,10 +119,10 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 		return nil
 	}
 	if res.Skipped == "duplicate" {
-		s.deps.Log.Info("chunk already applied", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq())
+		s.deps.Log.Info("chunk already staged", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq())
 	} else {
-		s.deps.Log.Debug("chunk applied", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq(),
-			"inserted", res.Counts.GetInserted(), "updated", res.Counts.GetUpdated(), "rejected", res.Counts.GetRejected())
+		s.deps.Log.Debug("chunk staged", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq(),
+			"read", res.Counts.GetRead(), "rejected", res.Counts.GetRejected())
 	}
 	// Published again for a duplicate: the first delivery may have stopped
 	// between commit and report. The message id makes it count once.
@@ -121,4 +138,30 @@ func (s *Service) fail(ctx context.Context, snap *ferryv1.RunSnapshot, cause err
 		return fmt.Errorf("%w (and reporting it: %v)", cause, err)
 	}
 	return cause
+}
+
+func (s *Service) handleApply(ctx context.Context, msg jetstream.Msg) error {
+	var cmd ferryv1.ApplyCommand
+	if err := proto.Unmarshal(msg.Data(), &cmd); err != nil {
+		return bus.Permanent(fmt.Errorf("decode apply command on %s: %w", msg.Subject(), err))
+	}
+	snap := cmd.GetRun()
+	if msg.Subject() != bus.ApplyCommandSubject(snap.GetTenantId()) {
+		return bus.Permanent(fmt.Errorf("apply command on %s names tenant %s", msg.Subject(), snap.GetTenantId()))
+	}
+	out, err := s.applier.ApplyRun(ctx, &cmd)
+	if err != nil {
+		if apply.Permanent(err) {
+			return bus.Permanent(s.fail(ctx, snap, err))
+		}
+		return err
+	}
+	if out.Skipped == "" {
+		s.deps.Log.Info("run applied", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "status", out.Status, "dry_run", snap.GetDryRun(),
+			"inserted", out.Counts.GetInserted(), "updated", out.Counts.GetUpdated(), "deleted", out.Counts.GetDeleted(), "rejected", out.Counts.GetRejected())
+	}
+	// Reported again when skipped: the first apply may have stopped between
+	// commit and report. The message id makes it count once per outcome.
+	return bus.PublishProgress(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), "applied/"+out.Status,
+		&ferryv1.Progress{Event: &ferryv1.Progress_RunApplied{RunApplied: &ferryv1.RunApplied{}}})
 }

@@ -95,7 +95,7 @@ func TestRedeliveredChunkAppliedOnce(t *testing.T) {
 	run := c.waitRun(t, runID, 2*time.Minute)
 	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
 	requireCounts(t, run, 5000, 5000, 0, 0, 0)
-	require.Contains(t, srv.log.String(), "chunk already applied", "the committed chunk came back and was recognised")
+	require.Contains(t, srv.log.String(), "chunk already staged", "the committed chunk came back and was recognised")
 	requireSameStudents(t, rows, readStudents(t, db, "tenant_default"))
 }
 
@@ -119,9 +119,9 @@ func TestSeparateWorkerProcesses(t *testing.T) {
 	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
 	requireCounts(t, run, 20_000, 20_000, 0, 0, 0)
 	requireSameStudents(t, rows, readStudents(t, db, "tenant_default"))
-	require.Contains(t, workers[0].log.String(), "chunk applied")
-	require.Contains(t, workers[2].log.String(), "chunk applied")
-	require.NotContains(t, front.log.String(), "chunk applied", "the front process runs no delivery")
+	require.Contains(t, workers[0].log.String(), "chunk staged")
+	require.Contains(t, workers[2].log.String(), "chunk staged")
+	require.NotContains(t, front.log.String(), "chunk staged", "the front process runs no delivery")
 	// Every worker is healthy on its own HTTP port.
 	for _, w := range workers {
 		requireHTTP(t, "http://"+w.HTTPAddr+"/readyz", 200)

@@ -1,10 +1,12 @@
 // Package profile is the control plane: tenants and keys, datasets and their
 // tables, import profiles, runs and their coordination. It serves the
-// TenantService, DatasetService, ImportProfileService and RunService APIs.
+// TenantService, DatasetService, ImportProfileService, RunService and
+// CrossReferenceService APIs, and cross-reference tables to transform over NATS.
 package profile
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +24,7 @@ import (
 	"github.com/ferrydata/ferry/services/profile/internal/api"
 	"github.com/ferrydata/ferry/services/profile/internal/coordinator"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
+	"github.com/ferrydata/ferry/services/profile/internal/xrefserve"
 )
 
 // Config configures the profile service.
@@ -58,6 +61,7 @@ type Service struct {
 	deps  Deps
 	auth  *auth.Store
 	coord *coordinator.Coordinator
+	xrefs *xrefserve.Server
 }
 
 // New builds the service and registers its APIs on the server.
@@ -70,10 +74,13 @@ func New(cfg Config, d Deps) *Service {
 	ferryv1.RegisterDatasetServiceServer(d.Server.GRPC, a)
 	ferryv1.RegisterImportProfileServiceServer(d.Server.GRPC, a)
 	ferryv1.RegisterRunServiceServer(d.Server.GRPC, a)
-	return &Service{cfg: cfg, deps: d, auth: as, coord: coord}
+	xs := store.NewXRefs(d.Pool)
+	ferryv1.RegisterCrossReferenceServiceServer(d.Server.GRPC, api.NewCrossReferences(xs))
+	return &Service{cfg: cfg, deps: d, auth: as, coord: coord, xrefs: xrefserve.New(xs, d.Log)}
 }
 
-// Starting creates the default tenant on an empty database and starts the coordinator.
+// Starting creates the default tenant on an empty database and starts the
+// coordinator and the cross-reference responder.
 func (s *Service) Starting(ctx context.Context) error {
 	secret, err := s.auth.Bootstrap(ctx, s.cfg.BootstrapKey)
 	if err != nil {
@@ -85,11 +92,16 @@ func (s *Service) Starting(ctx context.Context) error {
 			fmt.Fprintf(s.deps.Out, "\nBootstrap admin key of tenant %q (shown once, store it now):\n\n    %s\n\n", auth.DefaultTenant, secret)
 		}
 	}
-	return s.coord.Starting(ctx)
+	if err := s.coord.Starting(ctx); err != nil {
+		return err
+	}
+	return s.xrefs.Start(s.deps.NC)
 }
 
 // Running folds run progress until ctx ends.
 func (s *Service) Running(ctx context.Context) error { return s.coord.Running(ctx) }
 
-// Stopping drains the coordinator.
-func (s *Service) Stopping(ctx context.Context) error { return s.coord.Stopping(ctx) }
+// Stopping drains the cross-reference responder, then the coordinator.
+func (s *Service) Stopping(ctx context.Context) error {
+	return errors.Join(s.xrefs.Stop(), s.coord.Stopping(ctx))
+}

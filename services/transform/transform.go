@@ -12,12 +12,16 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/mapping"
+	"github.com/ferrydata/ferry/libs/xref"
 	"github.com/ferrydata/ferry/services/transform/internal/records"
 )
 
@@ -42,6 +46,8 @@ func (c *Config) Validate() error {
 
 // Deps are what the service is built with.
 type Deps struct {
+	// NC asks the profile service for cross-reference tables.
+	NC  *nats.Conn
 	JS  jetstream.JetStream
 	Log *slog.Logger
 	// AckWait is how long a chunk may go unacknowledged before redelivery.
@@ -57,7 +63,13 @@ type Service struct {
 }
 
 // New builds the service.
-func New(cfg Config, d Deps) *Service { return &Service{cfg: cfg, deps: d} }
+func New(cfg Config, d Deps) *Service {
+	s := &Service{cfg: cfg, deps: d}
+	s.plans.Fetch = func(ctx context.Context, tenant, name string) (mapping.Table, error) {
+		return xref.Fetch(ctx, d.NC, tenant, name)
+	}
+	return s
+}
 
 // Starting declares the streams and the chunk consumer.
 func (s *Service) Starting(ctx context.Context) error {
@@ -86,7 +98,11 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 		return bus.Permanent(fmt.Errorf("decode chunk on %s: %w", msg.Subject(), err))
 	}
 	snap := c.GetRun()
-	plan, err := s.plans.Get(snap, c.GetHeader(), c.GetEncoding())
+	plan, err := s.plans.Get(ctx, snap, c.GetHeader(), c.GetEncoding())
+	if err != nil && (errs.KindOf(err) == errs.KindUnknown || errs.KindOf(err) == errs.KindUnavailable) {
+		// Loading a cross-reference table failed: the profile service will answer again.
+		return fmt.Errorf("chunk %d: %w", c.GetSeq(), err)
+	}
 	if err != nil {
 		// ingest checked the header against the mapping before splitting.
 		return s.fail(ctx, snap, fmt.Errorf("chunk %d: %w", c.GetSeq(), err))

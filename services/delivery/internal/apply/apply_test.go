@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
@@ -16,13 +18,25 @@ import (
 	"github.com/ferrydata/ferry/libs/testkit"
 )
 
-// fixture is a tenant with a dataset `people (id text key, name text)` and
-// runs of an import profile, in a database of the test's own.
+// fixture is a tenant with datasets `people (id text key, name text)`,
+// `groups (id text key)` and the relationship dataset `members (group_id,
+// person_id)` whose fields reference the other two, in a database of the
+// test's own.
 type fixture struct {
 	pool    *pgxpool.Pool
 	tenant  uuid.UUID
 	profile uuid.UUID
-	ds      *ferryv1.Dataset
+	people  *ferryv1.Dataset
+	groups  *ferryv1.Dataset
+	members *ferryv1.Dataset
+}
+
+const system = `_ferry_created_at timestamptz NOT NULL DEFAULT now(), _ferry_updated_at timestamptz NOT NULL DEFAULT now(),
+	_ferry_run uuid NOT NULL, _ferry_run_seq bigint NOT NULL, _ferry_row bigint NOT NULL,
+	_ferry_xid xid8 NOT NULL DEFAULT pg_current_xact_id(), _ferry_deleted_at timestamptz`
+
+func text(name string) *ferryv1.Field {
+	return &ferryv1.Field{Name: name, Type: ferryv1.FieldType_FIELD_TYPE_STRING}
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -31,17 +45,18 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, store.Migrate(ctx, pool, testkit.Log(t)))
-	f := &fixture{pool: pool, tenant: uuid.New(), profile: uuid.New(), ds: &ferryv1.Dataset{
-		Name: "people", Key: []string{"id"},
-		Fields: []*ferryv1.Field{{Name: "id", Type: ferryv1.FieldType_FIELD_TYPE_STRING}, {Name: "name", Type: ferryv1.FieldType_FIELD_TYPE_STRING}},
-	}}
+	f := &fixture{pool: pool, tenant: uuid.New(), profile: uuid.New(),
+		people: &ferryv1.Dataset{Name: "people", Key: []string{"id"}, Fields: []*ferryv1.Field{text("id"), text("name")}},
+		groups: &ferryv1.Dataset{Name: "groups", Key: []string{"id"}, Fields: []*ferryv1.Field{text("id")}},
+		members: &ferryv1.Dataset{Name: "members", Key: []string{"group_id", "person_id"}, Fields: []*ferryv1.Field{text("group_id"), text("person_id")},
+			References: []*ferryv1.Reference{{Fields: []string{"group_id"}, Dataset: "groups"}, {Fields: []string{"person_id"}, Dataset: "people"}}},
+	}
 	for _, sql := range []string{
 		fmt.Sprintf(`INSERT INTO ferry.tenants (id, name, schema_name) VALUES ('%s', 't', 'tenant_t')`, f.tenant),
 		`CREATE SCHEMA tenant_t`,
-		`CREATE TABLE tenant_t.people (id text NOT NULL PRIMARY KEY, name text,
-			_ferry_created_at timestamptz NOT NULL DEFAULT now(), _ferry_updated_at timestamptz NOT NULL DEFAULT now(),
-			_ferry_run uuid NOT NULL, _ferry_run_seq bigint NOT NULL, _ferry_row bigint NOT NULL,
-			_ferry_xid xid8 NOT NULL DEFAULT pg_current_xact_id())`,
+		`CREATE TABLE tenant_t.people (id text NOT NULL PRIMARY KEY, name text, ` + system + `)`,
+		`CREATE TABLE tenant_t.groups (id text NOT NULL PRIMARY KEY, ` + system + `)`,
+		`CREATE TABLE tenant_t.members (group_id text NOT NULL, person_id text NOT NULL, ` + system + `, PRIMARY KEY (group_id, person_id))`,
 		fmt.Sprintf(`INSERT INTO ferry.import_profiles (id, tenant_id, name, current_version) VALUES ('%s', '%s', 'p', 1)`, f.profile, f.tenant),
 	} {
 		_, err := pool.Exec(ctx, sql)
@@ -50,34 +65,83 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// run creates a running run and returns its snapshot.
-func (f *fixture) run(t *testing.T) *ferryv1.RunSnapshot {
-	id := uuid.New()
-	var seq int64
-	require.NoError(t, f.pool.QueryRow(context.Background(), `INSERT INTO ferry.runs (id, tenant_id, profile_id, profile_name, profile_version,
-		dataset_name, trigger, status, snapshot) VALUES ($1, $2, $3, 'p', 1, 'people', 'upload', 'running', '') RETURNING seq`,
-		id, f.tenant, f.profile).Scan(&seq))
-	return &ferryv1.RunSnapshot{TenantId: f.tenant.String(), RunId: id.String(), RunSeq: seq, Dataset: f.ds, Schema: "tenant_t", Table: "people"}
+// run creates a running run of the people dataset whose file has chunks
+// chunks, and returns its snapshot.
+func (f *fixture) run(t *testing.T, spec *ferryv1.ImportProfileSpec, chunks int) *ferryv1.RunSnapshot {
+	return f.runOf(t, f.people, spec, chunks)
 }
 
-// batch builds a record batch of rows "row:id:name".
+func (f *fixture) runOf(t *testing.T, ds *ferryv1.Dataset, spec *ferryv1.ImportProfileSpec, chunks int) *ferryv1.RunSnapshot {
+	if spec == nil {
+		spec = &ferryv1.ImportProfileSpec{}
+	}
+	id := uuid.New()
+	snap := &ferryv1.RunSnapshot{TenantId: f.tenant.String(), RunId: id.String(), Dataset: ds, Schema: "tenant_t", Table: ds.GetName(), Spec: spec}
+	for _, ref := range ds.GetReferences() {
+		for _, d := range []*ferryv1.Dataset{f.people, f.groups} {
+			if d.GetName() == ref.GetDataset() {
+				snap.References = append(snap.References, &ferryv1.ReferencedDataset{Dataset: d, Schema: "tenant_t", Table: d.GetName()})
+			}
+		}
+	}
+	blob, err := proto.Marshal(snap)
+	require.NoError(t, err)
+	require.NoError(t, f.pool.QueryRow(context.Background(), `INSERT INTO ferry.runs (id, tenant_id, profile_id, profile_name, profile_version,
+		dataset_name, trigger, status, snapshot, chunks_total) VALUES ($1, $2, $3, 'p', 1, $4, 'upload', 'running', $5, $6) RETURNING seq`,
+		id, f.tenant, f.profile, ds.GetName(), blob, chunks).Scan(&snap.RunSeq))
+	return snap
+}
+
+// batch builds a record batch of people rows "row:id:name"; a name "NULL"
+// is NULL.
 func batch(snap *ferryv1.RunSnapshot, seq int64, rows ...string) *ferryv1.RecordBatch {
-	b := &ferryv1.RecordBatch{Run: snap, Seq: seq, Columns: []string{"id", "name", "_ferry_row"}, Read: int64(len(rows))}
-	var data strings.Builder
+	var recs [][]string
 	for _, r := range rows {
 		p := strings.SplitN(r, ":", 3)
-		fmt.Fprintf(&data, "%q,%q,%s\n", p[1], p[2], p[0])
-		b.Keys = append(b.Keys, p[1])
-		var n int64
-		fmt.Sscan(p[0], &n)
-		b.Rows = append(b.Rows, n)
+		recs = append(recs, []string{p[1], p[2], p[0]})
+	}
+	return rowsBatch(snap, seq, []string{"id", "name"}, recs...)
+}
+
+// rowsBatch builds a record batch of rows whose last value is the row
+// number; "NULL" is NULL. When the profile keeps sources, the record is the
+// row's values.
+func rowsBatch(snap *ferryv1.RunSnapshot, seq int64, fields []string, rows ...[]string) *ferryv1.RecordBatch {
+	cols := append(append([]string{}, fields...), "_ferry_row")
+	keep := snap.GetSpec().GetWriteMode() == ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY || snap.GetSpec().GetWriteMode() == ferryv1.WriteMode_WRITE_MODE_UPDATE_ONLY ||
+		len(snap.GetDataset().GetReferences()) > 0
+	for _, m := range snap.GetSpec().GetMappings() {
+		keep = keep || m.GetRules().GetUnique()
+	}
+	if keep {
+		cols = append(cols, "_ferry_source")
+	}
+	b := &ferryv1.RecordBatch{Run: snap, Seq: seq, Columns: cols, Read: int64(len(rows)), Staged: int64(len(rows)), Header: fields}
+	var data strings.Builder
+	for _, r := range rows {
+		for i, v := range r[:len(r)-1] {
+			if i > 0 {
+				data.WriteByte(',')
+			}
+			if v != "NULL" {
+				fmt.Fprintf(&data, "%q", v)
+			}
+		}
+		fmt.Fprintf(&data, ",%s", r[len(r)-1])
+		if keep {
+			src, _ := json.Marshal(r[:len(r)-1])
+			data.WriteString(`,"` + csvQuote(string(src)) + `"`)
+		}
+		data.WriteByte('\n')
 	}
 	b.CopyData = []byte(data.String())
 	return b
 }
 
+func csvQuote(s string) string { return strings.ReplaceAll(s, `"`, `""`) }
+
 func (f *fixture) names(t *testing.T) map[string]string {
-	rows, err := f.pool.Query(context.Background(), `SELECT id, name FROM tenant_t.people`)
+	rows, err := f.pool.Query(context.Background(), `SELECT id, coalesce(name, 'NULL') FROM tenant_t.people WHERE _ferry_deleted_at IS NULL`)
 	require.NoError(t, err)
 	defer rows.Close()
 	out := map[string]string{}
@@ -89,70 +153,116 @@ func (f *fixture) names(t *testing.T) map[string]string {
 	return out
 }
 
-func counts(r Result) [5]int64 {
-	c := r.Counts
-	return [5]int64{c.GetInserted(), c.GetUpdated(), c.GetUnchanged(), c.GetSuperseded(), c.GetRejected()}
+// stageAll stages batches and applies the run.
+func stageAll(t *testing.T, a *Applier, batches ...*ferryv1.RecordBatch) Outcome {
+	ctx := context.Background()
+	for _, b := range batches {
+		_, err := a.Stage(ctx, b)
+		require.NoError(t, err)
+	}
+	out, err := a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: batches[0].GetRun()})
+	require.NoError(t, err)
+	return out
 }
 
-// TestHighestRowWinsInAnyOrder applies the chunks of a file whose keys repeat
+// counts are inserted, updated, unchanged, superseded, rejected, deleted.
+func counts(o Outcome) [6]int64 {
+	c := o.Counts
+	return [6]int64{c.GetInserted(), c.GetUpdated(), c.GetUnchanged(), c.GetSuperseded(), c.GetRejected(), c.GetDeleted()}
+}
+
+func (f *fixture) rejects(t *testing.T, snap *ferryv1.RunSnapshot) []string {
+	rows, err := f.pool.Query(context.Background(), `SELECT format('%s|%s|%s|%s|%s|%s', row_number, column_name, value, rule, reason, coalesce(array_to_string(record, ';'), '-'))
+		FROM ferry.run_rejects WHERE run_id = $1 ORDER BY row_number`, snap.GetRunId())
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	return out
+}
+
+func (f *fixture) status(t *testing.T, snap *ferryv1.RunSnapshot) (string, string, string) {
+	var status, reason, note string
+	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT status, error, note FROM ferry.runs WHERE id = $1`, snap.GetRunId()).Scan(&status, &reason, &note))
+	return status, reason, note
+}
+
+// TestHighestRowWinsInAnyOrder stages the chunks of a file whose keys repeat
 // across chunks, in every order: the row with the highest row number wins.
 func TestHighestRowWinsInAnyOrder(t *testing.T) {
 	f := newFixture(t)
 	a := &Applier{Pool: f.pool}
-	ctx := context.Background()
-	// A first run stores k1=B, the value the file's last k1 row has.
-	first := f.run(t)
-	_, err := a.Apply(ctx, batch(first, 1, "2:k1:B", "3:k2:x"))
-	require.NoError(t, err)
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:B", "3:k2:x"))
 
 	orders := [][]int{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}}
 	for i, order := range orders {
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
-			snap := f.run(t)
+			snap := f.run(t, nil, 3)
 			chunks := []*ferryv1.RecordBatch{
 				batch(snap, 1, "2:k1:A", "3:k2:x", fmt.Sprintf("4:k3:v%d", i)),
 				batch(snap, 2, "10:k2:y", "11:k1:C"),
 				batch(snap, 3, "20:k1:B", "21:k4:z"),
 			}
+			var ordered []*ferryv1.RecordBatch
 			for _, c := range order {
-				_, err := a.Apply(ctx, chunks[c])
-				require.NoError(t, err)
+				ordered = append(ordered, chunks[c])
 			}
+			out := stageAll(t, a, ordered...)
 			got := f.names(t)
 			require.Equal(t, "B", got["k1"], "row 20 is the last k1 of the file")
 			require.Equal(t, "y", got["k2"], "row 10 is the last k2 of the file")
 			require.Equal(t, fmt.Sprintf("v%d", i), got["k3"])
 			require.Equal(t, "z", got["k4"])
+			require.EqualValues(t, 3, out.Counts.GetSuperseded(), "k1 twice, k2 once")
+			require.EqualValues(t, 7, out.Counts.GetRead())
 		})
 	}
 }
 
-// TestRedeliveryChangesNothing applies a batch twice: the second time the
-// ledger answers with the first counts, and the dataset is untouched.
-func TestRedeliveryChangesNothing(t *testing.T) {
+// TestRedeliveryStagesOnce stages a batch twice: the second time the ledger
+// answers, and the run applies its rows once.
+func TestRedeliveryStagesOnce(t *testing.T) {
 	f := newFixture(t)
 	committed := 0
 	a := &Applier{Pool: f.pool, AfterCommit: func(*ferryv1.RecordBatch) { committed++ }}
 	ctx := context.Background()
-	snap := f.run(t)
+	snap := f.run(t, nil, 1)
 	b := batch(snap, 1, "2:k1:A", "3:k2:B")
-	res, err := a.Apply(ctx, b)
+	_, err := a.Stage(ctx, b)
 	require.NoError(t, err)
-	require.Equal(t, [5]int64{2, 0, 0, 0, 0}, counts(res))
-	var xid string
-	require.NoError(t, f.pool.QueryRow(ctx, `SELECT _ferry_xid::text FROM tenant_t.people WHERE id = 'k1'`).Scan(&xid))
-
-	again, err := a.Apply(ctx, b)
+	again, err := a.Stage(ctx, b)
 	require.NoError(t, err)
 	require.Equal(t, "duplicate", again.Skipped)
-	require.Equal(t, counts(res), counts(again), "the ledger's counts, not new ones")
 	require.Equal(t, 1, committed)
-	var xid2 string
-	require.NoError(t, f.pool.QueryRow(ctx, `SELECT _ferry_xid::text FROM tenant_t.people WHERE id = 'k1'`).Scan(&xid2))
-	require.Equal(t, xid, xid2, "the row was not written again")
-	var n int
-	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM ferry.run_chunks WHERE run_id = $1`, snap.GetRunId()).Scan(&n))
-	require.Equal(t, 1, n)
+	out, err := a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap})
+	require.NoError(t, err)
+	require.Equal(t, [6]int64{2, 0, 0, 0, 0, 0}, counts(out))
+	// An apply command delivered again finds the run ended.
+	out, err = a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap})
+	require.NoError(t, err)
+	require.Equal(t, "ended", out.Skipped)
+	require.Equal(t, "succeeded", out.Status)
+	var staged bool
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, StageTable(snap.GetRunId())).Scan(&staged))
+	require.False(t, staged, "the staging table is dropped with the run")
+}
+
+// TestApplyWaitsForEveryChunk: a run is applied only once every chunk of
+// its manifest is staged.
+func TestApplyWaitsForEveryChunk(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	ctx := context.Background()
+	snap := f.run(t, nil, 2)
+	_, err := a.Stage(ctx, batch(snap, 1, "2:k1:A"))
+	require.NoError(t, err)
+	_, err = a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap})
+	require.ErrorIs(t, err, ErrNotReady)
+	require.Empty(t, f.names(t))
 }
 
 // TestUnchangedRowsAreNotWritten: a later run with the same values counts
@@ -161,61 +271,276 @@ func TestUnchangedRowsAreNotWritten(t *testing.T) {
 	f := newFixture(t)
 	a := &Applier{Pool: f.pool}
 	ctx := context.Background()
-	_, err := a.Apply(ctx, batch(f.run(t), 1, "2:k1:A", "3:k2:B", "4:k3:C"))
-	require.NoError(t, err)
+	s1 := f.run(t, nil, 1)
+	stageAll(t, a, batch(s1, 1, "2:k1:A", "3:k2:B", "4:k3:C"))
 	var before string
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT string_agg(_ferry_xid::text, ',' ORDER BY id) FROM tenant_t.people WHERE id <> 'k2'`).Scan(&before))
-
-	res, err := a.Apply(ctx, batch(f.run(t), 1, "2:k1:A", "3:k2:changed", "4:k3:C", "5:k4:new"))
-	require.NoError(t, err)
-	require.Equal(t, [5]int64{1, 1, 2, 0, 0}, counts(res))
+	out := stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:changed", "4:k3:C", "5:k4:new"))
+	require.Equal(t, [6]int64{1, 1, 2, 0, 0, 0}, counts(out))
 	var after string
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT string_agg(_ferry_xid::text, ',' ORDER BY id) FROM tenant_t.people WHERE id IN ('k1', 'k3')`).Scan(&after))
 	require.Equal(t, before, after)
 }
 
-// TestOlderRunLoses: a batch of an earlier run arriving after a later run's
+// TestOlderRunLoses: a run created earlier but applied after a later run
 // never overwrites the later run's rows.
 func TestOlderRunLoses(t *testing.T) {
 	f := newFixture(t)
 	a := &Applier{Pool: f.pool}
-	ctx := context.Background()
-	older, newer := f.run(t), f.run(t)
-	_, err := a.Apply(ctx, batch(newer, 1, "2:k1:new"))
-	require.NoError(t, err)
-	res, err := a.Apply(ctx, batch(older, 1, "9:k1:old"))
-	require.NoError(t, err)
-	require.Equal(t, [5]int64{0, 0, 1, 0, 0}, counts(res))
+	older, newer := f.run(t, nil, 1), f.run(t, nil, 1)
+	stageAll(t, a, batch(newer, 1, "2:k1:new"))
+	out := stageAll(t, a, batch(older, 1, "9:k1:old"))
+	require.Equal(t, [6]int64{0, 0, 1, 0, 0, 0}, counts(out))
 	require.Equal(t, "new", f.names(t)["k1"])
 }
 
-// TestEndedRunAppliesNothing: chunks of a canceled run are dropped.
-func TestEndedRunAppliesNothing(t *testing.T) {
+// TestEndedRunStagesNothing: chunks of a canceled run are dropped.
+func TestEndedRunStagesNothing(t *testing.T) {
 	f := newFixture(t)
 	a := &Applier{Pool: f.pool}
 	ctx := context.Background()
-	snap := f.run(t)
+	snap := f.run(t, nil, 1)
 	_, err := f.pool.Exec(ctx, `UPDATE ferry.runs SET status = 'canceled' WHERE id = $1`, snap.GetRunId())
 	require.NoError(t, err)
-	res, err := a.Apply(ctx, batch(snap, 1, "2:k1:A"))
+	res, err := a.Stage(ctx, batch(snap, 1, "2:k1:A"))
 	require.NoError(t, err)
 	require.Equal(t, "ended", res.Skipped)
+	out, err := a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap})
+	require.NoError(t, err)
+	require.Equal(t, "ended", out.Skipped)
 	require.Empty(t, f.names(t))
 }
 
-// TestRejectsAreStored: a batch's rejects are written with the chunk.
+// TestRejectsAreStored: a batch's rejects are written with the chunk, with
+// their rule and original record.
 func TestRejectsAreStored(t *testing.T) {
 	f := newFixture(t)
 	a := &Applier{Pool: f.pool}
-	ctx := context.Background()
-	snap := f.run(t)
+	snap := f.run(t, nil, 1)
 	b := batch(snap, 1, "2:k1:A")
 	b.Read = 2
-	b.Rejects = []*ferryv1.Reject{{Row: 3, Column: "Grade", Value: "x", Reason: "not an integer"}}
-	res, err := a.Apply(ctx, b)
+	b.Rejects = []*ferryv1.Reject{{Row: 3, Column: "Grade", Value: "x\x00", Reason: "not an integer", Rule: "type", Record: []string{"k2", "x\x00"}}}
+	out := stageAll(t, a, b)
+	require.Equal(t, [6]int64{1, 0, 0, 0, 1, 0}, counts(out))
+	require.Equal(t, "succeeded_with_errors", out.Status)
+	require.Equal(t, []string{"3|Grade|x\u2400|type|not an integer|k2;x\u2400"}, f.rejects(t, snap))
+}
+
+func spec(mode ferryv1.WriteMode, mappings ...*ferryv1.FieldMapping) *ferryv1.ImportProfileSpec {
+	return &ferryv1.ImportProfileSpec{WriteMode: mode, Mappings: mappings}
+}
+
+// TestWriteModes is a golden test per write mode: the same stored rows, one
+// file, and what each mode makes of them.
+func TestWriteModes(t *testing.T) {
+	file := []string{"2:k1:A2", "3:k2:B", "4:k4:D"} // k1 changed, k2 unchanged, k3 absent, k4 new
+	tests := []struct {
+		mode    ferryv1.WriteMode
+		want    map[string]string
+		counts  [6]int64
+		rejects []string
+	}{
+		{ferryv1.WriteMode_WRITE_MODE_UPSERT, map[string]string{"k1": "A2", "k2": "B", "k3": "C", "k4": "D"}, [6]int64{1, 1, 1, 0, 0, 0}, nil},
+		{ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY, map[string]string{"k1": "A", "k2": "B", "k3": "C", "k4": "D"}, [6]int64{1, 0, 0, 0, 2, 0}, []string{
+			"2|id|k1|duplicate_key|a row with this key exists already; the profile only inserts new rows|k1;A2",
+			"3|id|k2|duplicate_key|a row with this key exists already; the profile only inserts new rows|k2;B"}},
+		{ferryv1.WriteMode_WRITE_MODE_UPDATE_ONLY, map[string]string{"k1": "A2", "k2": "B", "k3": "C"}, [6]int64{0, 1, 1, 0, 1, 0}, []string{
+			"4|id|k4|not_found|no row has this key; the profile only updates existing rows|k4;D"}},
+		{ferryv1.WriteMode_WRITE_MODE_MIRROR, map[string]string{"k1": "A2", "k2": "B", "k4": "D"}, [6]int64{1, 1, 1, 0, 0, 1}, nil},
+		{ferryv1.WriteMode_WRITE_MODE_DELETE, map[string]string{"k3": "C"}, [6]int64{0, 0, 1, 0, 0, 2}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			f := newFixture(t)
+			a := &Applier{Pool: f.pool}
+			stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:B", "4:k3:C"))
+			snap := f.run(t, spec(tt.mode), 1)
+			out := stageAll(t, a, batch(snap, 1, file...))
+			require.Equal(t, tt.want, f.names(t))
+			require.Equal(t, tt.counts, counts(out))
+			require.Equal(t, tt.rejects, f.rejects(t, snap))
+		})
+	}
+}
+
+// TestSoftDeletedRowsComeBack: a deleted key in a later file is inserted again.
+func TestSoftDeletedRowsComeBack(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:B"))
+	stageAll(t, a, batch(f.run(t, spec(ferryv1.WriteMode_WRITE_MODE_DELETE), 1), 1, "2:k1:x"))
+	require.Equal(t, map[string]string{"k2": "B"}, f.names(t))
+	out := stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:B"))
+	require.Equal(t, [6]int64{1, 0, 1, 0, 0, 0}, counts(out))
+	require.Equal(t, map[string]string{"k1": "A", "k2": "B"}, f.names(t))
+}
+
+// TestMirrorSkipsDeletesAfterRejects: rows a file could not deliver are not
+// taken as absent.
+func TestMirrorSkipsDeletesAfterRejects(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:B"))
+	snap := f.run(t, spec(ferryv1.WriteMode_WRITE_MODE_MIRROR), 1)
+	b := batch(snap, 1, "2:k1:A")
+	b.Read = 2
+	b.Rejects = []*ferryv1.Reject{{Row: 3, Reason: "bad", Rule: "type"}}
+	out := stageAll(t, a, b)
+	require.Equal(t, map[string]string{"k1": "A", "k2": "B"}, f.names(t))
+	require.Zero(t, out.Counts.GetDeleted())
+	_, _, note := f.status(t, snap)
+	require.Contains(t, note, "mirror deletions skipped: 1 rows were rejected")
+}
+
+// TestMirrorGuardHoldsAndApproveApplies: a mirror run deleting more than the
+// guard allows waits for approval with nothing applied, and applies once approved.
+func TestMirrorGuardHoldsAndApproveApplies(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	ctx := context.Background()
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:B", "4:k3:C", "5:k4:D"))
+	sp := spec(ferryv1.WriteMode_WRITE_MODE_MIRROR)
+	sp.Mirror = &ferryv1.MirrorOptions{MaxChangePercent: 25}
+	snap := f.run(t, sp, 1)
+	out := stageAll(t, a, batch(snap, 1, "2:k1:A", "3:k2:B2")) // 1 update + 2 deletes of 4 rows = 75%
+	require.Equal(t, "awaiting_approval", out.Status)
+	status, _, note := f.status(t, snap)
+	require.Equal(t, "awaiting_approval", status)
+	require.Contains(t, note, "would delete 2 and update 1 of 4 rows (75.0%)")
+	require.Equal(t, map[string]string{"k1": "A", "k2": "B", "k3": "C", "k4": "D"}, f.names(t), "nothing applied")
+
+	// A repeated command finds the run waiting and does nothing.
+	again, err := a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap})
 	require.NoError(t, err)
-	require.Equal(t, [5]int64{1, 0, 0, 0, 1}, counts(res))
-	var col, val, reason string
-	require.NoError(t, f.pool.QueryRow(ctx, `SELECT column_name, value, reason FROM ferry.run_rejects WHERE run_id = $1 AND row_number = 3`, snap.GetRunId()).Scan(&col, &val, &reason))
-	require.Equal(t, []string{"Grade", "x", "not an integer"}, []string{col, val, reason})
+	require.Equal(t, "ended", again.Skipped)
+
+	_, err = f.pool.Exec(ctx, `UPDATE ferry.runs SET status = 'running', approved = true WHERE id = $1`, snap.GetRunId())
+	require.NoError(t, err)
+	out, err = a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap, Approved: true})
+	require.NoError(t, err)
+	require.Equal(t, "succeeded", out.Status)
+	require.Equal(t, [6]int64{0, 1, 1, 0, 0, 2}, counts(out))
+	require.Equal(t, map[string]string{"k1": "A", "k2": "B2"}, f.names(t))
+}
+
+// TestErrorPolicyAppliesNothing: a run over its reject limit fails and
+// leaves the dataset untouched, its rejects listed.
+func TestErrorPolicyAppliesNothing(t *testing.T) {
+	for _, policy := range []*ferryv1.ErrorPolicy{{MaxRejectedRows: 1}, {MaxRejectedPercent: 40}} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			f := newFixture(t)
+			a := &Applier{Pool: f.pool}
+			stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A"))
+			sp := spec(ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY)
+			sp.ErrorPolicy = policy
+			snap := f.run(t, sp, 2)
+			b1 := batch(snap, 1, "2:k1:A2", "3:k2:B") // k1 is a duplicate: rejected while applying
+			b2 := batch(snap, 2, "10:k3:C")
+			b2.Read = 2
+			b2.Rejects = []*ferryv1.Reject{{Row: 11, Reason: "bad", Rule: "type"}}
+			out := stageAll(t, a, b1, b2)
+			require.Equal(t, "failed", out.Status)
+			status, reason, _ := f.status(t, snap)
+			require.Equal(t, "failed", status)
+			require.Contains(t, reason, "2 of 4 rows")
+			require.Contains(t, reason, "nothing was applied")
+			require.Equal(t, map[string]string{"k1": "A"}, f.names(t))
+			require.Len(t, f.rejects(t, snap), 2)
+		})
+	}
+}
+
+// TestBlankKeepsExisting: an empty value of a field that keeps blanks out
+// leaves the stored value, and counts as no change.
+func TestBlankKeepsExisting(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:B"))
+	sp := spec(ferryv1.WriteMode_WRITE_MODE_UPSERT, &ferryv1.FieldMapping{Field: "id", Column: "id"},
+		&ferryv1.FieldMapping{Field: "name", Column: "name", BlankKeepsExisting: true})
+	out := stageAll(t, a, batch(f.run(t, sp, 1), 1, "2:k1:NULL", "3:k2:B2", "4:k3:NULL"))
+	require.Equal(t, map[string]string{"k1": "A", "k2": "B2", "k3": "NULL"}, f.names(t))
+	require.Equal(t, [6]int64{1, 1, 1, 0, 0, 0}, counts(out))
+	// Without the option, blank overwrites.
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:NULL"))
+	require.Equal(t, "NULL", f.names(t)["k1"])
+}
+
+// TestUniqueRuleRejectsLaterDuplicates: with unique on the key, the first
+// row of a key wins and later ones are rejected naming it.
+func TestUniqueRuleRejectsLaterDuplicates(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	sp := spec(ferryv1.WriteMode_WRITE_MODE_UPSERT, &ferryv1.FieldMapping{Field: "id", Column: "ID", Rules: &ferryv1.FieldRules{Unique: true}},
+		&ferryv1.FieldMapping{Field: "name", Column: "Name", Rules: &ferryv1.FieldRules{Unique: true}})
+	snap := f.run(t, sp, 2)
+	out := stageAll(t, a, batch(snap, 2, "10:k1:Z", "11:k3:A"), batch(snap, 1, "2:k1:A", "3:k2:B"))
+	require.Equal(t, map[string]string{"k1": "A", "k2": "B"}, f.names(t))
+	require.Equal(t, [6]int64{2, 0, 0, 0, 2, 0}, counts(out))
+	require.Equal(t, []string{
+		"10|ID|k1|unique|the value is also in row 2; id must be unique in the file|k1;Z",
+		"11|Name|A|unique|the value is also in row 2; name must be unique in the file|k3;A",
+	}, f.rejects(t, snap))
+}
+
+// TestReferencesRejectMissingKeys: a relationship row whose referenced key
+// is not a live row of the other dataset is rejected.
+func TestReferencesRejectMissingKeys(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:u1:Ann", "3:u2:Bo", "4:u3:Cy"))
+	stageAll(t, a, batch(f.run(t, spec(ferryv1.WriteMode_WRITE_MODE_DELETE), 1), 1, "2:u3:x"))
+	stageAll(t, a, rowsBatch(f.runOf(t, f.groups, nil, 1), 1, []string{"id"}, []string{"g1", "2"}))
+	snap := f.runOf(t, f.members, nil, 1)
+	out := stageAll(t, a, rowsBatch(snap, 1, []string{"group_id", "person_id"},
+		[]string{"g1", "u1", "2"}, []string{"g9", "u2", "3"}, []string{"g1", "u3", "4"}, []string{"g1", "u2", "5"}))
+	require.Equal(t, [6]int64{2, 0, 0, 0, 2, 0}, counts(out))
+	require.Equal(t, []string{
+		"3|group_id|g9|reference|no row of dataset groups has this key|g9;u2",
+		"4|person_id|u3|reference|no row of dataset people has this key|g1;u3",
+	}, f.rejects(t, snap))
+}
+
+// TestDryRunWritesNothing: a dry run computes the counts and the first rows
+// with their actions, and leaves the dataset as it was.
+func TestDryRunWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	ctx := context.Background()
+	stageAll(t, a, batch(f.run(t, nil, 1), 1, "2:k1:A", "3:k2:B"))
+	snap := f.run(t, nil, 1)
+	snap.DryRun, snap.PreviewRows = true, 2
+	_, err := f.pool.Exec(ctx, `UPDATE ferry.runs SET dry_run = true WHERE id = $1`, snap.GetRunId())
+	require.NoError(t, err)
+	b := batch(snap, 1, "2:k1:A", "3:k2:B2", "4:k3:C")
+	b.Read = 4
+	b.Rejects = []*ferryv1.Reject{{Row: 5, Column: "name", Value: "?", Reason: "bad", Rule: "type"}}
+	out := stageAll(t, a, b)
+	require.Equal(t, "succeeded_with_errors", out.Status)
+	require.Equal(t, [6]int64{1, 1, 1, 0, 1, 0}, counts(out))
+	require.Equal(t, map[string]string{"k1": "A", "k2": "B"}, f.names(t), "nothing written")
+	var preview string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT preview::text FROM ferry.runs WHERE id = $1`, snap.GetRunId()).Scan(&preview))
+	require.JSONEq(t, `{"rows": [{"row": "2", "action": "unchanged", "values": {"id": "k1", "name": "A"}},
+		{"row": "3", "action": "update", "values": {"id": "k2", "name": "B2"}}],
+		"rejects": [{"row": "5", "column": "name", "value": "?", "reason": "bad", "rule": "type"}]}`, preview)
+}
+
+// TestLostStagingFailsTheRun: a staging table that lost rows (an unlogged
+// table after a database crash) fails the run instead of applying part of it.
+func TestLostStagingFailsTheRun(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	ctx := context.Background()
+	snap := f.run(t, nil, 1)
+	_, err := a.Stage(ctx, batch(snap, 1, "2:k1:A", "3:k2:B"))
+	require.NoError(t, err)
+	_, err = f.pool.Exec(ctx, "TRUNCATE "+StageTable(snap.GetRunId()))
+	require.NoError(t, err)
+	out, err := a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap})
+	require.NoError(t, err)
+	require.Equal(t, "failed", out.Status)
+	_, reason, _ := f.status(t, snap)
+	require.Contains(t, reason, "staged rows of this run are gone")
+	require.Empty(t, f.names(t))
 }

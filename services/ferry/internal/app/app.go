@@ -171,7 +171,7 @@ func (a *App) initIngest(context.Context) (modules.Service, error) {
 }
 
 func (a *App) initTransform(context.Context) (modules.Service, error) {
-	return transform.New(a.cfg.Transform, transform.Deps{JS: a.js, Log: a.log.With("service", Transform), AckWait: a.cfg.AckWait}), nil
+	return transform.New(a.cfg.Transform, transform.Deps{NC: a.nc, JS: a.js, Log: a.log.With("service", Transform), AckWait: a.cfg.AckWait}), nil
 }
 
 func (a *App) initExport(context.Context) (modules.Service, error) {

@@ -9,6 +9,10 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 )
 
@@ -25,6 +29,7 @@ func (l *stringList) Set(v string) error {
 func setupApply(fs *flag.FlagSet) action {
 	var files stringList
 	fs.Var(&files, "f", "YAML `file` to apply, \"-\" for stdin; may be repeated")
+	dry := fs.Bool("dry-run", false, "check the documents against the server and say what applying them would do, saving nothing")
 	return func(ctx context.Context, s *session, _ []string) error {
 		if len(files) == 0 {
 			return usageErrorf("apply", "apply needs at least one -f FILE")
@@ -43,13 +48,94 @@ func setupApply(fs *flag.FlagSet) action {
 		if len(docs) == 0 {
 			names := slices.Clone(files)
 			if i := slices.Index(names, "-"); i >= 0 {
-				names[i] = "<stdin>"
+				names[i] = stdinName
 			}
 			return fmt.Errorf("apply: no documents in %s", strings.Join(names, ", "))
+		}
+		if *dry {
+			return s.dryApply(ctx, docs)
 		}
 		return s.apply(ctx, docs)
 	}
 }
+
+// dryApply says what applying docs would do. Import profiles are checked by
+// the server exactly as applying them would (ValidateImportProfile), unless
+// their dataset is created by the same documents; datasets and
+// cross-reference tables are compared with what is stored.
+func (s *session) dryApply(ctx context.Context, docs []*document) error {
+	c, err := s.clients()
+	if err != nil {
+		return err
+	}
+	created := map[string]bool{}
+	for _, doc := range docs {
+		outcome := ""
+		switch doc.kind {
+		case kindDataset:
+			resp, err := c.datasets.GetDataset(ctx, &ferryv1.GetDatasetRequest{Name: doc.name})
+			switch {
+			case status.Code(err) == codes.NotFound:
+				outcome, created[doc.name] = "would be created", true
+			case err != nil:
+				return fmt.Errorf("check %s: %w", doc.ref(), err)
+			case sameDataset(resp.GetDataset(), doc.dataset):
+				outcome = "unchanged"
+			default:
+				outcome = "would be updated (the server checks the change when it is applied)"
+			}
+		case kindCrossReference:
+			_, err := c.xrefs.GetCrossReference(ctx, &ferryv1.GetCrossReferenceRequest{Name: doc.name})
+			switch {
+			case status.Code(err) == codes.NotFound:
+				outcome = "would be created"
+			case err != nil:
+				return fmt.Errorf("check %s: %w", doc.ref(), err)
+			default:
+				outcome = "would be applied"
+			}
+		}
+		if outcome != "" {
+			fmt.Fprintf(s.stdout, "%s %s (dry run)\n", doc.ref(), outcome)
+		}
+	}
+	failed := 0
+	for _, doc := range docs {
+		if doc.kind != kindImportProfile {
+			continue
+		}
+		if created[doc.profile.GetSpec().GetDataset()] {
+			fmt.Fprintf(s.stdout, "%s checked here only: its dataset is created by these documents (dry run)\n", doc.ref())
+			continue
+		}
+		resp, err := c.profiles.ValidateImportProfile(ctx, &ferryv1.ValidateImportProfileRequest{Name: doc.profile.GetName(), Spec: doc.profile.GetSpec()})
+		if err != nil {
+			fmt.Fprintf(s.stderr, "ferry: %s: %s\n", doc.ref(), status.Convert(err).Message())
+			failed++
+			continue
+		}
+		outcome := resp.GetOutcome()
+		if outcome != "unchanged" {
+			outcome = "would be " + outcome
+		}
+		fmt.Fprintf(s.stdout, "%s %s (dry run)\n", doc.ref(), outcome)
+	}
+	if failed > 0 {
+		fmt.Fprintf(s.stderr, "ferry: apply --dry-run: %s found; nothing was applied\n", plural(failed, "problem"))
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// sameDataset compares the definitions the user controls.
+func sameDataset(stored, want *ferryv1.Dataset) bool {
+	a := &ferryv1.Dataset{Fields: stored.GetFields(), Key: stored.GetKey(), References: stored.GetReferences()}
+	b := &ferryv1.Dataset{Fields: want.GetFields(), Key: want.GetKey(), References: want.GetReferences()}
+	return proto.Equal(a, b)
+}
+
+// stdinName names standard input in messages.
+const stdinName = "<stdin>"
 
 // readResources reads and validates every document of every file. Problems
 // with the documents come back as errs, all of them; err is a file that
@@ -63,7 +149,7 @@ func (s *session) readResources(files []string) (docs []*document, errs []error,
 				return nil, nil, usageErrorf("apply", `"-f -" can be given only once`)
 			}
 			readStdin = true
-			name = "<stdin>"
+			name = stdinName
 			data, err = io.ReadAll(s.stdin)
 		} else {
 			data, err = os.ReadFile(name)
@@ -95,8 +181,9 @@ func (s *session) readResources(files []string) (docs []*document, errs []error,
 	return docs, errs, nil
 }
 
-// apply applies datasets first, so that profiles find theirs, and otherwise
-// keeps the order of the files. It stops at the first error.
+// apply applies datasets first, then cross-reference tables, then profiles,
+// so that profiles find what they use, and otherwise keeps the order of the
+// files. It stops at the first error.
 func (s *session) apply(ctx context.Context, docs []*document) error {
 	c, err := s.clients()
 	if err != nil {
@@ -121,6 +208,12 @@ func (s *session) apply(ctx context.Context, docs []*document) error {
 				return fmt.Errorf("apply %s: %w", doc.ref(), err)
 			}
 			outcome = resp.GetOutcome()
+		case kindCrossReference:
+			resp, err := c.xrefs.ApplyCrossReference(ctx, doc.xref)
+			if err != nil {
+				return fmt.Errorf("apply %s: %w", doc.ref(), err)
+			}
+			outcome = resp.GetOutcome()
 		}
 		if outcome == "" {
 			outcome = "applied"
@@ -131,10 +224,13 @@ func (s *session) apply(ctx context.Context, docs []*document) error {
 }
 
 func kindOrder(kind string) int {
-	if kind == kindDataset {
+	switch kind {
+	case kindDataset:
 		return 0
+	case kindCrossReference:
+		return 1
 	}
-	return 1
+	return 2
 }
 
 func plural(n int, word string) string {

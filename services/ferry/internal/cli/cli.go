@@ -28,16 +28,23 @@ Usage:
   ferry [global flags] COMMAND [ARGS] [flags]
 
 Commands:
-  apply -f FILE [-f FILE]...      create or update datasets and import profiles from YAML ("-f -" reads stdin)
+  apply -f FILE [-f FILE]...      create or update datasets, import profiles and cross-references from YAML ("-f -" reads stdin; --dry-run checks only)
   get datasets [NAME]             list datasets, or show one
   get profiles [NAME]             list import profiles, or show one
+  get xrefs [NAME]                list cross-reference tables, or show the entries of one
   get runs [ID]                   list runs newest first (--profile, --status, --limit), or show one
   import PROFILE FILE [--wait]    upload FILE ("-" for stdin) into a new run of PROFILE and print the run id
+  import PROFILE FILE --dry-run   parse, map and validate FILE and show what it would do, writing nothing
   sniff FILE [-o yaml]            propose how to read FILE (format, encoding, dialect, header) and show its first rows
   runs get RUN                    show a run in detail
   runs watch RUN                  follow a run until it ends; exit 1 if it failed or was canceled
-  runs rejects RUN [--csv]        list every row the run rejected
-  runs cancel RUN                 cancel a run that has not ended
+  runs rejects RUN                write the reject report (original columns + _row,_column,_value,_error); --table, --csv list
+  runs approve RUN                apply a mirror run held for approval
+  runs held RUN                   list rows held for missing cross-reference entries
+  runs reapply RUN [--wait]       start a run of a run's held rows
+  runs cancel RUN                 cancel a run that has not been applied
+  xref load NAME FILE [--replace] load entries from a CSV with the header external,internal[,primary]
+  xref lookup NAME VALUE...       translate external values (--reverse: internal values)
   whoami                          show the tenant and API key in use
   tenants create NAME             create a tenant and its first admin key (admin keys of the default tenant)
   keys create NAME [--admin]      create an API key for your tenant (admin keys only)
@@ -51,7 +58,7 @@ Global flags (before or after the command):
   --tls                connect with TLS, trusting the system's root certificates (env FERRY_TLS)
 
 Output:
-  get prints a table by default; -o yaml prints datasets and profiles as documents
+  get prints a table by default; -o yaml prints datasets, profiles and cross-references as documents
   that "ferry apply" reads back, and -o json prints the API's JSON form.
 
 Exit status: 0 on success, 1 when a request or a run failed, 2 on a usage error or a missing API key.
@@ -77,14 +84,19 @@ type action func(ctx context.Context, s *session, args []string) error
 
 // commands lists every command in the order help shows them.
 var commands = []*command{
-	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets and import profiles described in YAML files.", maxArgs: 0, setup: setupApply},
-	{name: "get", args: "datasets|profiles|runs [NAME]", summary: "List datasets, import profiles or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
+	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets, import profiles and cross-reference tables described in YAML files.", maxArgs: 0, setup: setupApply},
+	{name: "get", args: "datasets|profiles|xrefs|runs [NAME]", summary: "List datasets, import profiles, cross-reference tables or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
 	{name: "import", args: "PROFILE FILE", summary: `Upload FILE ("-" for stdin) into a new run of the import profile PROFILE and print the run's id.`, minArgs: 2, maxArgs: 2, setup: setupImport},
 	{name: "sniff", args: "FILE", summary: "Propose format, encoding, dialect or sheet, and header for FILE, and show its first rows as they would be parsed.", minArgs: 1, maxArgs: 1, setup: setupSniff},
 	{name: "runs get", args: "RUN", summary: "Show a run in detail.", minArgs: 1, maxArgs: 1, setup: setupRunsGet},
 	{name: "runs watch", args: "RUN", summary: "Follow a run until it ends; exit 1 if it failed or was canceled.", minArgs: 1, maxArgs: 1, setup: setupRunsWatch},
-	{name: "runs rejects", args: "RUN", summary: "List every row a run rejected: row, column, value and reason.", minArgs: 1, maxArgs: 1, setup: setupRunsRejects},
-	{name: "runs cancel", args: "RUN", summary: "Cancel a run that has not ended. Chunks already applied stay applied.", minArgs: 1, maxArgs: 1, setup: setupRunsCancel},
+	{name: "runs rejects", args: "RUN", summary: "Write a run's reject report: the original columns plus _row, _column, _value and _error, ready to fix and import again (--table, --csv for lists).", minArgs: 1, maxArgs: 1, setup: setupRunsRejects},
+	{name: "runs approve", args: "RUN", summary: "Apply a mirror run that the profile's maxChangePercent guard holds for approval.", minArgs: 1, maxArgs: 1, setup: setupRunsApprove},
+	{name: "runs held", args: "RUN", summary: "List the rows a run held because a cross-reference table lacks their value.", minArgs: 1, maxArgs: 1, setup: setupRunsHeld},
+	{name: "runs reapply", args: "RUN", summary: "Start a run of a run's held rows (after adding the missing cross-reference entries) and print its id.", minArgs: 1, maxArgs: 1, setup: setupRunsReapply},
+	{name: "runs cancel", args: "RUN", summary: "Cancel a run that has not been applied (or awaits approval); nothing of it is applied.", minArgs: 1, maxArgs: 1, setup: setupRunsCancel},
+	{name: "xref load", args: "NAME FILE", summary: `Load the entries of a CSV file ("-" for stdin) with the header external,internal[,primary] into a cross-reference table, in one request that applies whole or not at all: entries are added, or changed when their external value is in the table; --replace removes the others.`, minArgs: 2, maxArgs: 2, setup: setupXRefLoad},
+	{name: "xref lookup", args: "NAME VALUE...", summary: "Translate external values to internal ones (--reverse: internal to external); exit 1 if a value is not found.", minArgs: 2, maxArgs: -1, setup: setupXRefLookup},
 	{name: "whoami", summary: "Show the tenant and API key in use.", setup: setupWhoAmI},
 	{name: "tenants create", args: "NAME", summary: "Create a tenant and its first admin key; the key's secret is shown once.", minArgs: 1, maxArgs: 1, setup: setupTenantsCreate},
 	{name: "keys create", args: "NAME", summary: "Create an API key for your tenant; the key's secret is shown once.", minArgs: 1, maxArgs: 1, setup: setupKeysCreate},
@@ -325,6 +337,8 @@ func (s *session) hint(err error) string {
 		return "check the API key (--api-key, FERRY_API_KEY)"
 	case codes.DeadlineExceeded:
 		return fmt.Sprintf("the request took longer than --timeout (%s)", s.timeout)
+	case codes.ResourceExhausted:
+		return "the request is larger than the server accepts (its --grpc-max-recv-msg-size); send less at once, e.g. load a file in parts without --replace"
 	}
 	return ""
 }

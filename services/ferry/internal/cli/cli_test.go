@@ -39,7 +39,7 @@ func TestCommandHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{args: []string{"help", "get"}, want: []string{"Usage: ferry get datasets|profiles|runs [NAME]", "-o format", "--status status", "--limit n", "(default 50)", "--addr address", "[env FERRY_ADDR]", "[env FERRY_API_KEY]"}},
+		{args: []string{"help", "get"}, want: []string{"Usage: ferry get datasets|profiles|xrefs|runs [NAME]", "-o format", "--status status", "--limit n", "(default 50)", "--addr address", "[env FERRY_ADDR]", "[env FERRY_API_KEY]"}},
 		{args: []string{"get", "-h"}, want: []string{"Usage: ferry get", "--profile profile"}},
 		{args: []string{"import", "--help"}, want: []string{"Usage: ferry import PROFILE FILE", "--wait"}},
 		{args: []string{"help", "runs", "rejects"}, want: []string{"Usage: ferry runs rejects RUN", "--csv"}},
@@ -63,14 +63,14 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{args: []string{"frobnicate"}, want: `unknown command "frobnicate"`},
-		{args: []string{"runs"}, want: "runs needs a subcommand: get, watch, rejects, cancel"},
-		{args: []string{"runs", "--tls"}, want: "runs needs a subcommand: get, watch, rejects, cancel"},
+		{args: []string{"runs"}, want: "runs needs a subcommand: get, watch, rejects, approve, held, reapply, cancel"},
+		{args: []string{"runs", "--tls"}, want: "runs needs a subcommand: get, watch, rejects, approve, held, reapply, cancel"},
 		{args: []string{"runs", "delete", "r1"}, want: `unknown command "runs delete"`},
-		{args: []string{"get"}, want: "usage: ferry get datasets|profiles|runs [NAME]"},
+		{args: []string{"get"}, want: "usage: ferry get datasets|profiles|xrefs|runs [NAME]"},
 		{args: []string{"get", "widgets"}, want: `cannot get "widgets"`},
 		{args: []string{"get", "datasets", "a", "b"}, want: "usage: ferry get"},
 		{args: []string{"get", "datasets", "--status", "failed"}, want: "--status apply to runs only"},
-		{args: []string{"get", "runs", "--status", "exploded"}, want: `--status exploded: unknown status (want one of: queued, running, succeeded, succeeded_with_errors, failed, canceled)`},
+		{args: []string{"get", "runs", "--status", "exploded"}, want: `--status exploded: unknown status (want one of: queued, running, succeeded, succeeded_with_errors, failed, canceled, awaiting_approval)`},
 		{args: []string{"get", "runs", "--limit", "0"}, want: "--limit must be at least 1"},
 		{args: []string{"get", "runs", "-o", "xml"}, want: "-o xml: unknown format"},
 		{args: []string{"get", "runs", "--bogus"}, want: "unknown flag --bogus"},

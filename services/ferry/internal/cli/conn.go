@@ -97,6 +97,7 @@ type clients struct {
 	profiles ferryv1.ImportProfileServiceClient
 	runs     ferryv1.RunServiceClient
 	ingest   ferryv1.IngestServiceClient
+	xrefs    ferryv1.CrossReferenceServiceClient
 }
 
 // clients returns the service clients over the session's connection.
@@ -111,5 +112,6 @@ func (s *session) clients() (*clients, error) {
 		profiles: ferryv1.NewImportProfileServiceClient(conn),
 		runs:     ferryv1.NewRunServiceClient(conn),
 		ingest:   ferryv1.NewIngestServiceClient(conn),
+		xrefs:    ferryv1.NewCrossReferenceServiceClient(conn),
 	}, nil
 }

@@ -40,6 +40,7 @@ type fakeServer struct {
 	runs     *fakeRuns
 	ingest   *fakeIngest
 	tenants  *fakeTenants
+	xrefs    *fakeXRefs
 }
 
 // call is one RPC as the server saw it.
@@ -56,11 +57,14 @@ func startServer(t testing.TB) *fakeServer {
 		addr:     lis.Addr().String(),
 		datasets: &fakeDatasets{stored: map[string]*ferryv1.Dataset{}},
 		profiles: &fakeProfiles{stored: map[string]*ferryv1.ImportProfile{}},
-		runs:     &fakeRuns{runs: map[string]*ferryv1.Run{}, watch: map[string][]*ferryv1.Run{}, rejects: map[string][]*ferryv1.Reject{}},
+		runs:     &fakeRuns{runs: map[string]*ferryv1.Run{}, watch: map[string][]*ferryv1.Run{}, rejects: map[string][]*ferryv1.Reject{}, report: map[string][]string{}},
 		ingest:   &fakeIngest{},
 		tenants:  &fakeTenants{},
+		xrefs:    &fakeXRefs{stored: map[string]*ferryv1.CrossReference{}},
 	}
 	gs := grpc.NewServer(
+		// The server's default (--grpc-max-recv-msg-size).
+		grpc.MaxRecvMsgSize(16<<20),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 			f.record(ctx, info.FullMethod)
 			return handler(ctx, req)
@@ -76,6 +80,7 @@ func startServer(t testing.TB) *fakeServer {
 	ferryv1.RegisterRunServiceServer(gs, f.runs)
 	ferryv1.RegisterIngestServiceServer(gs, f.ingest)
 	ferryv1.RegisterTenantServiceServer(gs, f.tenants)
+	ferryv1.RegisterCrossReferenceServiceServer(gs, f.xrefs)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	return f
@@ -255,7 +260,9 @@ type fakeRuns struct {
 	watchCalls int
 	rejects    map[string][]*ferryv1.Reject
 	rejectReqs []*ferryv1.ListRunRejectsRequest
-	canceled   []string
+	// report holds the parts of each run's reject report.
+	report   map[string][]string
+	canceled []string
 }
 
 func (f *fakeRuns) GetRun(_ context.Context, req *ferryv1.GetRunRequest) (*ferryv1.GetRunResponse, error) {
@@ -333,6 +340,21 @@ func (f *fakeRuns) CancelRun(_ context.Context, req *ferryv1.CancelRunRequest) (
 	r = proto.CloneOf(r)
 	r.Status = ferryv1.RunStatus_RUN_STATUS_CANCELED
 	return &ferryv1.CancelRunResponse{Run: r}, nil
+}
+
+func (f *fakeRuns) DownloadRejects(req *ferryv1.DownloadRejectsRequest, stream ferryv1.RunService_DownloadRejectsServer) error {
+	f.mu.Lock()
+	parts, ok := f.report[req.GetId()]
+	f.mu.Unlock()
+	if !ok {
+		return status.Errorf(codes.NotFound, "run %q not found", req.GetId())
+	}
+	for _, p := range parts {
+		if err := stream.Send(&ferryv1.DownloadRejectsResponse{Data: []byte(p)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fakeRuns) ListRunRejects(_ context.Context, req *ferryv1.ListRunRejectsRequest) (*ferryv1.ListRunRejectsResponse, error) {

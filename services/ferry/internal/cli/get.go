@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
@@ -32,7 +33,7 @@ func setupGet(fs *flag.FlagSet) action {
 	return func(ctx context.Context, s *session, args []string) error {
 		kind, ok := resourceKinds[strings.ToLower(args[0])]
 		if !ok {
-			return usageErrorf("get", "cannot get %q (want datasets, profiles or runs)", args[0])
+			return usageErrorf("get", "cannot get %q (want datasets, profiles, crossreferences or runs)", args[0])
 		}
 		switch o.output {
 		case "table", "yaml", "json":
@@ -69,6 +70,8 @@ func setupGet(fs *flag.FlagSet) action {
 			return s.getDatasets(ctx, c, name, o)
 		case "profiles":
 			return s.getProfiles(ctx, c, name, o)
+		case "crossreferences":
+			return s.getXRefs(ctx, c, name, o)
 		default:
 			return s.getRuns(ctx, c, name, o)
 		}
@@ -81,6 +84,8 @@ var resourceKinds = map[string]string{
 	"profile": "profiles", "profiles": "profiles",
 	"importprofile": "profiles", "importprofiles": "profiles",
 	"run": "runs", "runs": "runs",
+	"crossreference": "crossreferences", "crossreferences": "crossreferences",
+	"xref": "crossreferences", "xrefs": "crossreferences",
 }
 
 func (s *session) getDatasets(ctx context.Context, c *clients, name string, o getOptions) error {
@@ -217,3 +222,64 @@ func (s *session) getRuns(ctx context.Context, c *clients, id string, o getOptio
 }
 
 func count(n int64) string { return strconv.FormatInt(n, 10) }
+
+// maxTableMsg bounds a table with its entries as the CLI receives it; gRPC's
+// default of 4 MiB holds about 100 000 short entries.
+const maxTableMsg = 256 << 20
+
+// getXRefs lists cross-reference tables, or prints the entries of one.
+func (s *session) getXRefs(ctx context.Context, c *clients, name string, o getOptions) error {
+	if name != "" {
+		resp, err := c.xrefs.GetCrossReference(ctx, &ferryv1.GetCrossReferenceRequest{Name: name}, grpc.MaxCallRecvMsgSize(maxTableMsg))
+		if err != nil {
+			return fmt.Errorf("get cross-reference %s: %w", name, err)
+		}
+		x := resp.GetCrossReference()
+		switch o.output {
+		case "json":
+			return s.printJSON(x)
+		case "yaml":
+			return s.printYAML(xrefResource(x))
+		}
+		if len(x.GetEntries()) == 0 {
+			fmt.Fprintf(s.stderr, "Cross-reference %s has no entries.\n", name)
+			return nil
+		}
+		t := newTable(s.stdout, "EXTERNAL", "INTERNAL", "PRIMARY")
+		for _, e := range x.GetEntries() {
+			primary := ""
+			if e.GetPrimary() {
+				primary = "yes"
+			}
+			t.row(e.GetExternal(), e.GetInternal(), primary)
+		}
+		return t.flush()
+	}
+	resp, err := c.xrefs.ListCrossReferences(ctx, &ferryv1.ListCrossReferencesRequest{})
+	if err != nil {
+		return fmt.Errorf("list cross-references: %w", err)
+	}
+	switch o.output {
+	case "json":
+		return s.printJSON(resp)
+	case "yaml":
+		docs := make([]any, 0, len(resp.GetCrossReferences()))
+		for _, x := range resp.GetCrossReferences() {
+			docs = append(docs, xrefResource(x))
+		}
+		return s.printYAML(docs...)
+	}
+	if len(resp.GetCrossReferences()) == 0 {
+		fmt.Fprintln(s.stderr, "No cross-references found.")
+		return nil
+	}
+	t := newTable(s.stdout, "NAME", "ENTRIES", "CASE", "VERSION", "UPDATED")
+	for _, x := range resp.GetCrossReferences() {
+		match := "sensitive"
+		if x.GetCaseInsensitive() {
+			match = "insensitive"
+		}
+		t.row(x.GetName(), count(x.GetEntryCount()), match, count(x.GetVersion()), formatTime(x.GetUpdateTime()))
+	}
+	return t.flush()
+}

@@ -131,7 +131,7 @@ func TestImportWait(t *testing.T) {
 			code:  0,
 			stdout: "run-1\nrun run-1 succeeded_with_errors in 2s\n" +
 				"read 100, inserted 70, updated 5, unchanged 0, superseded 0, rejected 25\n\n" +
-				"first 20 of 25 rejects (all of them: ferry runs rejects run-1 --csv):\n" +
+				"first 20 of 25 rejects (all of them: ferry runs rejects run-1 --table):\n" +
 				"ROW   COLUMN   VALUE   REASON\n" +
 				"2     email    bad0    not an e-mail address\n",
 			stderrTail: "run run-1 running\n",

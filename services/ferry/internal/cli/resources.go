@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -14,16 +15,20 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/xref"
 )
 
 // The YAML documents `apply` reads and `get -o yaml` prints.
 const (
-	apiVersion        = "ferry.dev/v1"
-	kindDataset       = "Dataset"
-	kindImportProfile = "ImportProfile"
+	apiVersion         = "ferry.dev/v1"
+	kindDataset        = "Dataset"
+	kindImportProfile  = "ImportProfile"
+	kindCrossReference = "CrossReference"
 )
 
-// resource is one YAML document. Spec is a *datasetSpec or a *profileSpec.
+// resource is one YAML document. Spec is a *datasetSpec, a *profileSpec or
+// an *xrefSpec.
 type resource struct {
 	APIVersion string       `json:"apiVersion"`
 	Kind       string       `json:"kind"`
@@ -36,8 +41,14 @@ type resourceMeta struct {
 }
 
 type datasetSpec struct {
-	Fields []fieldSpec `json:"fields"`
-	Key    []string    `json:"key"`
+	Fields     []fieldSpec     `json:"fields"`
+	Key        []string        `json:"key"`
+	References []referenceSpec `json:"references,omitempty"`
+}
+
+type referenceSpec struct {
+	Fields  []string `json:"fields"`
+	Dataset string   `json:"dataset"`
 }
 
 type fieldSpec struct {
@@ -53,6 +64,26 @@ type profileSpec struct {
 	Spreadsheet *spreadsheetSpec `json:"spreadsheet,omitempty"`
 	Mappings    []mappingSpec    `json:"mappings,omitempty"`
 	WriteMode   string           `json:"writeMode,omitempty"`
+	HeaderMatch string           `json:"headerMatch,omitempty"`
+	TimeZone    string           `json:"timeZone,omitempty"`
+	Rules       []rowRuleSpec    `json:"rules,omitempty"`
+	ErrorPolicy *errorPolicySpec `json:"errorPolicy,omitempty"`
+	Mirror      *mirrorSpec      `json:"mirror,omitempty"`
+}
+
+type rowRuleSpec struct {
+	Name    string `json:"name,omitempty"`
+	Expr    string `json:"expr"`
+	Message string `json:"message,omitempty"`
+}
+
+type errorPolicySpec struct {
+	MaxRejectedRows    int64   `json:"maxRejectedRows,omitempty"`
+	MaxRejectedPercent float64 `json:"maxRejectedPercent,omitempty"`
+}
+
+type mirrorSpec struct {
+	MaxChangePercent float64 `json:"maxChangePercent,omitempty"`
 }
 
 type csvSpec struct {
@@ -75,9 +106,52 @@ type spreadsheetSpec struct {
 }
 
 type mappingSpec struct {
-	Field       string `json:"field"`
-	Column      string `json:"column,omitempty"`
-	ColumnIndex int    `json:"columnIndex,omitempty"`
+	Field              string          `json:"field"`
+	Column             string          `json:"column,omitempty"`
+	ColumnIndex        int             `json:"columnIndex,omitempty"`
+	Aliases            []string        `json:"aliases,omitempty"`
+	Expr               string          `json:"expr,omitempty"`
+	DefaultValue       string          `json:"defaultValue,omitempty"`
+	DateFormats        []string        `json:"dateFormats,omitempty"`
+	DecimalSeparator   string          `json:"decimalSeparator,omitempty"`
+	ThousandsSeparator string          `json:"thousandsSeparator,omitempty"`
+	TrueWords          []string        `json:"trueWords,omitempty"`
+	FalseWords         []string        `json:"falseWords,omitempty"`
+	BlankKeepsExisting bool            `json:"blankKeepsExisting,omitempty"`
+	Rules              *fieldRulesSpec `json:"rules,omitempty"`
+	CrossReference     *xrefUseSpec    `json:"crossReference,omitempty"`
+}
+
+type fieldRulesSpec struct {
+	Required  bool     `json:"required,omitempty"`
+	Min       string   `json:"min,omitempty"`
+	Max       string   `json:"max,omitempty"`
+	MinLength int      `json:"minLength,omitempty"`
+	MaxLength int      `json:"maxLength,omitempty"`
+	Pattern   string   `json:"pattern,omitempty"`
+	Allowed   []string `json:"allowed,omitempty"`
+	Unique    bool     `json:"unique,omitempty"`
+}
+
+type xrefUseSpec struct {
+	Table        string `json:"table"`
+	Unknown      string `json:"unknown,omitempty"`
+	DefaultValue string `json:"defaultValue,omitempty"`
+}
+
+// xrefSpec is a cross-reference table. Without entries and entriesFile the
+// table's entries are left as they are (they are loaded with "ferry xref
+// load"); "entries: []" empties it.
+type xrefSpec struct {
+	CaseInsensitive bool        `json:"caseInsensitive,omitempty"`
+	Entries         []entrySpec `json:"entries,omitempty"`
+	EntriesFile     string      `json:"entriesFile,omitempty"`
+}
+
+type entrySpec struct {
+	External string `json:"external"`
+	Internal string `json:"internal"`
+	Primary  bool   `json:"primary,omitempty"`
 }
 
 // document is one valid resource read from a file, converted to its request.
@@ -88,8 +162,9 @@ type document struct {
 	kind  string
 	name  string
 
-	dataset *ferryv1.Dataset                   // kind Dataset
-	profile *ferryv1.ApplyImportProfileRequest // kind ImportProfile
+	dataset *ferryv1.Dataset                    // kind Dataset
+	profile *ferryv1.ApplyImportProfileRequest  // kind ImportProfile
+	xref    *ferryv1.ApplyCrossReferenceRequest // kind CrossReference
 }
 
 // ref names the resource the way apply prints it: "dataset/users".
@@ -118,8 +193,11 @@ func (d *document) where() string {
 }
 
 func isKnownKind(kind string) bool {
-	return kind == kindDataset || kind == kindImportProfile
+	return kind == kindDataset || kind == kindImportProfile || kind == kindCrossReference
 }
+
+// knownKinds lists the kinds for error messages.
+const knownKinds = kindDataset + ", " + kindImportProfile + " or " + kindCrossReference
 
 // docError is a problem with one document.
 type docError struct {
@@ -253,9 +331,9 @@ func (doc *document) decode(raw rawDocument) []error {
 	}
 	switch {
 	case head.Kind == "":
-		d.errorf("kind", "missing (want %s or %s)", kindDataset, kindImportProfile)
+		d.errorf("kind", "missing (want %s)", knownKinds)
 	case !isKnownKind(head.Kind):
-		d.errorf("kind", "unknown kind %q (want %s or %s)", head.Kind, kindDataset, kindImportProfile)
+		d.errorf("kind", "unknown kind %q (want %s)", head.Kind, knownKinds)
 	}
 	if v := m["metadata"]; v != nil {
 		d.decodeValue("metadata", v, &head.Metadata)
@@ -281,6 +359,12 @@ func (doc *document) decode(raw rawDocument) []error {
 		if spec != nil {
 			d.decodeValue("spec", spec, &ps)
 			doc.profile = d.profile(head.Metadata.Name, &ps)
+		}
+	case kindCrossReference:
+		var xs xrefSpec
+		if spec != nil {
+			d.decodeValue("spec", spec, &xs)
+			doc.xref = d.xref(head.Metadata.Name, &xs)
 		}
 	}
 	return d.errs
@@ -331,6 +415,21 @@ func (d *decoder) dataset(name string, spec *datasetSpec) *ferryv1.Dataset {
 			d.errorf(path, "%q is in the key twice", k)
 		}
 		inKey[k] = true
+	}
+	for i, r := range spec.References {
+		path := fmt.Sprintf("spec.references[%d]", i)
+		if r.Dataset == "" {
+			d.errorf(path+".dataset", "missing")
+		}
+		if len(r.Fields) == 0 {
+			d.errorf(path+".fields", "missing: name the fields that hold the other dataset's key")
+		}
+		for j, f := range r.Fields {
+			if !seen[f] {
+				d.errorf(fmt.Sprintf("%s.fields[%d]", path, j), "%q is not a field of this dataset", f)
+			}
+		}
+		ds.References = append(ds.References, &ferryv1.Reference{Fields: r.Fields, Dataset: r.Dataset})
 	}
 	return ds
 }
@@ -393,15 +492,55 @@ func (d *decoder) profile(name string, spec *profileSpec) *ferryv1.ApplyImportPr
 			d.errorf(path+".field", "field %q is mapped twice", m.Field)
 		}
 		switch {
-		case m.Column == "" && m.ColumnIndex == 0:
-			d.errorf(path+".column", "missing (name a column, or give columnIndex)")
+		case m.Column == "" && m.ColumnIndex == 0 && m.Expr == "":
+			d.errorf(path+".column", "missing (name a column, give columnIndex, or compute the field with expr)")
 		case m.Column != "" && m.ColumnIndex != 0:
 			d.errorf(path+".columnIndex", "give column or columnIndex, not both")
 		case m.ColumnIndex < 0:
 			d.errorf(path+".columnIndex", "must be 1 or more")
 		}
 		mapped[m.Field] = true
-		ps.Mappings = append(ps.Mappings, &ferryv1.FieldMapping{Field: m.Field, Column: m.Column, ColumnIndex: int32(m.ColumnIndex)})
+		fm := &ferryv1.FieldMapping{Field: m.Field, Column: m.Column, ColumnIndex: int32(m.ColumnIndex), Aliases: m.Aliases, Expr: m.Expr,
+			DefaultValue: m.DefaultValue, DateFormats: m.DateFormats, DecimalSeparator: m.DecimalSeparator, ThousandsSeparator: m.ThousandsSeparator,
+			TrueWords: m.TrueWords, FalseWords: m.FalseWords, BlankKeepsExisting: m.BlankKeepsExisting}
+		if r := m.Rules; r != nil {
+			fm.Rules = &ferryv1.FieldRules{Required: r.Required, Min: r.Min, Max: r.Max, MinLength: int32(r.MinLength), MaxLength: int32(r.MaxLength),
+				Pattern: r.Pattern, Allowed: r.Allowed, Unique: r.Unique}
+		}
+		if x := m.CrossReference; x != nil {
+			fm.CrossReference = &ferryv1.CrossReferenceUse{Table: x.Table, DefaultValue: x.DefaultValue}
+			if x.Table == "" {
+				d.errorf(path+".crossReference.table", "missing")
+			}
+			if x.Unknown != "" {
+				u, ok := parseEnum(ferryv1.UnknownValue_value, "UNKNOWN_VALUE_", x.Unknown)
+				if !ok {
+					d.errorf(path+".crossReference.unknown", "unknown value %q (want one of: %s)", x.Unknown, strings.Join(enumNames(ferryv1.UnknownValue_name, "UNKNOWN_VALUE_"), ", "))
+				}
+				fm.CrossReference.Unknown = ferryv1.UnknownValue(u)
+			}
+		}
+		ps.Mappings = append(ps.Mappings, fm)
+	}
+	if spec.HeaderMatch != "" {
+		h, ok := parseEnum(ferryv1.HeaderMatch_value, "HEADER_MATCH_", spec.HeaderMatch)
+		if !ok {
+			d.errorf("spec.headerMatch", "unknown value %q (want one of: %s)", spec.HeaderMatch, strings.Join(enumNames(ferryv1.HeaderMatch_name, "HEADER_MATCH_"), ", "))
+		}
+		ps.HeaderMatch = ferryv1.HeaderMatch(h)
+	}
+	ps.TimeZone = spec.TimeZone
+	for i, r := range spec.Rules {
+		if r.Expr == "" {
+			d.errorf(fmt.Sprintf("spec.rules[%d].expr", i), "missing")
+		}
+		ps.Rules = append(ps.Rules, &ferryv1.RowRule{Name: r.Name, Expr: r.Expr, Message: r.Message})
+	}
+	if e := spec.ErrorPolicy; e != nil {
+		ps.ErrorPolicy = &ferryv1.ErrorPolicy{MaxRejectedRows: e.MaxRejectedRows, MaxRejectedPercent: e.MaxRejectedPercent}
+	}
+	if m := spec.Mirror; m != nil {
+		ps.Mirror = &ferryv1.MirrorOptions{MaxChangePercent: m.MaxChangePercent}
 	}
 	ps.WriteMode = ferryv1.WriteMode_WRITE_MODE_UPSERT
 	if spec.WriteMode != "" {
@@ -412,6 +551,42 @@ func (d *decoder) profile(name string, spec *profileSpec) *ferryv1.ApplyImportPr
 		ps.WriteMode = wm
 	}
 	return &ferryv1.ApplyImportProfileRequest{Name: name, Spec: ps}
+}
+
+// xref validates a cross-reference spec and converts it, reading its
+// entries file relative to the document's file.
+func (d *decoder) xref(name string, spec *xrefSpec) *ferryv1.ApplyCrossReferenceRequest {
+	if err := xref.CheckName(name); name != "" && err != nil {
+		d.errorf("metadata.name", "%q is not a valid cross-reference name (lowercase letters, digits and underscores, starting with a letter, at most 63 characters)", name)
+	}
+	x := &ferryv1.CrossReference{Name: name, CaseInsensitive: spec.CaseInsensitive}
+	req := &ferryv1.ApplyCrossReferenceRequest{CrossReference: x, KeepEntries: spec.Entries == nil && spec.EntriesFile == ""}
+	switch {
+	case spec.EntriesFile != "" && spec.Entries != nil:
+		d.errorf("spec.entriesFile", "give entries or entriesFile, not both")
+		return req
+	case spec.EntriesFile != "":
+		path := spec.EntriesFile
+		if !filepath.IsAbs(path) && d.doc.file != stdinName {
+			path = filepath.Join(filepath.Dir(d.doc.file), path)
+		}
+		list, err := readEntriesFile(path)
+		if err != nil {
+			d.errorf("spec.entriesFile", "%v", err)
+			return req
+		}
+		x.Entries = list
+	default:
+		for _, e := range spec.Entries {
+			x.Entries = append(x.Entries, &ferryv1.CrossReferenceEntry{External: e.External, Internal: e.Internal, Primary: e.Primary})
+		}
+	}
+	if len(x.Entries) > xref.MaxEntriesPerRequest {
+		d.errorf("spec", "%d entries; a document holds at most %d (load larger tables with \"ferry xref load\")", len(x.Entries), xref.MaxEntriesPerRequest)
+	} else if err := xref.CheckEntries(name, spec.CaseInsensitive, x.Entries); err != nil {
+		d.errorf("spec", "%v", err)
+	}
+	return req
 }
 
 // checkProfileAgainst checks a profile's mappings against the definition of
@@ -447,6 +622,9 @@ func datasetResource(ds *ferryv1.Dataset) *resource {
 	for _, f := range ds.GetFields() {
 		spec.Fields = append(spec.Fields, fieldSpec{Name: f.GetName(), Type: fieldTypeName(f.GetType()), Required: f.GetRequired()})
 	}
+	for _, r := range ds.GetReferences() {
+		spec.References = append(spec.References, referenceSpec{Fields: r.GetFields(), Dataset: r.GetDataset()})
+	}
 	return &resource{APIVersion: apiVersion, Kind: kindDataset, Metadata: resourceMeta{Name: ds.GetName()}, Spec: spec}
 }
 
@@ -471,12 +649,49 @@ func profileResource(p *ferryv1.ImportProfile) *resource {
 		spec.Spreadsheet = &spreadsheetSpec{Sheet: sp.GetSheet(), SheetIndex: int(sp.GetSheetIndex()), HeaderRow: int(sp.GetHeaderRow()), NoHeader: sp.GetNoHeader()}
 	}
 	for _, m := range s.GetMappings() {
-		spec.Mappings = append(spec.Mappings, mappingSpec{Field: m.GetField(), Column: m.GetColumn(), ColumnIndex: int(m.GetColumnIndex())})
+		ms := mappingSpec{Field: m.GetField(), Column: m.GetColumn(), ColumnIndex: int(m.GetColumnIndex()), Aliases: m.GetAliases(), Expr: m.GetExpr(),
+			DefaultValue: m.GetDefaultValue(), DateFormats: m.GetDateFormats(), DecimalSeparator: m.GetDecimalSeparator(),
+			ThousandsSeparator: m.GetThousandsSeparator(), TrueWords: m.GetTrueWords(), FalseWords: m.GetFalseWords(), BlankKeepsExisting: m.GetBlankKeepsExisting()}
+		if r := m.GetRules(); r != nil {
+			ms.Rules = &fieldRulesSpec{Required: r.GetRequired(), Min: r.GetMin(), Max: r.GetMax(), MinLength: int(r.GetMinLength()), MaxLength: int(r.GetMaxLength()),
+				Pattern: r.GetPattern(), Allowed: r.GetAllowed(), Unique: r.GetUnique()}
+		}
+		if x := m.GetCrossReference(); x != nil {
+			ms.CrossReference = &xrefUseSpec{Table: x.GetTable(), DefaultValue: x.GetDefaultValue()}
+			if x.GetUnknown() != ferryv1.UnknownValue_UNKNOWN_VALUE_UNSPECIFIED {
+				ms.CrossReference.Unknown = strings.ToLower(strings.TrimPrefix(x.GetUnknown().String(), "UNKNOWN_VALUE_"))
+			}
+		}
+		spec.Mappings = append(spec.Mappings, ms)
 	}
 	if s.GetWriteMode() != ferryv1.WriteMode_WRITE_MODE_UNSPECIFIED {
 		spec.WriteMode = writeModeName(s.GetWriteMode())
 	}
+	if s.GetHeaderMatch() != ferryv1.HeaderMatch_HEADER_MATCH_UNSPECIFIED {
+		spec.HeaderMatch = strings.ToLower(strings.TrimPrefix(s.GetHeaderMatch().String(), "HEADER_MATCH_"))
+	}
+	spec.TimeZone = s.GetTimeZone()
+	for _, r := range s.GetRules() {
+		spec.Rules = append(spec.Rules, rowRuleSpec{Name: r.GetName(), Expr: r.GetExpr(), Message: r.GetMessage()})
+	}
+	if e := s.GetErrorPolicy(); e != nil && (e.GetMaxRejectedRows() != 0 || e.GetMaxRejectedPercent() != 0) {
+		spec.ErrorPolicy = &errorPolicySpec{MaxRejectedRows: e.GetMaxRejectedRows(), MaxRejectedPercent: e.GetMaxRejectedPercent()}
+	}
+	if m := s.GetMirror(); m != nil && m.GetMaxChangePercent() != 0 {
+		spec.Mirror = &mirrorSpec{MaxChangePercent: m.GetMaxChangePercent()}
+	}
 	return &resource{APIVersion: apiVersion, Kind: kindImportProfile, Metadata: resourceMeta{Name: p.GetName()}, Spec: spec}
+}
+
+// xrefResource is the document form of a cross-reference table. A table
+// listed without its entries prints without them, and applying that
+// document leaves the entries as they are.
+func xrefResource(x *ferryv1.CrossReference) *resource {
+	spec := &xrefSpec{CaseInsensitive: x.GetCaseInsensitive()}
+	for _, e := range x.GetEntries() {
+		spec.Entries = append(spec.Entries, entrySpec{External: e.GetExternal(), Internal: e.GetInternal(), Primary: e.GetPrimary()})
+	}
+	return &resource{APIVersion: apiVersion, Kind: kindCrossReference, Metadata: resourceMeta{Name: x.GetName()}, Spec: spec}
 }
 
 // enumNames lists the lowercase names of an enum's values after its zero

@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -79,17 +81,32 @@ func (s *session) describeRun(run *ferryv1.Run) error {
 	line("Unchanged", count(n.GetUnchanged()))
 	line("Superseded", count(n.GetSuperseded()))
 	line("Rejected", count(n.GetRejected()))
+	line("Deleted", count(n.GetDeleted()))
+	line("Held", count(n.GetHeld()))
+	if run.GetDryRun() {
+		line("Dry run", "yes: nothing was written")
+	}
+	if run.GetParentRun() != "" {
+		line("Re-applies", "held rows of run "+run.GetParentRun())
+	}
+	if run.GetNote() != "" {
+		line("Note", run.GetNote())
+	}
 	return tw.Flush()
 }
 
 func setupRunsRejects(fs *flag.FlagSet) action {
-	asCSV := fs.Bool("csv", false, "print CSV with the header row,column,value,reason")
+	asCSV := fs.Bool("csv", false, "print a short CSV with the header row,column,value,reason")
+	asTable := fs.Bool("table", false, "print a table of row, column, value and reason")
 	return func(ctx context.Context, s *session, args []string) error {
 		c, err := s.clients()
 		if err != nil {
 			return err
 		}
 		id := args[0]
+		if !*asCSV && !*asTable {
+			return s.downloadRejects(ctx, c, id)
+		}
 		var (
 			cw    *csv.Writer
 			table *table
@@ -142,6 +159,97 @@ func setupRunsRejects(fs *flag.FlagSet) action {
 			return nil
 		}
 		return table.flush()
+	}
+}
+
+// downloadRejects writes the run's reject report to stdout: the original
+// columns plus _row, _column, _value and _error, in the profile's dialect.
+func (s *session) downloadRejects(ctx context.Context, c *clients, id string) error {
+	stream, err := c.runs.DownloadRejects(ctx, &ferryv1.DownloadRejectsRequest{Id: id})
+	if err != nil {
+		return fmt.Errorf("download rejects of run %s: %w", id, err)
+	}
+	for {
+		part, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("download rejects of run %s: %w", id, err)
+		}
+		if _, err := s.stdout.Write(part.GetData()); err != nil {
+			return err
+		}
+	}
+}
+
+func setupRunsApprove(*flag.FlagSet) action {
+	return func(ctx context.Context, s *session, args []string) error {
+		c, err := s.clients()
+		if err != nil {
+			return err
+		}
+		resp, err := c.runs.ApproveRun(ctx, &ferryv1.ApproveRunRequest{Id: args[0]})
+		if err != nil {
+			return fmt.Errorf("approve run %s: %w", args[0], err)
+		}
+		fmt.Fprintf(s.stdout, "run %s approved; it is applied now (follow it with: ferry runs watch %s)\n", resp.GetRun().GetId(), resp.GetRun().GetId())
+		return nil
+	}
+}
+
+func setupRunsHeld(*flag.FlagSet) action {
+	return func(ctx context.Context, s *session, args []string) error {
+		c, err := s.clients()
+		if err != nil {
+			return err
+		}
+		id := args[0]
+		t := newTable(s.stdout, "ROW", "COLUMN", "VALUE", "TABLE", "REAPPLIED BY")
+		req := &ferryv1.ListHeldRowsRequest{Id: id, PageSize: 1000}
+		total := 0
+		for {
+			resp, err := c.runs.ListHeldRows(ctx, req)
+			if err != nil {
+				return fmt.Errorf("list held rows of run %s: %w", id, err)
+			}
+			for _, h := range resp.GetRows() {
+				total++
+				by := h.GetReappliedBy()
+				if by == "" {
+					by = "-"
+				}
+				t.row(count(h.GetRow()), h.GetColumn(), h.GetValue(), h.GetTable(), by)
+			}
+			if resp.GetNextPageToken() == "" {
+				break
+			}
+			req.PageToken = resp.GetNextPageToken()
+		}
+		if total == 0 {
+			fmt.Fprintf(s.stderr, "Run %s held no rows.\n", id)
+			return nil
+		}
+		return t.flush()
+	}
+}
+
+func setupRunsReapply(fs *flag.FlagSet) action {
+	wait := fs.Bool("wait", false, "follow the new run until it ends and print its counts")
+	return func(ctx context.Context, s *session, args []string) error {
+		c, err := s.clients()
+		if err != nil {
+			return err
+		}
+		resp, err := c.runs.ReapplyHeldRows(ctx, &ferryv1.ReapplyHeldRowsRequest{Id: args[0]})
+		if err != nil {
+			return fmt.Errorf("re-apply held rows of run %s: %w", args[0], err)
+		}
+		fmt.Fprintln(s.stdout, resp.GetRun().GetId())
+		if !*wait {
+			return nil
+		}
+		return s.watchAndSummarize(ctx, c, resp.GetRun().GetId())
 	}
 }
 

@@ -67,6 +67,8 @@ Updated:     0
 Unchanged:   0
 Superseded:  0
 Rejected:    0
+Deleted:     0
+Held:        0
 `, res.stdout)
 
 	res = srv.run(t, "", "runs", "get", "r9")
@@ -105,7 +107,7 @@ func TestRunsRejects(t *testing.T) {
 	require.Equal(t, []string{"", "1000", "2000"}, []string{srv.runs.rejectReqs[0].GetPageToken(), srv.runs.rejectReqs[1].GetPageToken(), srv.runs.rejectReqs[2].GetPageToken()})
 
 	srv.runs.rejects["r2"] = rejects[7:9]
-	res = srv.run(t, "", "runs", "rejects", "r2")
+	res = srv.run(t, "", "runs", "rejects", "r2", "--table")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, `ROW   COLUMN       VALUE                 REASON
 9     name, full   "say \"hi\"\nthere"   too long
@@ -113,8 +115,17 @@ func TestRunsRejects(t *testing.T) {
 `, res.stdout)
 
 	srv.runs.rejects["r2"] = nil
-	res = srv.run(t, "", "runs", "rejects", "r2")
+	res = srv.run(t, "", "runs", "rejects", "r2", "--table")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Empty(t, res.stdout)
 	require.Equal(t, "Run r2 rejected no rows.\n", res.stderr)
+
+	// Without a flag the report file is written as the server streams it.
+	srv.runs.report["r2"] = []string{"\xEF\xBB\xBFid,name,_row,_column,_value,_error\r\n", "k1,,2,name,,required field \"name\" is empty\r\n"}
+	res = srv.run(t, "", "runs", "rejects", "r2")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, "\xEF\xBB\xBFid,name,_row,_column,_value,_error\r\nk1,,2,name,,required field \"name\" is empty\r\n", res.stdout)
+	res = srv.run(t, "", "runs", "rejects", "nope")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, "download rejects of run nope")
 }

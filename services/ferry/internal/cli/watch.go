@@ -87,11 +87,12 @@ func permanent(err error) bool {
 	return false
 }
 
-// ended reports whether a run in this status will change no more.
+// ended reports whether a run in this status will change no more without a
+// request (a run awaiting approval waits for one).
 func ended(st ferryv1.RunStatus) bool {
 	switch st {
 	case ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED_WITH_ERRORS,
-		ferryv1.RunStatus_RUN_STATUS_FAILED, ferryv1.RunStatus_RUN_STATUS_CANCELED:
+		ferryv1.RunStatus_RUN_STATUS_FAILED, ferryv1.RunStatus_RUN_STATUS_CANCELED, ferryv1.RunStatus_RUN_STATUS_AWAITING_APPROVAL:
 		return true
 	}
 	return false
@@ -109,6 +110,18 @@ func (s *session) summarize(ctx context.Context, c *clients, run *ferryv1.Run) e
 	n := run.GetCounts()
 	fmt.Fprintf(s.stdout, "read %d, inserted %d, updated %d, unchanged %d, superseded %d, rejected %d\n",
 		n.GetRead(), n.GetInserted(), n.GetUpdated(), n.GetUnchanged(), n.GetSuperseded(), n.GetRejected())
+	if n.GetDeleted() > 0 || n.GetHeld() > 0 {
+		fmt.Fprintf(s.stdout, "deleted %d, held %d\n", n.GetDeleted(), n.GetHeld())
+	}
+	if run.GetDryRun() {
+		fmt.Fprintln(s.stdout, "dry run: nothing was written")
+	}
+	if run.GetNote() != "" {
+		fmt.Fprintf(s.stdout, "note: %s\n", run.GetNote())
+	}
+	if n.GetHeld() > 0 {
+		fmt.Fprintf(s.stdout, "held rows need cross-reference entries: ferry runs held %s; once added: ferry runs reapply %s\n", id, id)
+	}
 
 	if n.GetRejected() > 0 || run.GetStatus() == ferryv1.RunStatus_RUN_STATUS_SUCCEEDED_WITH_ERRORS {
 		resp, err := c.runs.ListRunRejects(ctx, &ferryv1.ListRunRejectsRequest{Id: id, PageSize: shownRejects})
@@ -121,7 +134,7 @@ func (s *session) summarize(ctx context.Context, c *clients, run *ferryv1.Run) e
 		}
 		if len(rejects) > 0 {
 			if total := max(n.GetRejected(), int64(len(rejects))); total > int64(len(rejects)) || resp.GetNextPageToken() != "" {
-				fmt.Fprintf(s.stdout, "\nfirst %d of %d rejects (all of them: ferry runs rejects %s --csv):\n", len(rejects), total, id)
+				fmt.Fprintf(s.stdout, "\nfirst %d of %d rejects (all of them: ferry runs rejects %s --table):\n", len(rejects), total, id)
 			} else {
 				fmt.Fprintf(s.stdout, "\nrejects:\n")
 			}
@@ -132,6 +145,9 @@ func (s *session) summarize(ctx context.Context, c *clients, run *ferryv1.Run) e
 	}
 
 	switch run.GetStatus() {
+	case ferryv1.RunStatus_RUN_STATUS_AWAITING_APPROVAL:
+		fmt.Fprintf(s.stderr, "ferry: run %s awaits approval; nothing was applied: ferry runs approve %s (or ferry runs cancel %s)\n", id, id, id)
+		return &exitError{code: 3}
 	case ferryv1.RunStatus_RUN_STATUS_FAILED, ferryv1.RunStatus_RUN_STATUS_CANCELED:
 		msg := fmt.Sprintf("ferry: run %s %s", id, runStatusName(run.GetStatus()))
 		if run.GetError() != "" {

@@ -15,7 +15,9 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
@@ -60,36 +62,118 @@ func New(rc *runs.Client, limits Limits, log *slog.Logger) *API {
 // header against the mapping), and only a file that passes is split into
 // chunks. A stream cut off fails the run and applies nothing.
 func (a *API) Upload(stream ferryv1.IngestService_UploadServer) error {
-	ctx := stream.Context()
-	p, err := auth.FromContext(ctx)
+	run, err := a.upload(stream.Context(), stream, nil)
 	if err != nil {
 		return err
 	}
+	return stream.SendAndClose(&ferryv1.UploadResponse{Run: run})
+}
+
+// uploadStream is what Upload and Preview receive from.
+type uploadStream interface {
+	Recv() (*ferryv1.UploadRequest, error)
+}
+
+// previewStream adapts Preview's stream to an upload stream.
+type previewStream struct {
+	ferryv1.IngestService_PreviewServer
+}
+
+func (s previewStream) Recv() (*ferryv1.UploadRequest, error) {
+	m, err := s.IngestService_PreviewServer.Recv()
+	if err != nil {
+		return nil, err
+	}
+	switch p := m.GetPart().(type) {
+	case *ferryv1.PreviewRequest_Header:
+		return &ferryv1.UploadRequest{Part: &ferryv1.UploadRequest_Header{Header: p.Header}}, nil
+	case *ferryv1.PreviewRequest_Data:
+		return &ferryv1.UploadRequest{Part: &ferryv1.UploadRequest_Data{Data: p.Data}}, nil
+	}
+	return &ferryv1.UploadRequest{}, nil
+}
+
+// Preview uploads a file as a dry run and returns the run once it has ended,
+// with what it would have done.
+func (a *API) Preview(stream ferryv1.IngestService_PreviewServer) error {
+	ctx := stream.Context()
+	var (
+		events chan *ferryv1.Run
+		sub    *nats.Subscription
+	)
+	defer func() {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+	}()
+	created := func(run *ferryv1.Run, tenant string) error {
+		events = make(chan *ferryv1.Run, 16)
+		var err error
+		sub, err = a.runs.NC.Subscribe(bus.RunEventSubject(tenant, run.GetProfile(), "*"), func(m *nats.Msg) {
+			var ev ferryv1.RunEvent
+			if proto.Unmarshal(m.Data, &ev) == nil && ev.GetRun().GetId() == run.GetId() {
+				select {
+				case events <- ev.GetRun():
+				default:
+				}
+			}
+		})
+		return err
+	}
+	run, err := a.upload(ctx, previewStream{stream}, created)
+	if err != nil {
+		return err
+	}
+	if run.GetStatus() == ferryv1.RunStatus_RUN_STATUS_FAILED {
+		return stream.SendAndClose(&ferryv1.PreviewResponse{Run: run})
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case ended := <-events:
+		return stream.SendAndClose(&ferryv1.PreviewResponse{Run: ended})
+	}
+}
+
+// upload receives a file into a new run and returns the run. created, when
+// set, is called once the run exists and before its file is received.
+func (a *API) upload(ctx context.Context, stream uploadStream, created func(run *ferryv1.Run, tenant string) error) (*ferryv1.Run, error) {
+	p, err := auth.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	first, err := stream.Recv()
 	if err != nil {
-		return fmt.Errorf("receive upload header: %w", err)
+		return nil, fmt.Errorf("receive upload header: %w", err)
 	}
 	h := first.GetHeader()
 	if h == nil {
-		return errs.Invalid("the first upload message must be the header naming the profile and file")
+		return nil, errs.Invalid("the first upload message must be the header naming the profile and file")
 	}
 	if h.GetProfile() == "" {
-		return errs.Invalid("upload header names no profile")
+		return nil, errs.Invalid("upload header names no profile")
 	}
 	name := path.Base(strings.ReplaceAll(h.GetFileName(), "\\", "/"))
 	if len(name) > 255 || strings.ContainsAny(name, "\x00\r\n") {
-		return errs.Invalid("file name is longer than 255 bytes or has control characters")
+		return nil, errs.Invalid("file name is longer than 255 bytes or has control characters")
 	}
 	if h.GetSize() > a.limits.MaxFileSize {
-		return errs.Invalid("file is %d bytes; the limit is %d", h.GetSize(), a.limits.MaxFileSize)
+		return nil, errs.Invalid("file is %d bytes; the limit is %d", h.GetSize(), a.limits.MaxFileSize)
 	}
 	runID := uuid.NewString()
 	run, snap, err := a.runs.Create(ctx, &ferryv1.RunCreateRequest{
 		TenantId: p.TenantID.String(), RunId: runID, Profile: h.GetProfile(),
 		Trigger: ferryv1.RunTrigger_RUN_TRIGGER_UPLOAD, File: &ferryv1.RunFile{Name: name, Size: h.GetSize()},
+		DryRun: h.GetDryRun() || created != nil, PreviewRows: h.GetPreviewRows(),
 	})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if created != nil {
+		if err := created(run, p.TenantID.String()); err != nil {
+			_ = a.runs.Fail(context.WithoutCancel(ctx), snap, "preview could not watch the run: "+err.Error())
+			return nil, errs.Unavailable(err, "watch run %s", runID)
+		}
 	}
 	log := a.log.With("tenant", p.TenantID, "run", runID)
 	res, err := a.receive(ctx, stream, snap)
@@ -101,7 +185,7 @@ func (a *API) Upload(stream ferryv1.IngestService_UploadServer) error {
 		if ferr := a.runs.Fail(bg, snap, "upload interrupted: "+err.Error()); ferr != nil {
 			log.Error("record failed upload", "err", ferr)
 		}
-		return err
+		return nil, err
 	}
 	if res.refused {
 		_ = a.Files.Delete(bg, runID)
@@ -111,25 +195,28 @@ func (a *API) Upload(stream ferryv1.IngestService_UploadServer) error {
 	}
 	file := &ferryv1.RunFile{Name: name, Size: res.size, Sha256: res.sha256}
 	if err := a.runs.Publish(bg, snap, "started", &ferryv1.Progress{Event: &ferryv1.Progress_Started{Started: &ferryv1.RunStarted{File: file}}}); err != nil {
-		return errs.Unavailable(err, "record upload of run %s", runID)
+		return nil, errs.Unavailable(err, "record upload of run %s", runID)
 	}
 	if res.reason != "" {
 		log.Info("file refused", "reason", res.reason)
 		if err := a.runs.Fail(bg, snap, res.reason); err != nil {
-			return errs.Unavailable(err, "record failure of run %s", runID)
+			return nil, errs.Unavailable(err, "record failure of run %s", runID)
 		}
 	} else {
 		if err := a.runs.Publish(bg, snap, "manifest", &ferryv1.Progress{Event: &ferryv1.Progress_Manifest{Manifest: &ferryv1.Manifest{Chunks: res.chunks, Rows: res.rows}}}); err != nil {
-			return errs.Unavailable(err, "record manifest of run %s", runID)
+			return nil, errs.Unavailable(err, "record manifest of run %s", runID)
 		}
 		if err := bus.Publish(bg, a.runs.JS, bus.ImportCommandSubject(snap.GetTenantId()), "import/"+runID,
 			&ferryv1.ImportCommand{Run: snap, Object: runID}); err != nil {
-			return errs.Unavailable(err, "queue import of run %s", runID)
+			return nil, errs.Unavailable(err, "queue import of run %s", runID)
 		}
 		log.Info("file received", "bytes", res.size, "chunks", res.chunks, "rows", res.rows)
 	}
 	run.File = file
-	return stream.SendAndClose(&ferryv1.UploadResponse{Run: run})
+	if res.reason != "" {
+		run.Status, run.Error = ferryv1.RunStatus_RUN_STATUS_FAILED, res.reason
+	}
+	return run, nil
 }
 
 type received struct {
@@ -149,7 +236,7 @@ var errRefused = errors.New("the file was refused before its end")
 // receive stores the stream's bytes under the run id while checking them:
 // text is checked as it streams; a workbook is spooled to a file and checked
 // once complete.
-func (a *API) receive(ctx context.Context, stream ferryv1.IngestService_UploadServer, snap *ferryv1.RunSnapshot) (received, error) {
+func (a *API) receive(ctx context.Context, stream uploadStream, snap *ferryv1.RunSnapshot) (received, error) {
 	var res received
 	storeR, storeW := io.Pipe()
 	stored := make(chan error, 1)
@@ -318,7 +405,7 @@ func check(src source.Source, snap *ferryv1.RunSnapshot, l source.Limits) (res c
 			return res
 		}
 	}
-	if _, err := mapping.Resolve(snap.GetSpec(), snap.GetDataset(), header); err != nil {
+	if _, err := mapping.Resolve(snap.GetSpec(), snap.GetDataset(), header, nil); err != nil {
 		res.reason = err.Error()
 		return res
 	}

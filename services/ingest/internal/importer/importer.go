@@ -174,6 +174,12 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		published++
 	}
 	log.Info("file split", "chunks", published, "rows", src.Rows())
+	if cmd.GetReportFile() {
+		if err := im.Runs.Publish(ctx, snap, "manifest", &ferryv1.Progress{Event: &ferryv1.Progress_Manifest{
+			Manifest: &ferryv1.Manifest{Chunks: published, Rows: src.Rows()}}}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

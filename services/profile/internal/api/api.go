@@ -28,6 +28,7 @@ type Catalog interface {
 	ListRuns(ctx context.Context, p auth.Principal, profile string, status ferryv1.RunStatus, size int32, token string) ([]*ferryv1.Run, string, error)
 	CancelRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, error)
 	ListRejects(ctx context.Context, p auth.Principal, id string, size int32, token string) ([]*ferryv1.Reject, string, error)
+	RunActions
 }
 
 // Notifier tells a watcher that a run may have changed.
@@ -37,6 +38,10 @@ type Notifier interface {
 	Watch(tenantID, runID, profile string) (<-chan struct{}, func(), error)
 	// Canceled tells the run's workers to stop.
 	Canceled(ctx context.Context, tenantID, runID string) error
+	// Approved asks delivery to apply an approved run.
+	Approved(ctx context.Context, snap *ferryv1.RunSnapshot) error
+	// StartImport stores a file and asks ingest to import it as the run.
+	StartImport(ctx context.Context, snap *ferryv1.RunSnapshot, data []byte) error
 }
 
 // API implements the profile service's gRPC services.
@@ -254,7 +259,8 @@ func Ended(s ferryv1.RunStatus) bool {
 	return false
 }
 
-// WatchRun sends the run whenever it changes, until it has ended.
+// WatchRun sends the run whenever it changes, until it has ended or waits
+// for approval.
 func (a *API) WatchRun(req *ferryv1.WatchRunRequest, stream ferryv1.RunService_WatchRunServer) error {
 	ctx := stream.Context()
 	p, err := principal(ctx)
@@ -280,7 +286,7 @@ func (a *API) WatchRun(req *ferryv1.WatchRunRequest, stream ferryv1.RunService_W
 			}
 			last = run
 		}
-		if Ended(run.GetStatus()) {
+		if Ended(run.GetStatus()) || run.GetStatus() == ferryv1.RunStatus_RUN_STATUS_AWAITING_APPROVAL {
 			return nil
 		}
 		select {

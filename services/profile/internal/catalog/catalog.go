@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/formats/textenc"
+	"github.com/ferrydata/ferry/libs/mapping"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
@@ -61,6 +62,42 @@ func ValidateDataset(d *ferryv1.Dataset) error {
 	for _, f := range d.GetFields() {
 		if inKey[f.GetName()] && f.GetType() == ferryv1.FieldType_FIELD_TYPE_JSON {
 			return errs.Invalid("dataset %q: json field %q cannot be part of the key", d.GetName(), f.GetName())
+		}
+	}
+	for i, r := range d.GetReferences() {
+		if !nameRE.MatchString(r.GetDataset()) {
+			return errs.Invalid("dataset %q reference %d: dataset name %q is not valid", d.GetName(), i+1, r.GetDataset())
+		}
+		if len(r.GetFields()) == 0 {
+			return errs.Invalid("dataset %q reference %d to %q names no fields", d.GetName(), i+1, r.GetDataset())
+		}
+		for _, f := range r.GetFields() {
+			if !seen[f] {
+				return errs.Invalid("dataset %q reference %d to %q: %q is not a field", d.GetName(), i+1, r.GetDataset(), f)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateReference checks that a reference's fields match the key of the
+// referenced dataset in number and type.
+func ValidateReference(d *ferryv1.Dataset, r *ferryv1.Reference, target *ferryv1.Dataset) error {
+	if len(r.GetFields()) != len(target.GetKey()) {
+		return errs.Invalid("dataset %q: the reference to %q names %d fields, the key of %q has %d (%s)", d.GetName(), target.GetName(),
+			len(r.GetFields()), target.GetName(), len(target.GetKey()), strings.Join(target.GetKey(), ", "))
+	}
+	types := map[string]ferryv1.FieldType{}
+	for _, f := range d.GetFields() {
+		types[f.GetName()] = f.GetType()
+	}
+	for _, f := range target.GetFields() {
+		types[target.GetName()+"."+f.GetName()] = f.GetType()
+	}
+	for i, f := range r.GetFields() {
+		k := target.GetKey()[i]
+		if a, b := types[f], types[target.GetName()+"."+k]; a != b {
+			return errs.Invalid("dataset %q: field %q is %s, but key field %q of %q is %s", d.GetName(), f, TypeName(a), k, target.GetName(), TypeName(b))
 		}
 	}
 	return nil
@@ -113,6 +150,14 @@ func DiffDataset(stored, want *ferryv1.Dataset) (DatasetChange, error) {
 			c.Changed = true
 		}
 	}
+	if len(stored.GetReferences()) != len(want.GetReferences()) {
+		c.Changed = true
+	}
+	for i := range want.GetReferences() {
+		if i < len(stored.GetReferences()) && !proto.Equal(stored.GetReferences()[i], want.GetReferences()[i]) {
+			c.Changed = true
+		}
+	}
 	for _, f := range want.GetFields() {
 		if _, ok := storedBy[f.GetName()]; !ok {
 			c.Added = append(c.Added, f)
@@ -141,7 +186,9 @@ func equalStrings(a, b []string) bool {
 
 // ValidateProfile checks an import profile against its dataset and returns
 // the spec with defaults filled in.
-func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.Dataset) (*ferryv1.ImportProfileSpec, error) {
+//
+// tables are the tenant's cross-reference tables; nil skips that check.
+func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.Dataset, tables []string) (*ferryv1.ImportProfileSpec, error) {
 	if !profileNameRE.MatchString(name) {
 		return nil, errs.Invalid("profile name %q: want lowercase letters, digits, '-' and '_', starting with a letter", name)
 	}
@@ -196,8 +243,10 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 			return nil, errs.Invalid("profile %q mapping %d: dataset %q has no field %q", name, i+1, ds.GetName(), m.GetField())
 		}
 		switch {
-		case m.GetColumn() == "" && m.GetColumnIndex() == 0:
-			return nil, errs.Invalid("profile %q mapping %d: field %q has no column (a header name or a column index)", name, i+1, m.GetField())
+		case m.GetColumn() == "" && m.GetColumnIndex() == 0 && m.GetExpr() == "":
+			return nil, errs.Invalid("profile %q mapping %d: field %q has no column (a header name or a column index) and no expression", name, i+1, m.GetField())
+		case len(m.GetAliases()) > 0 && m.GetColumn() == "":
+			return nil, errs.Invalid("profile %q mapping %d: aliases of field %q need a column name", name, i+1, m.GetField())
 		case m.GetColumn() != "" && m.GetColumnIndex() != 0:
 			return nil, errs.Invalid("profile %q mapping %d: field %q has both a column name and a column index", name, i+1, m.GetField())
 		case m.GetColumnIndex() < 0:
@@ -225,7 +274,41 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 			}
 		}
 	}
+	if err := validatePolicies(name, s); err != nil {
+		return nil, err
+	}
+	if err := mapping.Check(s, ds, tables); err != nil {
+		return nil, errs.Invalid("profile %q: %s", name, err.Error())
+	}
 	return s, nil
+}
+
+// validatePolicies checks the write mode, error policy and mirror guard.
+func validatePolicies(name string, s *ferryv1.ImportProfileSpec) error {
+	if _, ok := ferryv1.WriteMode_name[int32(s.GetWriteMode())]; !ok {
+		return errs.Invalid("profile %q: unknown write mode %d", name, s.GetWriteMode())
+	}
+	if _, ok := ferryv1.HeaderMatch_name[int32(s.GetHeaderMatch())]; !ok {
+		return errs.Invalid("profile %q: unknown header match %d", name, s.GetHeaderMatch())
+	}
+	ep := s.GetErrorPolicy()
+	if ep.GetMaxRejectedRows() < 0 || ep.GetMaxRejectedPercent() < 0 || ep.GetMaxRejectedPercent() > 100 {
+		return errs.Invalid("profile %q: errorPolicy limits must be at least 0, and a percentage at most 100", name)
+	}
+	if g := s.GetMirror().GetMaxChangePercent(); g != 0 {
+		if s.GetWriteMode() != ferryv1.WriteMode_WRITE_MODE_MIRROR {
+			return errs.Invalid("profile %q: mirror.maxChangePercent needs writeMode mirror", name)
+		}
+		if g < 0 || g > 100 {
+			return errs.Invalid("profile %q: mirror.maxChangePercent must be between 0 and 100", name)
+		}
+	}
+	for _, m := range s.GetMappings() {
+		if m.GetBlankKeepsExisting() && s.GetWriteMode() == ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY {
+			return errs.Invalid("profile %q: field %q keeps blanks out, which an insert-only profile never needs", name, m.GetField())
+		}
+	}
+	return nil
 }
 
 // defaultCSV checks a CSV profile's dialect and fills in its defaults, so

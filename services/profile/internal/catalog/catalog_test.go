@@ -63,18 +63,18 @@ func TestDiffDataset(t *testing.T) {
 
 func TestValidateProfile(t *testing.T) {
 	ds := &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), {Name: "name", Type: ferryv1.FieldType_FIELD_TYPE_STRING, Required: true}}, Key: []string{"id"}}
-	s, err := ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u"}, ds)
+	s, err := ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u"}, ds, nil)
 	require.NoError(t, err)
 	require.Equal(t, ",", s.GetCsv().GetDelimiter())
 	require.Equal(t, ferryv1.WriteMode_WRITE_MODE_UPSERT, s.GetWriteMode())
 
-	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "name", Column: "N"}}}, ds)
+	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "name", Column: "N"}}}, ds, nil)
 	require.ErrorContains(t, err, `key field "id" of dataset "u" is not mapped`)
-	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}}}, ds)
+	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}}}, ds, nil)
 	require.ErrorContains(t, err, `required field "name"`)
-	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{Delimiter: ";;"}}, ds)
+	_, err = ValidateProfile("users-csv", &ferryv1.ImportProfileSpec{Dataset: "u", Csv: &ferryv1.CSVFormat{Delimiter: ";;"}}, ds, nil)
 	require.ErrorContains(t, err, "delimiter")
-	_, err = ValidateProfile("Users", &ferryv1.ImportProfileSpec{Dataset: "u"}, ds)
+	_, err = ValidateProfile("Users", &ferryv1.ImportProfileSpec{Dataset: "u"}, ds, nil)
 	require.ErrorContains(t, err, "profile name")
 }
 
@@ -120,16 +120,54 @@ func TestValidateProfileFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := ValidateProfile("p", tt.spec, ds)
+			s, err := ValidateProfile("p", tt.spec, ds, nil)
 			if tt.want != "" {
 				require.ErrorContains(t, err, tt.want)
 				return
 			}
 			require.NoError(t, err)
 			tt.check(t, s)
-			again, err := ValidateProfile("p", s, ds)
+			again, err := ValidateProfile("p", s, ds, nil)
 			require.NoError(t, err)
 			require.True(t, proto.Equal(s, again), "validating a validated spec changes nothing, so applying it twice is unchanged")
 		})
 	}
+}
+
+func TestValidateProfilePolicies(t *testing.T) {
+	ds := &ferryv1.Dataset{Name: "u", Fields: []*ferryv1.Field{str("id"), str("name")}, Key: []string{"id"}}
+	tests := []struct {
+		spec *ferryv1.ImportProfileSpec
+		want string
+	}{
+		{&ferryv1.ImportProfileSpec{ErrorPolicy: &ferryv1.ErrorPolicy{MaxRejectedPercent: 120}}, "errorPolicy limits"},
+		{&ferryv1.ImportProfileSpec{Mirror: &ferryv1.MirrorOptions{MaxChangePercent: 10}}, "mirror.maxChangePercent needs writeMode mirror"},
+		{&ferryv1.ImportProfileSpec{WriteMode: ferryv1.WriteMode_WRITE_MODE_MIRROR, Mirror: &ferryv1.MirrorOptions{MaxChangePercent: -1}}, "between 0 and 100"},
+		{&ferryv1.ImportProfileSpec{Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}, {Field: "name", Expr: "uper(value)"}}}, `field "name": expression line 1, column 1`},
+		{&ferryv1.ImportProfileSpec{Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}, {Field: "name", Column: "N", CrossReference: &ferryv1.CrossReferenceUse{Table: "nope"}}}}, `cross-reference table "nope" does not exist`},
+		{&ferryv1.ImportProfileSpec{Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}, {Field: "name"}}}, `field "name" has no column`},
+		{&ferryv1.ImportProfileSpec{Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"}, {Field: "name", Aliases: []string{"x"}, Expr: "value"}}}, `aliases of field "name" need a column name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			tt.spec.Dataset = "u"
+			_, err := ValidateProfile("p", tt.spec, ds, []string{"grades"})
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+	_, err := ValidateProfile("p", &ferryv1.ImportProfileSpec{Dataset: "u", Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "ID"},
+		{Field: "name", Expr: `upper(row["Name"])`, CrossReference: &ferryv1.CrossReferenceUse{Table: "grades"}}}}, ds, []string{"grades"})
+	require.NoError(t, err)
+}
+
+func TestValidateReference(t *testing.T) {
+	users := &ferryv1.Dataset{Name: "users", Fields: []*ferryv1.Field{str("id")}, Key: []string{"id"}}
+	m := &ferryv1.Dataset{Name: "m", Fields: []*ferryv1.Field{str("user_id"), {Name: "n", Type: ferryv1.FieldType_FIELD_TYPE_INTEGER}}, Key: []string{"user_id", "n"},
+		References: []*ferryv1.Reference{{Fields: []string{"user_id"}, Dataset: "users"}}}
+	require.NoError(t, ValidateDataset(m))
+	require.NoError(t, ValidateReference(m, m.References[0], users))
+	require.ErrorContains(t, ValidateReference(m, &ferryv1.Reference{Fields: []string{"n"}, Dataset: "users"}, users), `field "n" is integer, but key field "id" of "users" is string`)
+	require.ErrorContains(t, ValidateReference(m, &ferryv1.Reference{Fields: []string{"user_id", "n"}, Dataset: "users"}, users), "names 2 fields, the key of \"users\" has 1")
+	bad := &ferryv1.Dataset{Name: "m", Fields: m.Fields, Key: m.Key, References: []*ferryv1.Reference{{Fields: []string{"nope"}, Dataset: "users"}}}
+	require.ErrorContains(t, ValidateDataset(bad), `"nope" is not a field`)
 }

@@ -1,6 +1,7 @@
 // Package coordinator is the profile service's side of the bus: it creates
-// runs for other services, folds progress events into runs, ends them when
-// every chunk of their manifest is applied, and announces lifecycle events.
+// runs for other services, folds progress events into runs, asks delivery
+// to apply a run when every chunk of its manifest is staged, and announces
+// lifecycle events.
 package coordinator
 
 import (
@@ -26,7 +27,8 @@ type Runs interface {
 	MarkStarted(ctx context.Context, runID string, f *ferryv1.RunFile) error
 	SetManifest(ctx context.Context, runID string, chunks int64) error
 	MarkFailed(ctx context.Context, runID, reason string) (*store.RunRow, error)
-	Refresh(ctx context.Context, runID string) (*store.RunRow, error)
+	Refresh(ctx context.Context, runID string) (*ferryv1.RunSnapshot, error)
+	Applied(ctx context.Context, runID string) (*store.RunRow, error)
 }
 
 // Coordinator runs the profile service's bus work.
@@ -108,6 +110,7 @@ func (c *Coordinator) handleProgress(ctx context.Context, msg jetstream.Msg) err
 	}
 	var (
 		ended *store.RunRow
+		ready *ferryv1.RunSnapshot
 		err   error
 	)
 	switch ev := p.GetEvent().(type) {
@@ -115,12 +118,22 @@ func (c *Coordinator) handleProgress(ctx context.Context, msg jetstream.Msg) err
 		err = c.runs.MarkStarted(ctx, p.GetRunId(), ev.Started.GetFile())
 	case *ferryv1.Progress_Manifest:
 		if err = c.runs.SetManifest(ctx, p.GetRunId(), ev.Manifest.GetChunks()); err == nil {
-			ended, err = c.runs.Refresh(ctx, p.GetRunId())
+			ready, err = c.runs.Refresh(ctx, p.GetRunId())
 		}
 	case *ferryv1.Progress_Applied:
-		ended, err = c.runs.Refresh(ctx, p.GetRunId())
+		ready, err = c.runs.Refresh(ctx, p.GetRunId())
+	case *ferryv1.Progress_RunApplied:
+		ended, err = c.runs.Applied(ctx, p.GetRunId())
 	case *ferryv1.Progress_Failed:
 		ended, err = c.runs.MarkFailed(ctx, p.GetRunId(), ev.Failed.GetReason())
+	}
+	if err == nil && ready != nil {
+		if ready.GetTenantId() != p.GetTenantId() {
+			return bus.Permanent(fmt.Errorf("progress of run %s names tenant %s, the run belongs to %s", p.GetRunId(), p.GetTenantId(), ready.GetTenantId()))
+		}
+		// Published before the event is acknowledged; a redelivered event
+		// publishes it again under the same message id.
+		err = RequestApply(ctx, c.js, ready, false)
 	}
 	if err != nil {
 		return fmt.Errorf("fold progress of run %s: %w", p.GetRunId(), err)
@@ -131,6 +144,15 @@ func (c *Coordinator) handleProgress(ctx context.Context, msg jetstream.Msg) err
 		return c.announce(ctx, p.GetTenantId(), ended.Run)
 	}
 	return nil
+}
+
+// RequestApply asks delivery to apply a run whose chunks are all staged.
+func RequestApply(ctx context.Context, js jetstream.JetStream, snap *ferryv1.RunSnapshot, approved bool) error {
+	id := "apply/" + snap.GetRunId()
+	if approved {
+		id += "/approved"
+	}
+	return bus.Publish(ctx, js, bus.ApplyCommandSubject(snap.GetTenantId()), id, &ferryv1.ApplyCommand{Run: snap, Approved: approved})
 }
 
 // announce publishes a run's lifecycle event.
@@ -164,4 +186,23 @@ func (c *Coordinator) Watch(tenantID, runID, profile string) (<-chan struct{}, f
 // Canceled implements api.Notifier: the run's ingest stops splitting.
 func (c *Coordinator) Canceled(ctx context.Context, tenantID, runID string) error {
 	return bus.PublishProgress(ctx, c.js, tenantID, runID, "canceled", &ferryv1.Progress{Event: &ferryv1.Progress_Canceled{Canceled: &ferryv1.RunCanceled{}}})
+}
+
+// Approved implements api.Notifier: delivery applies the approved run.
+func (c *Coordinator) Approved(ctx context.Context, snap *ferryv1.RunSnapshot) error {
+	return RequestApply(ctx, c.js, snap, true)
+}
+
+// StartImport implements api.Notifier: it stores data as the run's file and
+// asks ingest to import it, as an upload does.
+func (c *Coordinator) StartImport(ctx context.Context, snap *ferryv1.RunSnapshot, data []byte) error {
+	files, err := c.js.ObjectStore(ctx, bus.FilesBucket)
+	if err != nil {
+		return fmt.Errorf("open object store: %w", err)
+	}
+	if _, err := files.PutBytes(ctx, snap.GetRunId(), data); err != nil {
+		return fmt.Errorf("store file of run %s: %w", snap.GetRunId(), err)
+	}
+	return bus.Publish(ctx, c.js, bus.ImportCommandSubject(snap.GetTenantId()), "import/"+snap.GetRunId(),
+		&ferryv1.ImportCommand{Run: snap, Object: snap.GetRunId(), ReportFile: true})
 }

@@ -35,7 +35,8 @@ func (f *fakeRuns) SetManifest(context.Context, string, int64) error            
 func (f *fakeRuns) MarkFailed(context.Context, string, string) (*store.RunRow, error) {
 	return nil, nil
 }
-func (f *fakeRuns) Refresh(context.Context, string) (*store.RunRow, error) { return nil, nil }
+func (f *fakeRuns) Refresh(context.Context, string) (*ferryv1.RunSnapshot, error) { return nil, nil }
+func (f *fakeRuns) Applied(context.Context, string) (*store.RunRow, error)        { return nil, nil }
 
 func TestRunCreateChecksTenantOfSubject(t *testing.T) {
 	ns := testkit.NATS(t)

@@ -41,7 +41,7 @@ func isUnique(err error) bool {
 
 // definition is what is stored of a dataset besides its name and version.
 func definition(d *ferryv1.Dataset) ([]byte, error) {
-	return protojson.Marshal(&ferryv1.Dataset{Fields: d.GetFields(), Key: d.GetKey()})
+	return protojson.Marshal(&ferryv1.Dataset{Fields: d.GetFields(), Key: d.GetKey(), References: d.GetReferences()})
 }
 
 const datasetCols = `name, version, definition, table_name, created_at, updated_at`
@@ -60,7 +60,7 @@ func scanDataset(row pgx.Row) (*ferryv1.Dataset, error) {
 	if err := protojson.Unmarshal(def, &stored); err != nil {
 		return nil, fmt.Errorf("decode dataset %s: %w", d.Name, err)
 	}
-	d.Fields, d.Key, d.Table = stored.Fields, stored.Key, table
+	d.Fields, d.Key, d.References, d.Table = stored.Fields, stored.Key, stored.References, table
 	d.CreateTime, d.UpdateTime = timestamppb.New(cre), timestamppb.New(upd)
 	return &d, nil
 }
@@ -124,7 +124,29 @@ func (s *Store) CreateDataset(ctx context.Context, p auth.Principal, want *ferry
 	return out, err
 }
 
+// checkReferences checks a dataset's references against the datasets they name.
+func checkReferences(ctx context.Context, tx pgx.Tx, p auth.Principal, want *ferryv1.Dataset) error {
+	for _, r := range want.GetReferences() {
+		target := want
+		if r.GetDataset() != want.GetName() {
+			var err error
+			if target, err = getDataset(ctx, tx, p, r.GetDataset(), false); errs.Is(err, errs.KindNotFound) {
+				return errs.Invalid("dataset %q references dataset %q, which does not exist", want.GetName(), r.GetDataset())
+			} else if err != nil {
+				return err
+			}
+		}
+		if err := catalog.ValidateReference(want, r, target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func createDataset(ctx context.Context, tx pgx.Tx, p auth.Principal, want *ferryv1.Dataset) (*ferryv1.Dataset, error) {
+	if err := checkReferences(ctx, tx, p, want); err != nil {
+		return nil, err
+	}
 	def, err := definition(want)
 	if err != nil {
 		return nil, err
@@ -162,6 +184,7 @@ func createTableSQL(schema string, d *ferryv1.Dataset) string {
   _ferry_run_seq bigint NOT NULL,
   _ferry_row bigint NOT NULL,
   _ferry_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  _ferry_deleted_at timestamptz,
 `)
 	keys := make([]string, len(d.GetKey()))
 	for i, k := range d.GetKey() {
@@ -224,7 +247,8 @@ func (s *Store) AddFields(ctx context.Context, p auth.Principal, name string, fi
 		if err != nil {
 			return err
 		}
-		want := &ferryv1.Dataset{Name: name, Key: stored.Key, Fields: append(append([]*ferryv1.Field{}, stored.Fields...), fields...)}
+		want := &ferryv1.Dataset{Name: name, Key: stored.Key, References: stored.References,
+			Fields: append(append([]*ferryv1.Field{}, stored.Fields...), fields...)}
 		if err := catalog.ValidateDataset(want); err != nil {
 			return err
 		}
@@ -239,6 +263,9 @@ func (s *Store) AddFields(ctx context.Context, p auth.Principal, name string, fi
 }
 
 func alterDataset(ctx context.Context, tx pgx.Tx, p auth.Principal, stored, want *ferryv1.Dataset, c catalog.DatasetChange) (*ferryv1.Dataset, error) {
+	if err := checkReferences(ctx, tx, p, want); err != nil {
+		return nil, err
+	}
 	for _, f := range c.Added {
 		sql := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", libstore.Ident(p.Schema, stored.GetName()), libstore.Ident(f.GetName()), mapping.ColumnType(f.GetType()))
 		if _, err := tx.Exec(ctx, sql); err != nil {

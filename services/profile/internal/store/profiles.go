@@ -84,17 +84,70 @@ func (s *Store) ListProfiles(ctx context.Context, p auth.Principal) ([]*ferryv1.
 	return out, rows.Err()
 }
 
+// validateProfile checks a spec against its dataset and the tenant's
+// cross-reference tables and returns it with defaults filled in.
+func (s *Store) validateProfile(ctx context.Context, p auth.Principal, name string, spec *ferryv1.ImportProfileSpec) (*ferryv1.ImportProfileSpec, error) {
+	ds, err := s.GetDataset(ctx, p, spec.GetDataset())
+	if errs.Is(err, errs.KindNotFound) {
+		return nil, errs.Invalid("import profile %q: dataset %q not found", name, spec.GetDataset())
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT name FROM ferry.cross_references WHERE tenant_id = $1`, p.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list cross-reference tables: %w", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list cross-reference tables: %w", err)
+	}
+	if tables == nil {
+		tables = []string{}
+	}
+	return catalog.ValidateProfile(name, spec, ds, tables)
+}
+
+// ValidateProfile checks a spec as ApplyProfile does and says what applying
+// it would do, without saving it.
+func (s *Store) ValidateProfile(ctx context.Context, p auth.Principal, name string, spec *ferryv1.ImportProfileSpec) (string, error) {
+	spec, err := s.validateProfile(ctx, p, name, spec)
+	if err != nil {
+		return "", err
+	}
+	_, cur, err := getProfile(ctx, s.pool, p, name, 0)
+	switch {
+	case errs.Is(err, errs.KindNotFound):
+		return "created", nil
+	case err != nil:
+		return "", err
+	case proto.Equal(cur.GetSpec(), spec):
+		return "unchanged", nil
+	}
+	return "updated", nil
+}
+
+// ListProfileVersions lists every version of a profile, newest first.
+func (s *Store) ListProfileVersions(ctx context.Context, p auth.Principal, name string) ([]*ferryv1.ImportProfile, error) {
+	_, cur, err := getProfile(ctx, s.pool, p, name, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := []*ferryv1.ImportProfile{cur}
+	for v := cur.GetVersion() - 1; v >= 1; v-- {
+		_, old, err := getProfile(ctx, s.pool, p, name, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, old)
+	}
+	return out, nil
+}
+
 // ApplyProfile stores spec as the profile's new version when it differs
 // from the current one.
 func (s *Store) ApplyProfile(ctx context.Context, p auth.Principal, name string, spec *ferryv1.ImportProfileSpec) (*ferryv1.ImportProfile, string, error) {
-	ds, err := s.GetDataset(ctx, p, spec.GetDataset())
-	if errs.Is(err, errs.KindNotFound) {
-		return nil, "", errs.Invalid("import profile %q: dataset %q not found", name, spec.GetDataset())
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	spec, err = catalog.ValidateProfile(name, spec, ds)
+	spec, err := s.validateProfile(ctx, p, name, spec)
 	if err != nil {
 		return nil, "", err
 	}

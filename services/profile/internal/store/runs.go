@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
+	libstore "github.com/ferrydata/ferry/libs/store"
 )
 
 // StatusName is the stored name of a run status ("succeeded_with_errors").
@@ -35,7 +37,8 @@ func triggerName(t ferryv1.RunTrigger) string {
 
 const runCols = `id, profile_name, profile_version, dataset_name, trigger, status, error, file_name, file_size, file_sha256,
 	chunks_total, chunks_done, rows_read, rows_inserted, rows_updated, rows_unchanged, rows_rejected, rows_superseded,
-	created_at, started_at, finished_at, seq, tenant_id`
+	created_at, started_at, finished_at, seq, tenant_id, dry_run, note, preview::text, coalesce(parent_run::text, ''),
+	rows_deleted, rows_held`
 
 // RunRow is a run with what only the control plane needs of it.
 type RunRow struct {
@@ -55,13 +58,21 @@ func scanRun(row pgx.Row) (RunRow, error) {
 		total             *int64
 		created           time.Time
 		started, finished *time.Time
+		preview           *string
 	)
 	err := row.Scan(&id, &run.Profile, &run.ProfileVersion, &run.Dataset, &trigger, &status, &run.Error,
 		&file.Name, &file.Size, &file.Sha256, &total, &run.ChunksDone,
 		&c.Read, &c.Inserted, &c.Updated, &c.Unchanged, &c.Rejected, &c.Superseded,
-		&created, &started, &finished, &r.Seq, &r.TenantID)
+		&created, &started, &finished, &r.Seq, &r.TenantID, &run.DryRun, &run.Note, &preview, &run.ParentRun,
+		&c.Deleted, &c.Held)
 	if err != nil {
 		return r, err
+	}
+	if preview != nil {
+		run.Preview = &ferryv1.Preview{}
+		if err := protojson.Unmarshal([]byte(*preview), run.Preview); err != nil {
+			return r, fmt.Errorf("decode preview: %w", err)
+		}
 	}
 	run.Id = id.String()
 	run.Trigger = ferryv1.RunTrigger(ferryv1.RunTrigger_value["RUN_TRIGGER_"+strings.ToUpper(trigger)])
@@ -125,6 +136,36 @@ func (s *Store) CreateRun(ctx context.Context, req *ferryv1.RunCreateRequest) (*
 	snap := &ferryv1.RunSnapshot{
 		TenantId: p.TenantID.String(), RunId: runID.String(), Profile: prof.GetName(), ProfileVersion: prof.GetVersion(),
 		Spec: prof.GetSpec(), Dataset: ds, Schema: p.Schema, Table: ds.GetName(),
+		DryRun: req.GetDryRun(), PreviewRows: previewRows(req.GetPreviewRows()),
+	}
+	return s.insertRun(ctx, p, profID, snap, req.GetTrigger(), req.GetFile(), uuid.Nil)
+}
+
+// previewRows bounds how many rows a dry run keeps.
+func previewRows(n int32) int32 {
+	if n <= 0 {
+		return 20
+	}
+	return min(n, 1000)
+}
+
+// insertRun stores a queued run with its snapshot, adding the datasets its
+// dataset references.
+func (s *Store) insertRun(ctx context.Context, p auth.Principal, profID uuid.UUID, snap *ferryv1.RunSnapshot, trigger ferryv1.RunTrigger,
+	file *ferryv1.RunFile, parent uuid.UUID) (*ferryv1.Run, *ferryv1.RunSnapshot, error) {
+	runID := uuid.MustParse(snap.GetRunId())
+	snap.References = nil
+	for _, ref := range snap.GetDataset().GetReferences() {
+		rd, err := s.GetDataset(ctx, p, ref.GetDataset())
+		if err != nil {
+			return nil, nil, fmt.Errorf("dataset %s references %s: %w", snap.GetDataset().GetName(), ref.GetDataset(), err)
+		}
+		snap.References = append(snap.References, &ferryv1.ReferencedDataset{Dataset: rd, Schema: p.Schema, Table: rd.GetName()})
+	}
+	var parentRun *uuid.UUID
+	if parent != uuid.Nil {
+		parentRun = &parent
+		snap.ParentRun = parent.String()
 	}
 	blob, err := proto.Marshal(snap)
 	if err != nil {
@@ -132,15 +173,15 @@ func (s *Store) CreateRun(ctx context.Context, req *ferryv1.RunCreateRequest) (*
 	}
 	var seq int64
 	err = s.pool.QueryRow(ctx, `INSERT INTO ferry.runs (id, tenant_id, profile_id, profile_name, profile_version, dataset_name, trigger, status,
-			file_name, file_size, file_sha256, snapshot)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11) RETURNING seq`,
-		runID, p.TenantID, profID, prof.GetName(), prof.GetVersion(), ds.GetName(), triggerName(req.GetTrigger()),
-		req.GetFile().GetName(), req.GetFile().GetSize(), req.GetFile().GetSha256(), blob).Scan(&seq)
+			file_name, file_size, file_sha256, snapshot, dry_run, preview_rows, parent_run)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
+		runID, p.TenantID, profID, snap.GetProfile(), snap.GetProfileVersion(), snap.GetDataset().GetName(), triggerName(trigger),
+		file.GetName(), file.GetSize(), file.GetSha256(), blob, snap.GetDryRun(), snap.GetPreviewRows(), parentRun).Scan(&seq)
 	if isUnique(err) {
 		return nil, nil, errs.Conflict("run %s already exists", runID)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("create run of %s: %w", prof.GetName(), err)
+		return nil, nil, fmt.Errorf("create run of %s: %w", snap.GetProfile(), err)
 	}
 	snap.RunSeq = seq
 	// The stored snapshot gets its sequence too.
@@ -241,12 +282,11 @@ func (s *Store) CancelRun(ctx context.Context, p auth.Principal, id string) (*fe
 	if err != nil {
 		return nil, err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE ferry.runs SET status = 'canceled', error = 'canceled by request', finished_at = now()
-		WHERE id = $1 AND tenant_id = $2 AND status IN ('queued', 'running')`, run.GetId(), p.TenantID)
+	ended, err := s.endRun(ctx, run.GetId(), "canceled", "canceled by request", "queued", "running", "awaiting_approval")
 	if err != nil {
 		return nil, fmt.Errorf("cancel run %s: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !ended {
 		return nil, errs.FailedPrecondition("run %s has already ended (%s)", id, StatusName(run.GetStatus()))
 	}
 	return s.GetRun(ctx, p, id)
@@ -268,7 +308,7 @@ func (s *Store) ListRejects(ctx context.Context, p auth.Principal, id string, si
 			return nil, "", errs.Invalid("page token %q is not valid", token)
 		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT row_number, column_name, value, reason FROM ferry.run_rejects
+	rows, err := s.pool.Query(ctx, `SELECT row_number, column_name, value, reason, rule, coalesce(record, '{}') FROM ferry.run_rejects
 		WHERE run_id = $1 AND tenant_id = $2 AND row_number > $3 ORDER BY row_number LIMIT $4`, run.GetId(), p.TenantID, after, size+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list rejects of run %s: %w", id, err)
@@ -280,7 +320,7 @@ func (s *Store) ListRejects(ctx context.Context, p auth.Principal, id string, si
 	)
 	for rows.Next() {
 		var r ferryv1.Reject
-		if err := rows.Scan(&r.Row, &r.Column, &r.Value, &r.Reason); err != nil {
+		if err := rows.Scan(&r.Row, &r.Column, &r.Value, &r.Reason, &r.Rule, &r.Record); err != nil {
 			return nil, "", err
 		}
 		if int32(len(out)) == size {
@@ -314,13 +354,35 @@ func (s *Store) SetManifest(ctx context.Context, runID string, chunks int64) err
 
 // MarkFailed fails a run that has not ended. It returns the run when it did.
 func (s *Store) MarkFailed(ctx context.Context, runID, reason string) (*RunRow, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE ferry.runs SET status = 'failed', error = $2, finished_at = now()
-		WHERE id = $1 AND status IN ('queued', 'running')`, runID, reason)
-	if err != nil || tag.RowsAffected() == 0 {
+	ended, err := s.endRun(ctx, runID, "failed", reason, "queued", "running", "awaiting_approval")
+	if err != nil || !ended {
 		return nil, err
 	}
 	return s.endedRun(ctx, runID)
 }
+
+// endRun moves a run in one of the from statuses to status and drops its
+// staging table, under the run's lock, so that no chunk is staged after.
+func (s *Store) endRun(ctx context.Context, runID, status, reason string, from ...string) (bool, error) {
+	ended := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 1))`, runID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE ferry.runs SET status = $2, error = $3, finished_at = now()
+			WHERE id = $1 AND status = ANY($4)`, runID, status, reason, from)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		ended = true
+		_, err = tx.Exec(ctx, "DROP TABLE IF EXISTS "+StageTable(runID))
+		return err
+	})
+	return ended, err
+}
+
+// StageTable is the staging table of a run.
+func StageTable(runID string) string { return libstore.StageTable(runID) }
 
 func (s *Store) endedRun(ctx context.Context, runID string) (*RunRow, error) {
 	u, err := uuid.Parse(runID)
@@ -334,40 +396,53 @@ func (s *Store) endedRun(ctx context.Context, runID string) (*RunRow, error) {
 	return &r, nil
 }
 
-// Refresh folds the chunk ledger into the run's counts and ends the run when
-// every chunk of its manifest has been applied. It returns the run when this
-// call ended it.
-func (s *Store) Refresh(ctx context.Context, runID string) (*RunRow, error) {
-	var status string
+// Refresh folds the chunk ledger into the run's counts. When every chunk of
+// the manifest is staged it returns the run's snapshot: the run is ready to
+// be applied.
+func (s *Store) Refresh(ctx context.Context, runID string) (*ferryv1.RunSnapshot, error) {
+	var (
+		complete bool
+		blob     []byte
+	)
 	err := s.pool.QueryRow(ctx, `
 		WITH l AS (
-			SELECT count(*) AS n, coalesce(sum(rows_read), 0) AS rd, coalesce(sum(rows_inserted), 0) AS ins,
-				coalesce(sum(rows_updated), 0) AS upd, coalesce(sum(rows_unchanged), 0) AS unch,
-				coalesce(sum(rows_rejected), 0) AS rej, coalesce(sum(rows_superseded), 0) AS sup
+			SELECT count(*) AS n, coalesce(sum(rows_read), 0) AS rd, coalesce(sum(rows_rejected), 0) AS rej,
+				coalesce(sum(rows_held), 0) AS held
 			FROM ferry.run_chunks WHERE run_id = $1)
-		UPDATE ferry.runs r SET chunks_done = l.n, rows_read = l.rd, rows_inserted = l.ins, rows_updated = l.upd,
-			rows_unchanged = l.unch, rows_rejected = l.rej, rows_superseded = l.sup,
-			status = CASE WHEN r.chunks_total IS NOT NULL AND l.n >= r.chunks_total
-				THEN CASE WHEN l.rej > 0 THEN 'succeeded_with_errors' ELSE 'succeeded' END
-				ELSE CASE WHEN r.status = 'queued' THEN 'running' ELSE r.status END END,
+		UPDATE ferry.runs r SET chunks_done = l.n, rows_read = l.rd, rows_rejected = l.rej, rows_held = l.held,
+			status = CASE WHEN r.status = 'queued' THEN 'running' ELSE r.status END,
 			started_at = coalesce(r.started_at, now()),
-			finished_at = CASE WHEN r.chunks_total IS NOT NULL AND l.n >= r.chunks_total THEN now() END
+			apply_requested = r.apply_requested OR (r.chunks_total IS NOT NULL AND l.n >= r.chunks_total)
 		FROM l WHERE r.id = $1 AND r.status IN ('queued', 'running')
-		RETURNING r.status`, runID).Scan(&status)
+		RETURNING r.chunks_total IS NOT NULL AND l.n >= r.chunks_total, r.snapshot`, runID).Scan(&complete, &blob)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil // ended already, or unknown
 	}
 	if err != nil {
 		return nil, fmt.Errorf("refresh run %s: %w", runID, err)
 	}
-	if status != "succeeded" && status != "succeeded_with_errors" {
+	if !complete {
 		return nil, nil
 	}
-	// The keys only serve ordering while the run is open.
-	if _, err := s.pool.Exec(ctx, `UPDATE ferry.run_chunks SET keys = NULL WHERE run_id = $1`, runID); err != nil {
-		return nil, fmt.Errorf("clear keys of run %s: %w", runID, err)
+	var snap ferryv1.RunSnapshot
+	if err := proto.Unmarshal(blob, &snap); err != nil {
+		return nil, fmt.Errorf("decode snapshot of run %s: %w", runID, err)
 	}
-	return s.endedRun(ctx, runID)
+	return &snap, nil
+}
+
+// Applied returns a run that delivery has applied (or failed, or held for
+// approval), for its lifecycle event; nil while it is still open.
+func (s *Store) Applied(ctx context.Context, runID string) (*RunRow, error) {
+	r, err := s.endedRun(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	switch r.Run.GetStatus() {
+	case ferryv1.RunStatus_RUN_STATUS_QUEUED, ferryv1.RunStatus_RUN_STATUS_RUNNING:
+		return nil, nil
+	}
+	return r, nil
 }
 
 // TenantOfRun returns the tenant id of a run, for internal callers.

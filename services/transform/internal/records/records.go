@@ -4,21 +4,29 @@ package records
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
+	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/formats/delimited"
 	"github.com/ferrydata/ferry/libs/formats/filespec"
+	"github.com/ferrydata/ferry/libs/formats/textenc"
 	"github.com/ferrydata/ferry/libs/mapping"
 )
 
-// Plans caches resolved plans by run, so a run's mapping is resolved once
-// per process rather than once per chunk.
+// Plans caches resolved plans by run, so a run's mapping is compiled once
+// per process rather than once per chunk, and its cross-reference tables are
+// fetched once.
 type Plans struct {
+	// Fetch loads a tenant's cross-reference table.
+	Fetch func(ctx context.Context, tenant, name string) (mapping.Table, error)
+
 	mu    sync.Mutex
 	plans map[string]*mapping.Plan
 }
@@ -27,13 +35,28 @@ type Plans struct {
 const maxPlans = 256
 
 // Get returns the run's plan for header.
-func (p *Plans) Get(snap *ferryv1.RunSnapshot, header []string, encoding string) (*mapping.Plan, error) {
+func (p *Plans) Get(ctx context.Context, snap *ferryv1.RunSnapshot, header []string, encoding string) (*mapping.Plan, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pl, ok := p.plans[snap.GetRunId()]; ok {
 		return pl, nil
 	}
-	pl, err := mapping.Resolve(snap.GetSpec(), snap.GetDataset(), header)
+	names, err := mapping.Tables(snap.GetSpec())
+	if err != nil {
+		return nil, err
+	}
+	tables := map[string]mapping.Table{}
+	for _, n := range names {
+		if p.Fetch == nil {
+			return nil, errs.FailedPrecondition("cross-reference table %q cannot be loaded here", n)
+		}
+		t, err := p.Fetch(ctx, snap.GetTenantId(), n)
+		if err != nil {
+			return nil, fmt.Errorf("load cross-reference table %q: %w", n, err)
+		}
+		tables[n] = t
+	}
+	pl, err := mapping.Resolve(snap.GetSpec(), snap.GetDataset(), header, tables)
 	if err != nil {
 		return nil, err
 	}
@@ -52,16 +75,12 @@ func options(c *ferryv1.Chunk) delimited.Options {
 	return filespec.ChunkOptions(c.GetRun().GetSpec(), c.GetStandardCsv(), filespec.Limits{MaxRecordSize: n, MaxFieldSize: n, MaxColumns: 1 << 20})
 }
 
-// Build maps a chunk into a record batch.
+// Build maps a chunk into a record batch. Every valid row is kept, in file
+// order: which row of a key wins is decided when the run is applied.
 func Build(c *ferryv1.Chunk, plan *mapping.Plan) (*ferryv1.RecordBatch, error) {
-	b := &ferryv1.RecordBatch{Run: c.GetRun(), Seq: c.GetSeq(), Columns: plan.Columns()}
+	b := &ferryv1.RecordBatch{Run: c.GetRun(), Seq: c.GetSeq(), Columns: plan.Columns(), Header: c.GetHeader()}
 	r := delimited.NewReader(c.GetData(), c.GetFirstRow(), options(c))
-	var (
-		out    bytes.Buffer
-		starts []int
-		last   = map[string]int{}
-		dups   bool
-	)
+	var out bytes.Buffer
 	out.Grow(len(c.GetData()) + len(c.GetData())/4)
 	for {
 		row, fields, err := r.Next()
@@ -71,50 +90,41 @@ func Build(c *ferryv1.Chunk, plan *mapping.Plan) (*ferryv1.RecordBatch, error) {
 		b.Read++
 		var recErr *delimited.RecordError
 		if errors.As(err, &recErr) {
-			b.Rejects = append(b.Rejects, &ferryv1.Reject{Row: recErr.Row, Column: column(c.GetHeader(), recErr.Column), Reason: recErr.Reason})
+			b.Rejects = append(b.Rejects, &ferryv1.Reject{Row: recErr.Row, Column: column(c.GetHeader(), recErr.Column),
+				Reason: recErr.Reason, Rule: "format"})
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read chunk %d: %w", c.GetSeq(), err)
 		}
-		start := out.Len()
-		key, rej := plan.Row(row, fields, &out)
-		if rej != nil {
-			b.Rejects = append(b.Rejects, &ferryv1.Reject{Row: rej.Row, Column: rej.Column, Value: rej.Value, Reason: rej.Reason})
-			continue
+		res := plan.Row(row, fields, &out)
+		switch {
+		case res.Reject != nil:
+			rej := res.Reject
+			b.Rejects = append(b.Rejects, &ferryv1.Reject{Row: rej.Row, Column: rej.Column, Value: rej.Value, Reason: rej.Reason,
+				Rule: rej.Rule, Record: printable(fields)})
+		case res.Held != nil:
+			h := res.Held
+			b.Held = append(b.Held, &ferryv1.HeldRecord{
+				Row:    &ferryv1.HeldRow{Row: h.Row, Column: h.Column, Value: h.Value, Table: h.Table, Reason: h.Reason},
+				Record: printable(fields),
+			})
+		default:
+			b.Staged++
 		}
-		if _, seen := last[key]; seen {
-			dups = true
-		}
-		last[key] = len(b.Keys)
-		starts = append(starts, start)
-		b.Keys = append(b.Keys, key)
-		b.Rows = append(b.Rows, row)
 	}
-	if !dups {
-		b.CopyData = out.Bytes()
-		return b, nil
-	}
-	// Within a file the row with the highest row number wins for a key.
-	data := out.Bytes()
-	var kept bytes.Buffer
-	kept.Grow(len(data))
-	keys, rows := b.Keys[:0:0], b.Rows[:0:0]
-	for i, k := range b.Keys {
-		if last[k] != i {
-			b.Superseded++
-			continue
-		}
-		end := len(data)
-		if i+1 < len(starts) {
-			end = starts[i+1]
-		}
-		kept.Write(data[starts[i]:end])
-		keys = append(keys, k)
-		rows = append(rows, b.Rows[i])
-	}
-	b.CopyData, b.Keys, b.Rows = kept.Bytes(), keys, rows
+	b.CopyData = out.Bytes()
 	return b, nil
+}
+
+// printable copies a record for a reject: bytes that were invalid in the
+// file's encoding show as U+FFFD (protobuf strings are UTF-8).
+func printable(fields []string) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = strings.ToValidUTF8(textenc.Printable(f), "\uFFFD")
+	}
+	return out
 }
 
 func column(header []string, col int) string {

@@ -34,8 +34,16 @@ type RunSnapshot struct {
 	Spec           *ImportProfileSpec `protobuf:"bytes,6,opt,name=spec,proto3" json:"spec,omitempty"`
 	Dataset        *Dataset           `protobuf:"bytes,7,opt,name=dataset,proto3" json:"dataset,omitempty"`
 	// schema and table name the dataset's PostgreSQL table (unquoted).
-	Schema        string `protobuf:"bytes,8,opt,name=schema,proto3" json:"schema,omitempty"`
-	Table         string `protobuf:"bytes,9,opt,name=table,proto3" json:"table,omitempty"`
+	Schema string `protobuf:"bytes,8,opt,name=schema,proto3" json:"schema,omitempty"`
+	Table  string `protobuf:"bytes,9,opt,name=table,proto3" json:"table,omitempty"`
+	// dry_run: compute everything, write nothing to the dataset.
+	DryRun bool `protobuf:"varint,10,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// preview_rows is how many rows and rejects a dry run keeps.
+	PreviewRows int32 `protobuf:"varint,11,opt,name=preview_rows,json=previewRows,proto3" json:"preview_rows,omitempty"`
+	// references are the datasets this dataset's references name, as they were.
+	References []*ReferencedDataset `protobuf:"bytes,12,rep,name=references,proto3" json:"references,omitempty"`
+	// parent_run is the run whose held rows this run re-applies.
+	ParentRun     string `protobuf:"bytes,13,opt,name=parent_run,json=parentRun,proto3" json:"parent_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -133,6 +141,95 @@ func (x *RunSnapshot) GetTable() string {
 	return ""
 }
 
+func (x *RunSnapshot) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RunSnapshot) GetPreviewRows() int32 {
+	if x != nil {
+		return x.PreviewRows
+	}
+	return 0
+}
+
+func (x *RunSnapshot) GetReferences() []*ReferencedDataset {
+	if x != nil {
+		return x.References
+	}
+	return nil
+}
+
+func (x *RunSnapshot) GetParentRun() string {
+	if x != nil {
+		return x.ParentRun
+	}
+	return ""
+}
+
+// ReferencedDataset is a dataset a relationship dataset refers to.
+type ReferencedDataset struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dataset       *Dataset               `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Schema        string                 `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Table         string                 `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferencedDataset) Reset() {
+	*x = ReferencedDataset{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferencedDataset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferencedDataset) ProtoMessage() {}
+
+func (x *ReferencedDataset) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferencedDataset.ProtoReflect.Descriptor instead.
+func (*ReferencedDataset) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReferencedDataset) GetDataset() *Dataset {
+	if x != nil {
+		return x.Dataset
+	}
+	return nil
+}
+
+func (x *ReferencedDataset) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ReferencedDataset) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
 // RunCreateRequest asks the profile service to create a run (NATS request-reply).
 type RunCreateRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -142,13 +239,15 @@ type RunCreateRequest struct {
 	Profile       string     `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`
 	Trigger       RunTrigger `protobuf:"varint,4,opt,name=trigger,proto3,enum=ferry.v1.RunTrigger" json:"trigger,omitempty"`
 	File          *RunFile   `protobuf:"bytes,5,opt,name=file,proto3" json:"file,omitempty"`
+	DryRun        bool       `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	PreviewRows   int32      `protobuf:"varint,7,opt,name=preview_rows,json=previewRows,proto3" json:"preview_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunCreateRequest) Reset() {
 	*x = RunCreateRequest{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[1]
+	mi := &file_ferry_v1_bus_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +259,7 @@ func (x *RunCreateRequest) String() string {
 func (*RunCreateRequest) ProtoMessage() {}
 
 func (x *RunCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[1]
+	mi := &file_ferry_v1_bus_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +272,7 @@ func (x *RunCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunCreateRequest.ProtoReflect.Descriptor instead.
 func (*RunCreateRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{1}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RunCreateRequest) GetTenantId() string {
@@ -211,6 +310,20 @@ func (x *RunCreateRequest) GetFile() *RunFile {
 	return nil
 }
 
+func (x *RunCreateRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RunCreateRequest) GetPreviewRows() int32 {
+	if x != nil {
+		return x.PreviewRows
+	}
+	return 0
+}
+
 // RunCreateReply carries the created run, or the reason it was not created.
 type RunCreateReply struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -225,7 +338,7 @@ type RunCreateReply struct {
 
 func (x *RunCreateReply) Reset() {
 	*x = RunCreateReply{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[2]
+	mi := &file_ferry_v1_bus_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +350,7 @@ func (x *RunCreateReply) String() string {
 func (*RunCreateReply) ProtoMessage() {}
 
 func (x *RunCreateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[2]
+	mi := &file_ferry_v1_bus_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +363,7 @@ func (x *RunCreateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunCreateReply.ProtoReflect.Descriptor instead.
 func (*RunCreateReply) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RunCreateReply) GetRun() *Run {
@@ -286,14 +399,18 @@ type ImportCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Run   *RunSnapshot           `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
 	// object names the stored file in the files object store.
-	Object        string `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	Object string `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	// report_file says ingest reports the file (started) and the manifest
+	// itself once it has split the file: nobody uploaded it (held rows
+	// re-applied).
+	ReportFile    bool `protobuf:"varint,3,opt,name=report_file,json=reportFile,proto3" json:"report_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImportCommand) Reset() {
 	*x = ImportCommand{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[3]
+	mi := &file_ferry_v1_bus_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -305,7 +422,7 @@ func (x *ImportCommand) String() string {
 func (*ImportCommand) ProtoMessage() {}
 
 func (x *ImportCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[3]
+	mi := &file_ferry_v1_bus_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -318,7 +435,7 @@ func (x *ImportCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCommand.ProtoReflect.Descriptor instead.
 func (*ImportCommand) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ImportCommand) GetRun() *RunSnapshot {
@@ -333,6 +450,13 @@ func (x *ImportCommand) GetObject() string {
 		return x.Object
 	}
 	return ""
+}
+
+func (x *ImportCommand) GetReportFile() bool {
+	if x != nil {
+		return x.ReportFile
+	}
+	return false
 }
 
 // Chunk is a slice of a file cut at record boundaries.
@@ -361,7 +485,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[4]
+	mi := &file_ferry_v1_bus_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +497,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[4]
+	mi := &file_ferry_v1_bus_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +510,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Chunk) GetRun() *RunSnapshot {
@@ -445,31 +569,33 @@ func (x *Chunk) GetEncoding() string {
 	return ""
 }
 
-// RecordBatch is a chunk's rows, mapped and validated, ready to apply.
+// RecordBatch is a chunk's rows, mapped and validated, ready to stage.
 type RecordBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Run   *RunSnapshot           `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
 	Seq   int64                  `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	// columns are the dataset columns in copy_data, in order; the last is the row number.
+	// columns are the columns in copy_data, in order: dataset fields, then the
+	// row number, then (when the profile can reject rows while applying) the
+	// row's original record as a JSON array.
 	Columns []string `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
 	// copy_data is CSV for PostgreSQL's COPY, one line per row.
 	CopyData []byte `protobuf:"bytes,4,opt,name=copy_data,json=copyData,proto3" json:"copy_data,omitempty"`
-	// keys are the rows' canonical keys, aligned with rows.
-	Keys []string `protobuf:"bytes,5,rep,name=keys,proto3" json:"keys,omitempty"`
-	// rows are the file row numbers of the rows in copy_data.
-	Rows []int64 `protobuf:"varint,6,rep,packed,name=rows,proto3" json:"rows,omitempty"`
+	// staged is the number of rows in copy_data.
+	Staged int64 `protobuf:"varint,5,opt,name=staged,proto3" json:"staged,omitempty"`
+	// header is the file's header.
+	Header []string `protobuf:"bytes,6,rep,name=header,proto3" json:"header,omitempty"`
 	// read counts the chunk's records.
-	Read int64 `protobuf:"varint,7,opt,name=read,proto3" json:"read,omitempty"`
-	// superseded counts rows dropped for a later row of the chunk with the same key.
-	Superseded    int64     `protobuf:"varint,8,opt,name=superseded,proto3" json:"superseded,omitempty"`
-	Rejects       []*Reject `protobuf:"bytes,9,rep,name=rejects,proto3" json:"rejects,omitempty"`
+	Read    int64     `protobuf:"varint,7,opt,name=read,proto3" json:"read,omitempty"`
+	Rejects []*Reject `protobuf:"bytes,9,rep,name=rejects,proto3" json:"rejects,omitempty"`
+	// held are rows held as "needs cross-reference", with their records.
+	Held          []*HeldRecord `protobuf:"bytes,10,rep,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[5]
+	mi := &file_ferry_v1_bus_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +607,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[5]
+	mi := &file_ferry_v1_bus_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +620,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RecordBatch) GetRun() *RunSnapshot {
@@ -525,16 +651,16 @@ func (x *RecordBatch) GetCopyData() []byte {
 	return nil
 }
 
-func (x *RecordBatch) GetKeys() []string {
+func (x *RecordBatch) GetStaged() int64 {
 	if x != nil {
-		return x.Keys
+		return x.Staged
 	}
-	return nil
+	return 0
 }
 
-func (x *RecordBatch) GetRows() []int64 {
+func (x *RecordBatch) GetHeader() []string {
 	if x != nil {
-		return x.Rows
+		return x.Header
 	}
 	return nil
 }
@@ -546,13 +672,6 @@ func (x *RecordBatch) GetRead() int64 {
 	return 0
 }
 
-func (x *RecordBatch) GetSuperseded() int64 {
-	if x != nil {
-		return x.Superseded
-	}
-	return 0
-}
-
 func (x *RecordBatch) GetRejects() []*Reject {
 	if x != nil {
 		return x.Rejects
@@ -560,7 +679,67 @@ func (x *RecordBatch) GetRejects() []*Reject {
 	return nil
 }
 
-// ChunkApplied reports a chunk committed to the dataset.
+func (x *RecordBatch) GetHeld() []*HeldRecord {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+// HeldRecord is a held row with its original record.
+type HeldRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Row           *HeldRow               `protobuf:"bytes,1,opt,name=row,proto3" json:"row,omitempty"`
+	Record        []string               `protobuf:"bytes,2,rep,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldRecord) Reset() {
+	*x = HeldRecord{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldRecord) ProtoMessage() {}
+
+func (x *HeldRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldRecord.ProtoReflect.Descriptor instead.
+func (*HeldRecord) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HeldRecord) GetRow() *HeldRow {
+	if x != nil {
+		return x.Row
+	}
+	return nil
+}
+
+func (x *HeldRecord) GetRecord() []string {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+// ChunkApplied reports a chunk staged (written to the run's staging table).
 type ChunkApplied struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -571,7 +750,7 @@ type ChunkApplied struct {
 
 func (x *ChunkApplied) Reset() {
 	*x = ChunkApplied{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[6]
+	mi := &file_ferry_v1_bus_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +762,7 @@ func (x *ChunkApplied) String() string {
 func (*ChunkApplied) ProtoMessage() {}
 
 func (x *ChunkApplied) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[6]
+	mi := &file_ferry_v1_bus_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +775,7 @@ func (x *ChunkApplied) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkApplied.ProtoReflect.Descriptor instead.
 func (*ChunkApplied) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChunkApplied) GetSeq() int64 {
@@ -613,6 +792,98 @@ func (x *ChunkApplied) GetCounts() *RunCounts {
 	return nil
 }
 
+// ApplyCommand tells delivery to decide and apply a run whose chunks are all staged.
+type ApplyCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Run   *RunSnapshot           `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// approved applies a run held by the mirror guard.
+	Approved      bool `protobuf:"varint,2,opt,name=approved,proto3" json:"approved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyCommand) Reset() {
+	*x = ApplyCommand{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyCommand) ProtoMessage() {}
+
+func (x *ApplyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyCommand.ProtoReflect.Descriptor instead.
+func (*ApplyCommand) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ApplyCommand) GetRun() *RunSnapshot {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *ApplyCommand) GetApproved() bool {
+	if x != nil {
+		return x.Approved
+	}
+	return false
+}
+
+// RunApplied reports that delivery ended the run (applied, failed by the
+// error policy, held for approval, or a dry run computed).
+type RunApplied struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunApplied) Reset() {
+	*x = RunApplied{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunApplied) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunApplied) ProtoMessage() {}
+
+func (x *RunApplied) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunApplied.ProtoReflect.Descriptor instead.
+func (*RunApplied) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{10}
+}
+
 // Manifest reports that a file has been split completely.
 type Manifest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -624,7 +895,7 @@ type Manifest struct {
 
 func (x *Manifest) Reset() {
 	*x = Manifest{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[7]
+	mi := &file_ferry_v1_bus_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +907,7 @@ func (x *Manifest) String() string {
 func (*Manifest) ProtoMessage() {}
 
 func (x *Manifest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[7]
+	mi := &file_ferry_v1_bus_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +920,7 @@ func (x *Manifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manifest.ProtoReflect.Descriptor instead.
 func (*Manifest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Manifest) GetChunks() int64 {
@@ -676,7 +947,7 @@ type RunFailed struct {
 
 func (x *RunFailed) Reset() {
 	*x = RunFailed{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[8]
+	mi := &file_ferry_v1_bus_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +959,7 @@ func (x *RunFailed) String() string {
 func (*RunFailed) ProtoMessage() {}
 
 func (x *RunFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[8]
+	mi := &file_ferry_v1_bus_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +972,7 @@ func (x *RunFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunFailed.ProtoReflect.Descriptor instead.
 func (*RunFailed) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RunFailed) GetReason() string {
@@ -720,7 +991,7 @@ type RunCanceled struct {
 
 func (x *RunCanceled) Reset() {
 	*x = RunCanceled{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[9]
+	mi := &file_ferry_v1_bus_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +1003,7 @@ func (x *RunCanceled) String() string {
 func (*RunCanceled) ProtoMessage() {}
 
 func (x *RunCanceled) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[9]
+	mi := &file_ferry_v1_bus_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +1016,7 @@ func (x *RunCanceled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunCanceled.ProtoReflect.Descriptor instead.
 func (*RunCanceled) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{13}
 }
 
 // RunStarted reports that a run's file has been received and checked.
@@ -758,7 +1029,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[10]
+	mi := &file_ferry_v1_bus_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1041,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[10]
+	mi := &file_ferry_v1_bus_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +1054,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RunStarted) GetFile() *RunFile {
@@ -805,6 +1076,7 @@ type Progress struct {
 	//	*Progress_Failed
 	//	*Progress_Canceled
 	//	*Progress_Started
+	//	*Progress_RunApplied
 	Event         isProgress_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -812,7 +1084,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[11]
+	mi := &file_ferry_v1_bus_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +1096,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[11]
+	mi := &file_ferry_v1_bus_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +1109,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Progress) GetTenantId() string {
@@ -906,6 +1178,15 @@ func (x *Progress) GetStarted() *RunStarted {
 	return nil
 }
 
+func (x *Progress) GetRunApplied() *RunApplied {
+	if x != nil {
+		if x, ok := x.Event.(*Progress_RunApplied); ok {
+			return x.RunApplied
+		}
+	}
+	return nil
+}
+
 type isProgress_Event interface {
 	isProgress_Event()
 }
@@ -930,6 +1211,10 @@ type Progress_Started struct {
 	Started *RunStarted `protobuf:"bytes,7,opt,name=started,proto3,oneof"`
 }
 
+type Progress_RunApplied struct {
+	RunApplied *RunApplied `protobuf:"bytes,8,opt,name=run_applied,json=runApplied,proto3,oneof"`
+}
+
 func (*Progress_Applied) isProgress_Event() {}
 
 func (*Progress_Manifest) isProgress_Event() {}
@@ -939,6 +1224,8 @@ func (*Progress_Failed) isProgress_Event() {}
 func (*Progress_Canceled) isProgress_Event() {}
 
 func (*Progress_Started) isProgress_Event() {}
+
+func (*Progress_RunApplied) isProgress_Event() {}
 
 // RunEvent is a run lifecycle event, published on ferry.runs.<tenant>.<profile>.<status>.
 type RunEvent struct {
@@ -951,7 +1238,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[12]
+	mi := &file_ferry_v1_bus_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1250,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[12]
+	mi := &file_ferry_v1_bus_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1263,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RunEvent) GetTenantId() string {
@@ -993,11 +1280,153 @@ func (x *RunEvent) GetRun() *Run {
 	return nil
 }
 
+// CrossReferenceFetchRequest asks the profile service for a cross-reference
+// table's entries (NATS request-reply on ferry.svc.xref.fetch.<tenant>).
+type CrossReferenceFetchRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// after pages: entries with an external value after this one.
+	After         string `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         int32  `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CrossReferenceFetchRequest) Reset() {
+	*x = CrossReferenceFetchRequest{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CrossReferenceFetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CrossReferenceFetchRequest) ProtoMessage() {}
+
+func (x *CrossReferenceFetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CrossReferenceFetchRequest.ProtoReflect.Descriptor instead.
+func (*CrossReferenceFetchRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CrossReferenceFetchRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *CrossReferenceFetchRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CrossReferenceFetchRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *CrossReferenceFetchRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// CrossReferenceFetchReply is one page of entries by external value.
+type CrossReferenceFetchReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table *CrossReference        `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// more says there are entries after the last one.
+	More bool `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	// code is a google.rpc.Code; 0 on success.
+	Code          int32  `protobuf:"varint,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CrossReferenceFetchReply) Reset() {
+	*x = CrossReferenceFetchReply{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CrossReferenceFetchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CrossReferenceFetchReply) ProtoMessage() {}
+
+func (x *CrossReferenceFetchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CrossReferenceFetchReply.ProtoReflect.Descriptor instead.
+func (*CrossReferenceFetchReply) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CrossReferenceFetchReply) GetTable() *CrossReference {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *CrossReferenceFetchReply) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *CrossReferenceFetchReply) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *CrossReferenceFetchReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_ferry_v1_bus_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\n" +
-	"\x12ferry/v1/bus.proto\x12\bferry.v1\x1a\x16ferry/v1/dataset.proto\x1a\x1dferry/v1/import_profile.proto\x1a\x12ferry/v1/run.proto\"\xa9\x02\n" +
+	"\x12ferry/v1/bus.proto\x12\bferry.v1\x1a\x1eferry/v1/cross_reference.proto\x1a\x16ferry/v1/dataset.proto\x1a\x1dferry/v1/import_profile.proto\x1a\x12ferry/v1/run.proto\"\xc1\x03\n" +
 	"\vRunSnapshot\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x17\n" +
@@ -1007,21 +1436,37 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x04spec\x18\x06 \x01(\v2\x1b.ferry.v1.ImportProfileSpecR\x04spec\x12+\n" +
 	"\adataset\x18\a \x01(\v2\x11.ferry.v1.DatasetR\adataset\x12\x16\n" +
 	"\x06schema\x18\b \x01(\tR\x06schema\x12\x14\n" +
-	"\x05table\x18\t \x01(\tR\x05table\"\xb7\x01\n" +
+	"\x05table\x18\t \x01(\tR\x05table\x12\x17\n" +
+	"\adry_run\x18\n" +
+	" \x01(\bR\x06dryRun\x12!\n" +
+	"\fpreview_rows\x18\v \x01(\x05R\vpreviewRows\x12;\n" +
+	"\n" +
+	"references\x18\f \x03(\v2\x1b.ferry.v1.ReferencedDatasetR\n" +
+	"references\x12\x1d\n" +
+	"\n" +
+	"parent_run\x18\r \x01(\tR\tparentRun\"n\n" +
+	"\x11ReferencedDataset\x12+\n" +
+	"\adataset\x18\x01 \x01(\v2\x11.ferry.v1.DatasetR\adataset\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\"\xf3\x01\n" +
 	"\x10RunCreateRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x18\n" +
 	"\aprofile\x18\x03 \x01(\tR\aprofile\x12.\n" +
 	"\atrigger\x18\x04 \x01(\x0e2\x14.ferry.v1.RunTriggerR\atrigger\x12%\n" +
-	"\x04file\x18\x05 \x01(\v2\x11.ferry.v1.RunFileR\x04file\"\x92\x01\n" +
+	"\x04file\x18\x05 \x01(\v2\x11.ferry.v1.RunFileR\x04file\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun\x12!\n" +
+	"\fpreview_rows\x18\a \x01(\x05R\vpreviewRows\"\x92\x01\n" +
 	"\x0eRunCreateReply\x12\x1f\n" +
 	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\x121\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x15.ferry.v1.RunSnapshotR\bsnapshot\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"P\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"q\n" +
 	"\rImportCommand\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x16\n" +
-	"\x06object\x18\x02 \x01(\tR\x06object\"\xde\x01\n" +
+	"\x06object\x18\x02 \x01(\tR\x06object\x12\x1f\n" +
+	"\vreport_file\x18\x03 \x01(\bR\n" +
+	"reportFile\"\xde\x01\n" +
 	"\x05Chunk\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x16\n" +
 	"\x06header\x18\x02 \x03(\tR\x06header\x12\x10\n" +
@@ -1030,22 +1475,30 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x04rows\x18\x05 \x01(\x03R\x04rows\x12\x12\n" +
 	"\x04data\x18\x06 \x01(\fR\x04data\x12!\n" +
 	"\fstandard_csv\x18\a \x01(\bR\vstandardCsv\x12\x1a\n" +
-	"\bencoding\x18\b \x01(\tR\bencoding\"\x87\x02\n" +
+	"\bencoding\x18\b \x01(\tR\bencoding\"\x99\x02\n" +
 	"\vRecordBatch\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\tR\acolumns\x12\x1b\n" +
-	"\tcopy_data\x18\x04 \x01(\fR\bcopyData\x12\x12\n" +
-	"\x04keys\x18\x05 \x03(\tR\x04keys\x12\x12\n" +
-	"\x04rows\x18\x06 \x03(\x03R\x04rows\x12\x12\n" +
-	"\x04read\x18\a \x01(\x03R\x04read\x12\x1e\n" +
+	"\tcopy_data\x18\x04 \x01(\fR\bcopyData\x12\x16\n" +
+	"\x06staged\x18\x05 \x01(\x03R\x06staged\x12\x16\n" +
+	"\x06header\x18\x06 \x03(\tR\x06header\x12\x12\n" +
+	"\x04read\x18\a \x01(\x03R\x04read\x12*\n" +
+	"\arejects\x18\t \x03(\v2\x10.ferry.v1.RejectR\arejects\x12(\n" +
+	"\x04held\x18\n" +
+	" \x03(\v2\x14.ferry.v1.HeldRecordR\x04held\"I\n" +
 	"\n" +
-	"superseded\x18\b \x01(\x03R\n" +
-	"superseded\x12*\n" +
-	"\arejects\x18\t \x03(\v2\x10.ferry.v1.RejectR\arejects\"M\n" +
+	"HeldRecord\x12#\n" +
+	"\x03row\x18\x01 \x01(\v2\x11.ferry.v1.HeldRowR\x03row\x12\x16\n" +
+	"\x06record\x18\x02 \x03(\tR\x06record\"M\n" +
 	"\fChunkApplied\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12+\n" +
-	"\x06counts\x18\x02 \x01(\v2\x13.ferry.v1.RunCountsR\x06counts\"6\n" +
+	"\x06counts\x18\x02 \x01(\v2\x13.ferry.v1.RunCountsR\x06counts\"S\n" +
+	"\fApplyCommand\x12'\n" +
+	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x1a\n" +
+	"\bapproved\x18\x02 \x01(\bR\bapproved\"\f\n" +
+	"\n" +
+	"RunApplied\"6\n" +
 	"\bManifest\x12\x16\n" +
 	"\x06chunks\x18\x01 \x01(\x03R\x06chunks\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x03R\x04rows\"#\n" +
@@ -1054,7 +1507,7 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\vRunCanceled\"3\n" +
 	"\n" +
 	"RunStarted\x12%\n" +
-	"\x04file\x18\x01 \x01(\v2\x11.ferry.v1.RunFileR\x04file\"\xc3\x02\n" +
+	"\x04file\x18\x01 \x01(\v2\x11.ferry.v1.RunFileR\x04file\"\xfc\x02\n" +
 	"\bProgress\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x122\n" +
@@ -1062,11 +1515,23 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\bmanifest\x18\x04 \x01(\v2\x12.ferry.v1.ManifestH\x00R\bmanifest\x12-\n" +
 	"\x06failed\x18\x05 \x01(\v2\x13.ferry.v1.RunFailedH\x00R\x06failed\x123\n" +
 	"\bcanceled\x18\x06 \x01(\v2\x15.ferry.v1.RunCanceledH\x00R\bcanceled\x120\n" +
-	"\astarted\x18\a \x01(\v2\x14.ferry.v1.RunStartedH\x00R\astartedB\a\n" +
+	"\astarted\x18\a \x01(\v2\x14.ferry.v1.RunStartedH\x00R\astarted\x127\n" +
+	"\vrun_applied\x18\b \x01(\v2\x14.ferry.v1.RunAppliedH\x00R\n" +
+	"runAppliedB\a\n" +
 	"\x05event\"H\n" +
 	"\bRunEvent\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1f\n" +
-	"\x03run\x18\x02 \x01(\v2\r.ferry.v1.RunR\x03runB\x93\x01\n" +
+	"\x03run\x18\x02 \x01(\v2\r.ferry.v1.RunR\x03run\"y\n" +
+	"\x1aCrossReferenceFetchRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\x05R\x05limit\"\x8c\x01\n" +
+	"\x18CrossReferenceFetchReply\x12.\n" +
+	"\x05table\x18\x01 \x01(\v2\x18.ferry.v1.CrossReferenceR\x05table\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessageB\x93\x01\n" +
 	"\fcom.ferry.v1B\bBusProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -1081,53 +1546,68 @@ func file_ferry_v1_bus_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_bus_proto_rawDescData
 }
 
-var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_ferry_v1_bus_proto_goTypes = []any{
-	(*RunSnapshot)(nil),       // 0: ferry.v1.RunSnapshot
-	(*RunCreateRequest)(nil),  // 1: ferry.v1.RunCreateRequest
-	(*RunCreateReply)(nil),    // 2: ferry.v1.RunCreateReply
-	(*ImportCommand)(nil),     // 3: ferry.v1.ImportCommand
-	(*Chunk)(nil),             // 4: ferry.v1.Chunk
-	(*RecordBatch)(nil),       // 5: ferry.v1.RecordBatch
-	(*ChunkApplied)(nil),      // 6: ferry.v1.ChunkApplied
-	(*Manifest)(nil),          // 7: ferry.v1.Manifest
-	(*RunFailed)(nil),         // 8: ferry.v1.RunFailed
-	(*RunCanceled)(nil),       // 9: ferry.v1.RunCanceled
-	(*RunStarted)(nil),        // 10: ferry.v1.RunStarted
-	(*Progress)(nil),          // 11: ferry.v1.Progress
-	(*RunEvent)(nil),          // 12: ferry.v1.RunEvent
-	(*ImportProfileSpec)(nil), // 13: ferry.v1.ImportProfileSpec
-	(*Dataset)(nil),           // 14: ferry.v1.Dataset
-	(RunTrigger)(0),           // 15: ferry.v1.RunTrigger
-	(*RunFile)(nil),           // 16: ferry.v1.RunFile
-	(*Run)(nil),               // 17: ferry.v1.Run
-	(*Reject)(nil),            // 18: ferry.v1.Reject
-	(*RunCounts)(nil),         // 19: ferry.v1.RunCounts
+	(*RunSnapshot)(nil),                // 0: ferry.v1.RunSnapshot
+	(*ReferencedDataset)(nil),          // 1: ferry.v1.ReferencedDataset
+	(*RunCreateRequest)(nil),           // 2: ferry.v1.RunCreateRequest
+	(*RunCreateReply)(nil),             // 3: ferry.v1.RunCreateReply
+	(*ImportCommand)(nil),              // 4: ferry.v1.ImportCommand
+	(*Chunk)(nil),                      // 5: ferry.v1.Chunk
+	(*RecordBatch)(nil),                // 6: ferry.v1.RecordBatch
+	(*HeldRecord)(nil),                 // 7: ferry.v1.HeldRecord
+	(*ChunkApplied)(nil),               // 8: ferry.v1.ChunkApplied
+	(*ApplyCommand)(nil),               // 9: ferry.v1.ApplyCommand
+	(*RunApplied)(nil),                 // 10: ferry.v1.RunApplied
+	(*Manifest)(nil),                   // 11: ferry.v1.Manifest
+	(*RunFailed)(nil),                  // 12: ferry.v1.RunFailed
+	(*RunCanceled)(nil),                // 13: ferry.v1.RunCanceled
+	(*RunStarted)(nil),                 // 14: ferry.v1.RunStarted
+	(*Progress)(nil),                   // 15: ferry.v1.Progress
+	(*RunEvent)(nil),                   // 16: ferry.v1.RunEvent
+	(*CrossReferenceFetchRequest)(nil), // 17: ferry.v1.CrossReferenceFetchRequest
+	(*CrossReferenceFetchReply)(nil),   // 18: ferry.v1.CrossReferenceFetchReply
+	(*ImportProfileSpec)(nil),          // 19: ferry.v1.ImportProfileSpec
+	(*Dataset)(nil),                    // 20: ferry.v1.Dataset
+	(RunTrigger)(0),                    // 21: ferry.v1.RunTrigger
+	(*RunFile)(nil),                    // 22: ferry.v1.RunFile
+	(*Run)(nil),                        // 23: ferry.v1.Run
+	(*Reject)(nil),                     // 24: ferry.v1.Reject
+	(*HeldRow)(nil),                    // 25: ferry.v1.HeldRow
+	(*RunCounts)(nil),                  // 26: ferry.v1.RunCounts
+	(*CrossReference)(nil),             // 27: ferry.v1.CrossReference
 }
 var file_ferry_v1_bus_proto_depIdxs = []int32{
-	13, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
-	14, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
-	15, // 2: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
-	16, // 3: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
-	17, // 4: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
-	0,  // 5: ferry.v1.RunCreateReply.snapshot:type_name -> ferry.v1.RunSnapshot
-	0,  // 6: ferry.v1.ImportCommand.run:type_name -> ferry.v1.RunSnapshot
-	0,  // 7: ferry.v1.Chunk.run:type_name -> ferry.v1.RunSnapshot
-	0,  // 8: ferry.v1.RecordBatch.run:type_name -> ferry.v1.RunSnapshot
-	18, // 9: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
-	19, // 10: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
-	16, // 11: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
-	6,  // 12: ferry.v1.Progress.applied:type_name -> ferry.v1.ChunkApplied
-	7,  // 13: ferry.v1.Progress.manifest:type_name -> ferry.v1.Manifest
-	8,  // 14: ferry.v1.Progress.failed:type_name -> ferry.v1.RunFailed
-	9,  // 15: ferry.v1.Progress.canceled:type_name -> ferry.v1.RunCanceled
-	10, // 16: ferry.v1.Progress.started:type_name -> ferry.v1.RunStarted
-	17, // 17: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	19, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
+	20, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
+	1,  // 2: ferry.v1.RunSnapshot.references:type_name -> ferry.v1.ReferencedDataset
+	20, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
+	21, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
+	22, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
+	23, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
+	0,  // 7: ferry.v1.RunCreateReply.snapshot:type_name -> ferry.v1.RunSnapshot
+	0,  // 8: ferry.v1.ImportCommand.run:type_name -> ferry.v1.RunSnapshot
+	0,  // 9: ferry.v1.Chunk.run:type_name -> ferry.v1.RunSnapshot
+	0,  // 10: ferry.v1.RecordBatch.run:type_name -> ferry.v1.RunSnapshot
+	24, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
+	7,  // 12: ferry.v1.RecordBatch.held:type_name -> ferry.v1.HeldRecord
+	25, // 13: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
+	26, // 14: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
+	0,  // 15: ferry.v1.ApplyCommand.run:type_name -> ferry.v1.RunSnapshot
+	22, // 16: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
+	8,  // 17: ferry.v1.Progress.applied:type_name -> ferry.v1.ChunkApplied
+	11, // 18: ferry.v1.Progress.manifest:type_name -> ferry.v1.Manifest
+	12, // 19: ferry.v1.Progress.failed:type_name -> ferry.v1.RunFailed
+	13, // 20: ferry.v1.Progress.canceled:type_name -> ferry.v1.RunCanceled
+	14, // 21: ferry.v1.Progress.started:type_name -> ferry.v1.RunStarted
+	10, // 22: ferry.v1.Progress.run_applied:type_name -> ferry.v1.RunApplied
+	23, // 23: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
+	27, // 24: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_bus_proto_init() }
@@ -1135,15 +1615,17 @@ func file_ferry_v1_bus_proto_init() {
 	if File_ferry_v1_bus_proto != nil {
 		return
 	}
+	file_ferry_v1_cross_reference_proto_init()
 	file_ferry_v1_dataset_proto_init()
 	file_ferry_v1_import_profile_proto_init()
 	file_ferry_v1_run_proto_init()
-	file_ferry_v1_bus_proto_msgTypes[11].OneofWrappers = []any{
+	file_ferry_v1_bus_proto_msgTypes[15].OneofWrappers = []any{
 		(*Progress_Applied)(nil),
 		(*Progress_Manifest)(nil),
 		(*Progress_Failed)(nil),
 		(*Progress_Canceled)(nil),
 		(*Progress_Started)(nil),
+		(*Progress_RunApplied)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1151,7 +1633,7 @@ func file_ferry_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_bus_proto_rawDesc), len(file_ferry_v1_bus_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -167,9 +167,12 @@ type Dataset struct {
 	// version increases with every change of the definition.
 	Version int64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	// table is the PostgreSQL table, schema-qualified.
-	Table         string                 `protobuf:"bytes,5,opt,name=table,proto3" json:"table,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Table      string                 `protobuf:"bytes,5,opt,name=table,proto3" json:"table,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// references make a relationship dataset: each names fields of this
+	// dataset that must equal the key of a live row of another dataset.
+	References    []*Reference `protobuf:"bytes,8,rep,name=references,proto3" json:"references,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -253,6 +256,68 @@ func (x *Dataset) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Dataset) GetReferences() []*Reference {
+	if x != nil {
+		return x.References
+	}
+	return nil
+}
+
+// Reference ties fields of a dataset to another dataset's key.
+type Reference struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// fields are this dataset's fields, in the order of the other dataset's key.
+	Fields []string `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
+	// dataset is the referenced dataset.
+	Dataset       string `protobuf:"bytes,2,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reference) Reset() {
+	*x = Reference{}
+	mi := &file_ferry_v1_dataset_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reference) ProtoMessage() {}
+
+func (x *Reference) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_dataset_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reference.ProtoReflect.Descriptor instead.
+func (*Reference) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Reference) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *Reference) GetDataset() string {
+	if x != nil {
+		return x.Dataset
+	}
+	return ""
+}
+
 // CreateDatasetRequest carries the definition.
 type CreateDatasetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -263,7 +328,7 @@ type CreateDatasetRequest struct {
 
 func (x *CreateDatasetRequest) Reset() {
 	*x = CreateDatasetRequest{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[2]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +340,7 @@ func (x *CreateDatasetRequest) String() string {
 func (*CreateDatasetRequest) ProtoMessage() {}
 
 func (x *CreateDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[2]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +353,7 @@ func (x *CreateDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDatasetRequest.ProtoReflect.Descriptor instead.
 func (*CreateDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateDatasetRequest) GetDataset() *Dataset {
@@ -308,7 +373,7 @@ type CreateDatasetResponse struct {
 
 func (x *CreateDatasetResponse) Reset() {
 	*x = CreateDatasetResponse{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[3]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +385,7 @@ func (x *CreateDatasetResponse) String() string {
 func (*CreateDatasetResponse) ProtoMessage() {}
 
 func (x *CreateDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[3]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +398,7 @@ func (x *CreateDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDatasetResponse.ProtoReflect.Descriptor instead.
 func (*CreateDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateDatasetResponse) GetDataset() *Dataset {
@@ -353,7 +418,7 @@ type ApplyDatasetRequest struct {
 
 func (x *ApplyDatasetRequest) Reset() {
 	*x = ApplyDatasetRequest{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[4]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +430,7 @@ func (x *ApplyDatasetRequest) String() string {
 func (*ApplyDatasetRequest) ProtoMessage() {}
 
 func (x *ApplyDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[4]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +443,7 @@ func (x *ApplyDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyDatasetRequest.ProtoReflect.Descriptor instead.
 func (*ApplyDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApplyDatasetRequest) GetDataset() *Dataset {
@@ -400,7 +465,7 @@ type ApplyDatasetResponse struct {
 
 func (x *ApplyDatasetResponse) Reset() {
 	*x = ApplyDatasetResponse{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[5]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -412,7 +477,7 @@ func (x *ApplyDatasetResponse) String() string {
 func (*ApplyDatasetResponse) ProtoMessage() {}
 
 func (x *ApplyDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[5]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -425,7 +490,7 @@ func (x *ApplyDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyDatasetResponse.ProtoReflect.Descriptor instead.
 func (*ApplyDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApplyDatasetResponse) GetDataset() *Dataset {
@@ -452,7 +517,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[6]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +529,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[6]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +542,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetDatasetRequest) GetName() string {
@@ -497,7 +562,7 @@ type GetDatasetResponse struct {
 
 func (x *GetDatasetResponse) Reset() {
 	*x = GetDatasetResponse{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[7]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +574,7 @@ func (x *GetDatasetResponse) String() string {
 func (*GetDatasetResponse) ProtoMessage() {}
 
 func (x *GetDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[7]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +587,7 @@ func (x *GetDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetResponse.ProtoReflect.Descriptor instead.
 func (*GetDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetDatasetResponse) GetDataset() *Dataset {
@@ -541,7 +606,7 @@ type ListDatasetsRequest struct {
 
 func (x *ListDatasetsRequest) Reset() {
 	*x = ListDatasetsRequest{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[8]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +618,7 @@ func (x *ListDatasetsRequest) String() string {
 func (*ListDatasetsRequest) ProtoMessage() {}
 
 func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[8]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +631,7 @@ func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsRequest.ProtoReflect.Descriptor instead.
 func (*ListDatasetsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{9}
 }
 
 // ListDatasetsResponse lists datasets by name.
@@ -579,7 +644,7 @@ type ListDatasetsResponse struct {
 
 func (x *ListDatasetsResponse) Reset() {
 	*x = ListDatasetsResponse{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[9]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +656,7 @@ func (x *ListDatasetsResponse) String() string {
 func (*ListDatasetsResponse) ProtoMessage() {}
 
 func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[9]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +669,7 @@ func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsResponse.ProtoReflect.Descriptor instead.
 func (*ListDatasetsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDatasetsResponse) GetDatasets() []*Dataset {
@@ -625,7 +690,7 @@ type AddFieldsRequest struct {
 
 func (x *AddFieldsRequest) Reset() {
 	*x = AddFieldsRequest{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[10]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +702,7 @@ func (x *AddFieldsRequest) String() string {
 func (*AddFieldsRequest) ProtoMessage() {}
 
 func (x *AddFieldsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[10]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +715,7 @@ func (x *AddFieldsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddFieldsRequest.ProtoReflect.Descriptor instead.
 func (*AddFieldsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AddFieldsRequest) GetName() string {
@@ -677,7 +742,7 @@ type AddFieldsResponse struct {
 
 func (x *AddFieldsResponse) Reset() {
 	*x = AddFieldsResponse{}
-	mi := &file_ferry_v1_dataset_proto_msgTypes[11]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +754,7 @@ func (x *AddFieldsResponse) String() string {
 func (*AddFieldsResponse) ProtoMessage() {}
 
 func (x *AddFieldsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_dataset_proto_msgTypes[11]
+	mi := &file_ferry_v1_dataset_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +767,7 @@ func (x *AddFieldsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddFieldsResponse.ProtoReflect.Descriptor instead.
 func (*AddFieldsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_dataset_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AddFieldsResponse) GetDataset() *Dataset {
@@ -720,7 +785,7 @@ const file_ferry_v1_dataset_proto_rawDesc = "" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.ferry.v1.FieldTypeR\x04type\x12\x1a\n" +
-	"\brequired\x18\x03 \x01(\bR\brequired\"\x82\x02\n" +
+	"\brequired\x18\x03 \x01(\bR\brequired\"\xb7\x02\n" +
 	"\aDataset\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x06fields\x18\x02 \x03(\v2\x0f.ferry.v1.FieldR\x06fields\x12\x10\n" +
@@ -730,7 +795,13 @@ const file_ferry_v1_dataset_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"C\n" +
+	"updateTime\x123\n" +
+	"\n" +
+	"references\x18\b \x03(\v2\x13.ferry.v1.ReferenceR\n" +
+	"references\"=\n" +
+	"\tReference\x12\x16\n" +
+	"\x06fields\x18\x01 \x03(\tR\x06fields\x12\x18\n" +
+	"\adataset\x18\x02 \x01(\tR\adataset\"C\n" +
 	"\x14CreateDatasetRequest\x12+\n" +
 	"\adataset\x18\x01 \x01(\v2\x11.ferry.v1.DatasetR\adataset\"D\n" +
 	"\x15CreateDatasetResponse\x12+\n" +
@@ -783,51 +854,53 @@ func file_ferry_v1_dataset_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_dataset_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ferry_v1_dataset_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_ferry_v1_dataset_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ferry_v1_dataset_proto_goTypes = []any{
 	(FieldType)(0),                // 0: ferry.v1.FieldType
 	(*Field)(nil),                 // 1: ferry.v1.Field
 	(*Dataset)(nil),               // 2: ferry.v1.Dataset
-	(*CreateDatasetRequest)(nil),  // 3: ferry.v1.CreateDatasetRequest
-	(*CreateDatasetResponse)(nil), // 4: ferry.v1.CreateDatasetResponse
-	(*ApplyDatasetRequest)(nil),   // 5: ferry.v1.ApplyDatasetRequest
-	(*ApplyDatasetResponse)(nil),  // 6: ferry.v1.ApplyDatasetResponse
-	(*GetDatasetRequest)(nil),     // 7: ferry.v1.GetDatasetRequest
-	(*GetDatasetResponse)(nil),    // 8: ferry.v1.GetDatasetResponse
-	(*ListDatasetsRequest)(nil),   // 9: ferry.v1.ListDatasetsRequest
-	(*ListDatasetsResponse)(nil),  // 10: ferry.v1.ListDatasetsResponse
-	(*AddFieldsRequest)(nil),      // 11: ferry.v1.AddFieldsRequest
-	(*AddFieldsResponse)(nil),     // 12: ferry.v1.AddFieldsResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*Reference)(nil),             // 3: ferry.v1.Reference
+	(*CreateDatasetRequest)(nil),  // 4: ferry.v1.CreateDatasetRequest
+	(*CreateDatasetResponse)(nil), // 5: ferry.v1.CreateDatasetResponse
+	(*ApplyDatasetRequest)(nil),   // 6: ferry.v1.ApplyDatasetRequest
+	(*ApplyDatasetResponse)(nil),  // 7: ferry.v1.ApplyDatasetResponse
+	(*GetDatasetRequest)(nil),     // 8: ferry.v1.GetDatasetRequest
+	(*GetDatasetResponse)(nil),    // 9: ferry.v1.GetDatasetResponse
+	(*ListDatasetsRequest)(nil),   // 10: ferry.v1.ListDatasetsRequest
+	(*ListDatasetsResponse)(nil),  // 11: ferry.v1.ListDatasetsResponse
+	(*AddFieldsRequest)(nil),      // 12: ferry.v1.AddFieldsRequest
+	(*AddFieldsResponse)(nil),     // 13: ferry.v1.AddFieldsResponse
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_ferry_v1_dataset_proto_depIdxs = []int32{
 	0,  // 0: ferry.v1.Field.type:type_name -> ferry.v1.FieldType
 	1,  // 1: ferry.v1.Dataset.fields:type_name -> ferry.v1.Field
-	13, // 2: ferry.v1.Dataset.create_time:type_name -> google.protobuf.Timestamp
-	13, // 3: ferry.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 4: ferry.v1.CreateDatasetRequest.dataset:type_name -> ferry.v1.Dataset
-	2,  // 5: ferry.v1.CreateDatasetResponse.dataset:type_name -> ferry.v1.Dataset
-	2,  // 6: ferry.v1.ApplyDatasetRequest.dataset:type_name -> ferry.v1.Dataset
-	2,  // 7: ferry.v1.ApplyDatasetResponse.dataset:type_name -> ferry.v1.Dataset
-	2,  // 8: ferry.v1.GetDatasetResponse.dataset:type_name -> ferry.v1.Dataset
-	2,  // 9: ferry.v1.ListDatasetsResponse.datasets:type_name -> ferry.v1.Dataset
-	1,  // 10: ferry.v1.AddFieldsRequest.fields:type_name -> ferry.v1.Field
-	2,  // 11: ferry.v1.AddFieldsResponse.dataset:type_name -> ferry.v1.Dataset
-	3,  // 12: ferry.v1.DatasetService.CreateDataset:input_type -> ferry.v1.CreateDatasetRequest
-	5,  // 13: ferry.v1.DatasetService.ApplyDataset:input_type -> ferry.v1.ApplyDatasetRequest
-	7,  // 14: ferry.v1.DatasetService.GetDataset:input_type -> ferry.v1.GetDatasetRequest
-	9,  // 15: ferry.v1.DatasetService.ListDatasets:input_type -> ferry.v1.ListDatasetsRequest
-	11, // 16: ferry.v1.DatasetService.AddFields:input_type -> ferry.v1.AddFieldsRequest
-	4,  // 17: ferry.v1.DatasetService.CreateDataset:output_type -> ferry.v1.CreateDatasetResponse
-	6,  // 18: ferry.v1.DatasetService.ApplyDataset:output_type -> ferry.v1.ApplyDatasetResponse
-	8,  // 19: ferry.v1.DatasetService.GetDataset:output_type -> ferry.v1.GetDatasetResponse
-	10, // 20: ferry.v1.DatasetService.ListDatasets:output_type -> ferry.v1.ListDatasetsResponse
-	12, // 21: ferry.v1.DatasetService.AddFields:output_type -> ferry.v1.AddFieldsResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 2: ferry.v1.Dataset.create_time:type_name -> google.protobuf.Timestamp
+	14, // 3: ferry.v1.Dataset.update_time:type_name -> google.protobuf.Timestamp
+	3,  // 4: ferry.v1.Dataset.references:type_name -> ferry.v1.Reference
+	2,  // 5: ferry.v1.CreateDatasetRequest.dataset:type_name -> ferry.v1.Dataset
+	2,  // 6: ferry.v1.CreateDatasetResponse.dataset:type_name -> ferry.v1.Dataset
+	2,  // 7: ferry.v1.ApplyDatasetRequest.dataset:type_name -> ferry.v1.Dataset
+	2,  // 8: ferry.v1.ApplyDatasetResponse.dataset:type_name -> ferry.v1.Dataset
+	2,  // 9: ferry.v1.GetDatasetResponse.dataset:type_name -> ferry.v1.Dataset
+	2,  // 10: ferry.v1.ListDatasetsResponse.datasets:type_name -> ferry.v1.Dataset
+	1,  // 11: ferry.v1.AddFieldsRequest.fields:type_name -> ferry.v1.Field
+	2,  // 12: ferry.v1.AddFieldsResponse.dataset:type_name -> ferry.v1.Dataset
+	4,  // 13: ferry.v1.DatasetService.CreateDataset:input_type -> ferry.v1.CreateDatasetRequest
+	6,  // 14: ferry.v1.DatasetService.ApplyDataset:input_type -> ferry.v1.ApplyDatasetRequest
+	8,  // 15: ferry.v1.DatasetService.GetDataset:input_type -> ferry.v1.GetDatasetRequest
+	10, // 16: ferry.v1.DatasetService.ListDatasets:input_type -> ferry.v1.ListDatasetsRequest
+	12, // 17: ferry.v1.DatasetService.AddFields:input_type -> ferry.v1.AddFieldsRequest
+	5,  // 18: ferry.v1.DatasetService.CreateDataset:output_type -> ferry.v1.CreateDatasetResponse
+	7,  // 19: ferry.v1.DatasetService.ApplyDataset:output_type -> ferry.v1.ApplyDatasetResponse
+	9,  // 20: ferry.v1.DatasetService.GetDataset:output_type -> ferry.v1.GetDatasetResponse
+	11, // 21: ferry.v1.DatasetService.ListDatasets:output_type -> ferry.v1.ListDatasetsResponse
+	13, // 22: ferry.v1.DatasetService.AddFields:output_type -> ferry.v1.AddFieldsResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_dataset_proto_init() }
@@ -841,7 +914,7 @@ func file_ferry_v1_dataset_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_dataset_proto_rawDesc), len(file_ferry_v1_dataset_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,15 @@ const (
 	WriteMode_WRITE_MODE_UNSPECIFIED WriteMode = 0
 	// Insert new keys, update changed rows of existing keys, leave equal rows untouched.
 	WriteMode_WRITE_MODE_UPSERT WriteMode = 1
+	// Insert new keys; a row whose key exists is rejected as a duplicate.
+	WriteMode_WRITE_MODE_INSERT_ONLY WriteMode = 2
+	// Update existing keys; a row whose key does not exist is rejected.
+	WriteMode_WRITE_MODE_UPDATE_ONLY WriteMode = 3
+	// Upsert, then soft-delete the rows whose key is not in the file. Deletes
+	// happen only when no row of the file was rejected.
+	WriteMode_WRITE_MODE_MIRROR WriteMode = 4
+	// The file lists keys; their rows are soft-deleted.
+	WriteMode_WRITE_MODE_DELETE WriteMode = 5
 )
 
 // Enum value maps for WriteMode.
@@ -36,10 +45,18 @@ var (
 	WriteMode_name = map[int32]string{
 		0: "WRITE_MODE_UNSPECIFIED",
 		1: "WRITE_MODE_UPSERT",
+		2: "WRITE_MODE_INSERT_ONLY",
+		3: "WRITE_MODE_UPDATE_ONLY",
+		4: "WRITE_MODE_MIRROR",
+		5: "WRITE_MODE_DELETE",
 	}
 	WriteMode_value = map[string]int32{
 		"WRITE_MODE_UNSPECIFIED": 0,
 		"WRITE_MODE_UPSERT":      1,
+		"WRITE_MODE_INSERT_ONLY": 2,
+		"WRITE_MODE_UPDATE_ONLY": 3,
+		"WRITE_MODE_MIRROR":      4,
+		"WRITE_MODE_DELETE":      5,
 	}
 )
 
@@ -68,6 +85,119 @@ func (x WriteMode) Number() protoreflect.EnumNumber {
 // Deprecated: Use WriteMode.Descriptor instead.
 func (WriteMode) EnumDescriptor() ([]byte, []int) {
 	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{0}
+}
+
+// HeaderMatch says how a mapping's column name is found in the file's header.
+type HeaderMatch int32
+
+const (
+	HeaderMatch_HEADER_MATCH_UNSPECIFIED HeaderMatch = 0
+	// The header cell equals the name exactly.
+	HeaderMatch_HEADER_MATCH_EXACT HeaderMatch = 1
+	// Case, surrounding spaces and runs of spaces, "_" and "-" are ignored.
+	HeaderMatch_HEADER_MATCH_NORMALIZED HeaderMatch = 2
+)
+
+// Enum value maps for HeaderMatch.
+var (
+	HeaderMatch_name = map[int32]string{
+		0: "HEADER_MATCH_UNSPECIFIED",
+		1: "HEADER_MATCH_EXACT",
+		2: "HEADER_MATCH_NORMALIZED",
+	}
+	HeaderMatch_value = map[string]int32{
+		"HEADER_MATCH_UNSPECIFIED": 0,
+		"HEADER_MATCH_EXACT":       1,
+		"HEADER_MATCH_NORMALIZED":  2,
+	}
+)
+
+func (x HeaderMatch) Enum() *HeaderMatch {
+	p := new(HeaderMatch)
+	*p = x
+	return p
+}
+
+func (x HeaderMatch) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HeaderMatch) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_import_profile_proto_enumTypes[1].Descriptor()
+}
+
+func (HeaderMatch) Type() protoreflect.EnumType {
+	return &file_ferry_v1_import_profile_proto_enumTypes[1]
+}
+
+func (x HeaderMatch) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HeaderMatch.Descriptor instead.
+func (HeaderMatch) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{1}
+}
+
+// UnknownValue says what a cross-reference lookup does with a value the table does not have.
+type UnknownValue int32
+
+const (
+	UnknownValue_UNKNOWN_VALUE_UNSPECIFIED UnknownValue = 0
+	// The row is rejected (the default).
+	UnknownValue_UNKNOWN_VALUE_REJECT UnknownValue = 1
+	// The source value is used as it is.
+	UnknownValue_UNKNOWN_VALUE_PASS_THROUGH UnknownValue = 2
+	// The use's default_value is used.
+	UnknownValue_UNKNOWN_VALUE_DEFAULT UnknownValue = 3
+	// The row is held as "needs cross-reference": listed in the run and
+	// re-applied once the entry exists.
+	UnknownValue_UNKNOWN_VALUE_HOLD UnknownValue = 4
+)
+
+// Enum value maps for UnknownValue.
+var (
+	UnknownValue_name = map[int32]string{
+		0: "UNKNOWN_VALUE_UNSPECIFIED",
+		1: "UNKNOWN_VALUE_REJECT",
+		2: "UNKNOWN_VALUE_PASS_THROUGH",
+		3: "UNKNOWN_VALUE_DEFAULT",
+		4: "UNKNOWN_VALUE_HOLD",
+	}
+	UnknownValue_value = map[string]int32{
+		"UNKNOWN_VALUE_UNSPECIFIED":  0,
+		"UNKNOWN_VALUE_REJECT":       1,
+		"UNKNOWN_VALUE_PASS_THROUGH": 2,
+		"UNKNOWN_VALUE_DEFAULT":      3,
+		"UNKNOWN_VALUE_HOLD":         4,
+	}
+)
+
+func (x UnknownValue) Enum() *UnknownValue {
+	p := new(UnknownValue)
+	*p = x
+	return p
+}
+
+func (x UnknownValue) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UnknownValue) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_import_profile_proto_enumTypes[2].Descriptor()
+}
+
+func (UnknownValue) Type() protoreflect.EnumType {
+	return &file_ferry_v1_import_profile_proto_enumTypes[2]
+}
+
+func (x UnknownValue) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UnknownValue.Descriptor instead.
+func (UnknownValue) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{2}
 }
 
 // FileFormat is the kind of file a profile reads.
@@ -110,11 +240,11 @@ func (x FileFormat) String() string {
 }
 
 func (FileFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_ferry_v1_import_profile_proto_enumTypes[1].Descriptor()
+	return file_ferry_v1_import_profile_proto_enumTypes[3].Descriptor()
 }
 
 func (FileFormat) Type() protoreflect.EnumType {
-	return &file_ferry_v1_import_profile_proto_enumTypes[1]
+	return &file_ferry_v1_import_profile_proto_enumTypes[3]
 }
 
 func (x FileFormat) Number() protoreflect.EnumNumber {
@@ -123,7 +253,7 @@ func (x FileFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FileFormat.Descriptor instead.
 func (FileFormat) EnumDescriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{1}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{3}
 }
 
 // CSVEscape says how a quote character is written inside a quoted field.
@@ -162,11 +292,11 @@ func (x CSVEscape) String() string {
 }
 
 func (CSVEscape) Descriptor() protoreflect.EnumDescriptor {
-	return file_ferry_v1_import_profile_proto_enumTypes[2].Descriptor()
+	return file_ferry_v1_import_profile_proto_enumTypes[4].Descriptor()
 }
 
 func (CSVEscape) Type() protoreflect.EnumType {
-	return &file_ferry_v1_import_profile_proto_enumTypes[2]
+	return &file_ferry_v1_import_profile_proto_enumTypes[4]
 }
 
 func (x CSVEscape) Number() protoreflect.EnumNumber {
@@ -175,7 +305,7 @@ func (x CSVEscape) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CSVEscape.Descriptor instead.
 func (CSVEscape) EnumDescriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{4}
 }
 
 // InvalidBytes says what bytes that are invalid in the declared encoding do.
@@ -214,11 +344,11 @@ func (x InvalidBytes) String() string {
 }
 
 func (InvalidBytes) Descriptor() protoreflect.EnumDescriptor {
-	return file_ferry_v1_import_profile_proto_enumTypes[3].Descriptor()
+	return file_ferry_v1_import_profile_proto_enumTypes[5].Descriptor()
 }
 
 func (InvalidBytes) Type() protoreflect.EnumType {
-	return &file_ferry_v1_import_profile_proto_enumTypes[3]
+	return &file_ferry_v1_import_profile_proto_enumTypes[5]
 }
 
 func (x InvalidBytes) Number() protoreflect.EnumNumber {
@@ -227,7 +357,7 @@ func (x InvalidBytes) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InvalidBytes.Descriptor instead.
 func (InvalidBytes) EnumDescriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{5}
 }
 
 // CSVFormat describes a delimited text file.
@@ -420,7 +550,7 @@ func (x *SpreadsheetFormat) GetNoHeader() bool {
 	return false
 }
 
-// FieldMapping fills one dataset field from one source column.
+// FieldMapping fills one dataset field from a source column, an expression, or both.
 type FieldMapping struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// field is the dataset field.
@@ -428,9 +558,30 @@ type FieldMapping struct {
 	// column is the header name of the source column.
 	Column string `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
 	// column_index is the 1-based position of the source column, instead of column.
-	ColumnIndex   int32 `protobuf:"varint,3,opt,name=column_index,json=columnIndex,proto3" json:"column_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ColumnIndex int32 `protobuf:"varint,3,opt,name=column_index,json=columnIndex,proto3" json:"column_index,omitempty"`
+	// aliases are other header names the column may have; exactly one of
+	// column and its aliases must be in the header.
+	Aliases []string `protobuf:"bytes,4,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// expr is a CEL expression computing the value (see docs/expressions.md);
+	// `value` in it is the column's value when a column is named.
+	Expr string `protobuf:"bytes,5,opt,name=expr,proto3" json:"expr,omitempty"`
+	// default_value is used when the value is empty (after expr).
+	DefaultValue string `protobuf:"bytes,6,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	// date_formats are the formats of a date or timestamp field ("DD/MM/YYYY");
+	// with none, only ISO 8601 is accepted.
+	DateFormats []string `protobuf:"bytes,7,rep,name=date_formats,json=dateFormats,proto3" json:"date_formats,omitempty"`
+	// decimal_separator and thousands_separator read numbers ("," and ".").
+	DecimalSeparator   string `protobuf:"bytes,8,opt,name=decimal_separator,json=decimalSeparator,proto3" json:"decimal_separator,omitempty"`
+	ThousandsSeparator string `protobuf:"bytes,9,opt,name=thousands_separator,json=thousandsSeparator,proto3" json:"thousands_separator,omitempty"`
+	// true_words and false_words replace the default boolean words.
+	TrueWords  []string `protobuf:"bytes,10,rep,name=true_words,json=trueWords,proto3" json:"true_words,omitempty"`
+	FalseWords []string `protobuf:"bytes,11,rep,name=false_words,json=falseWords,proto3" json:"false_words,omitempty"`
+	// blank_keeps_existing: an empty value never overwrites the stored value.
+	BlankKeepsExisting bool               `protobuf:"varint,12,opt,name=blank_keeps_existing,json=blankKeepsExisting,proto3" json:"blank_keeps_existing,omitempty"`
+	Rules              *FieldRules        `protobuf:"bytes,13,opt,name=rules,proto3" json:"rules,omitempty"`
+	CrossReference     *CrossReferenceUse `protobuf:"bytes,14,opt,name=cross_reference,json=crossReference,proto3" json:"cross_reference,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *FieldMapping) Reset() {
@@ -484,6 +635,419 @@ func (x *FieldMapping) GetColumnIndex() int32 {
 	return 0
 }
 
+func (x *FieldMapping) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+func (x *FieldMapping) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetDefaultValue() string {
+	if x != nil {
+		return x.DefaultValue
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetDateFormats() []string {
+	if x != nil {
+		return x.DateFormats
+	}
+	return nil
+}
+
+func (x *FieldMapping) GetDecimalSeparator() string {
+	if x != nil {
+		return x.DecimalSeparator
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetThousandsSeparator() string {
+	if x != nil {
+		return x.ThousandsSeparator
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetTrueWords() []string {
+	if x != nil {
+		return x.TrueWords
+	}
+	return nil
+}
+
+func (x *FieldMapping) GetFalseWords() []string {
+	if x != nil {
+		return x.FalseWords
+	}
+	return nil
+}
+
+func (x *FieldMapping) GetBlankKeepsExisting() bool {
+	if x != nil {
+		return x.BlankKeepsExisting
+	}
+	return false
+}
+
+func (x *FieldMapping) GetRules() *FieldRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *FieldMapping) GetCrossReference() *CrossReferenceUse {
+	if x != nil {
+		return x.CrossReference
+	}
+	return nil
+}
+
+// FieldRules validate a mapped value; a failure rejects the row.
+type FieldRules struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// required rejects an empty value.
+	Required bool `protobuf:"varint,1,opt,name=required,proto3" json:"required,omitempty"`
+	// min and max bound numbers, dates and timestamps (inclusive), in the
+	// field's canonical form ("10", "2024-01-01").
+	Min string `protobuf:"bytes,2,opt,name=min,proto3" json:"min,omitempty"`
+	Max string `protobuf:"bytes,3,opt,name=max,proto3" json:"max,omitempty"`
+	// min_length and max_length bound the length in characters; 0 is no bound.
+	MinLength int32 `protobuf:"varint,4,opt,name=min_length,json=minLength,proto3" json:"min_length,omitempty"`
+	MaxLength int32 `protobuf:"varint,5,opt,name=max_length,json=maxLength,proto3" json:"max_length,omitempty"`
+	// pattern is a regular expression (RE2) the whole value must match.
+	Pattern string `protobuf:"bytes,6,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// allowed lists the only values accepted.
+	Allowed []string `protobuf:"bytes,7,rep,name=allowed,proto3" json:"allowed,omitempty"`
+	// unique rejects a row whose value an earlier row of the file has.
+	Unique        bool `protobuf:"varint,8,opt,name=unique,proto3" json:"unique,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldRules) Reset() {
+	*x = FieldRules{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldRules) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldRules) ProtoMessage() {}
+
+func (x *FieldRules) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldRules.ProtoReflect.Descriptor instead.
+func (*FieldRules) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FieldRules) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *FieldRules) GetMin() string {
+	if x != nil {
+		return x.Min
+	}
+	return ""
+}
+
+func (x *FieldRules) GetMax() string {
+	if x != nil {
+		return x.Max
+	}
+	return ""
+}
+
+func (x *FieldRules) GetMinLength() int32 {
+	if x != nil {
+		return x.MinLength
+	}
+	return 0
+}
+
+func (x *FieldRules) GetMaxLength() int32 {
+	if x != nil {
+		return x.MaxLength
+	}
+	return 0
+}
+
+func (x *FieldRules) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *FieldRules) GetAllowed() []string {
+	if x != nil {
+		return x.Allowed
+	}
+	return nil
+}
+
+func (x *FieldRules) GetUnique() bool {
+	if x != nil {
+		return x.Unique
+	}
+	return false
+}
+
+// CrossReferenceUse translates the value through a cross-reference table
+// (external to internal) after expr.
+type CrossReferenceUse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Table   string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Unknown UnknownValue           `protobuf:"varint,2,opt,name=unknown,proto3,enum=ferry.v1.UnknownValue" json:"unknown,omitempty"`
+	// default_value is used for an unknown value with UNKNOWN_VALUE_DEFAULT.
+	DefaultValue  string `protobuf:"bytes,3,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CrossReferenceUse) Reset() {
+	*x = CrossReferenceUse{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CrossReferenceUse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CrossReferenceUse) ProtoMessage() {}
+
+func (x *CrossReferenceUse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CrossReferenceUse.ProtoReflect.Descriptor instead.
+func (*CrossReferenceUse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CrossReferenceUse) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *CrossReferenceUse) GetUnknown() UnknownValue {
+	if x != nil {
+		return x.Unknown
+	}
+	return UnknownValue_UNKNOWN_VALUE_UNSPECIFIED
+}
+
+func (x *CrossReferenceUse) GetDefaultValue() string {
+	if x != nil {
+		return x.DefaultValue
+	}
+	return ""
+}
+
+// RowRule is a CEL expression over the mapped row (`fields`) that must be true.
+type RowRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Expr  string                 `protobuf:"bytes,2,opt,name=expr,proto3" json:"expr,omitempty"`
+	// message is the reject reason; the rule's name and expression when empty.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RowRule) Reset() {
+	*x = RowRule{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RowRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RowRule) ProtoMessage() {}
+
+func (x *RowRule) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RowRule.ProtoReflect.Descriptor instead.
+func (*RowRule) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RowRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RowRule) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+func (x *RowRule) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ErrorPolicy fails the whole run, applying nothing, when too many rows are
+// rejected. Zero values mean no limit.
+type ErrorPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_rejected_rows fails the run when more rows are rejected.
+	MaxRejectedRows int64 `protobuf:"varint,1,opt,name=max_rejected_rows,json=maxRejectedRows,proto3" json:"max_rejected_rows,omitempty"`
+	// max_rejected_percent fails the run when a larger share of the rows read is rejected.
+	MaxRejectedPercent float64 `protobuf:"fixed64,2,opt,name=max_rejected_percent,json=maxRejectedPercent,proto3" json:"max_rejected_percent,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ErrorPolicy) Reset() {
+	*x = ErrorPolicy{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorPolicy) ProtoMessage() {}
+
+func (x *ErrorPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorPolicy.ProtoReflect.Descriptor instead.
+func (*ErrorPolicy) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ErrorPolicy) GetMaxRejectedRows() int64 {
+	if x != nil {
+		return x.MaxRejectedRows
+	}
+	return 0
+}
+
+func (x *ErrorPolicy) GetMaxRejectedPercent() float64 {
+	if x != nil {
+		return x.MaxRejectedPercent
+	}
+	return 0
+}
+
+// MirrorOptions guard WRITE_MODE_MIRROR.
+type MirrorOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_change_percent holds the run for approval, applying nothing, when the
+	// rows it would delete or update exceed this share of the stored rows. 0 is no guard.
+	MaxChangePercent float64 `protobuf:"fixed64,1,opt,name=max_change_percent,json=maxChangePercent,proto3" json:"max_change_percent,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MirrorOptions) Reset() {
+	*x = MirrorOptions{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorOptions) ProtoMessage() {}
+
+func (x *MirrorOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorOptions.ProtoReflect.Descriptor instead.
+func (*MirrorOptions) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *MirrorOptions) GetMaxChangePercent() float64 {
+	if x != nil {
+		return x.MaxChangePercent
+	}
+	return 0
+}
+
 // ImportProfileSpec is the versioned part of an import profile.
 type ImportProfileSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -495,15 +1059,21 @@ type ImportProfileSpec struct {
 	Mappings  []*FieldMapping `protobuf:"bytes,3,rep,name=mappings,proto3" json:"mappings,omitempty"`
 	WriteMode WriteMode       `protobuf:"varint,4,opt,name=write_mode,json=writeMode,proto3,enum=ferry.v1.WriteMode" json:"write_mode,omitempty"`
 	// format is CSV when unspecified.
-	Format        FileFormat         `protobuf:"varint,5,opt,name=format,proto3,enum=ferry.v1.FileFormat" json:"format,omitempty"`
-	Spreadsheet   *SpreadsheetFormat `protobuf:"bytes,6,opt,name=spreadsheet,proto3" json:"spreadsheet,omitempty"`
+	Format      FileFormat         `protobuf:"varint,5,opt,name=format,proto3,enum=ferry.v1.FileFormat" json:"format,omitempty"`
+	Spreadsheet *SpreadsheetFormat `protobuf:"bytes,6,opt,name=spreadsheet,proto3" json:"spreadsheet,omitempty"`
+	HeaderMatch HeaderMatch        `protobuf:"varint,7,opt,name=header_match,json=headerMatch,proto3,enum=ferry.v1.HeaderMatch" json:"header_match,omitempty"`
+	// time_zone is the IANA zone of timestamps without an offset ("America/New_York").
+	TimeZone      string         `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	Rules         []*RowRule     `protobuf:"bytes,9,rep,name=rules,proto3" json:"rules,omitempty"`
+	ErrorPolicy   *ErrorPolicy   `protobuf:"bytes,10,opt,name=error_policy,json=errorPolicy,proto3" json:"error_policy,omitempty"`
+	Mirror        *MirrorOptions `protobuf:"bytes,11,opt,name=mirror,proto3" json:"mirror,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImportProfileSpec) Reset() {
 	*x = ImportProfileSpec{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +1085,7 @@ func (x *ImportProfileSpec) String() string {
 func (*ImportProfileSpec) ProtoMessage() {}
 
 func (x *ImportProfileSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[3]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +1098,7 @@ func (x *ImportProfileSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProfileSpec.ProtoReflect.Descriptor instead.
 func (*ImportProfileSpec) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ImportProfileSpec) GetDataset() string {
@@ -573,6 +1143,41 @@ func (x *ImportProfileSpec) GetSpreadsheet() *SpreadsheetFormat {
 	return nil
 }
 
+func (x *ImportProfileSpec) GetHeaderMatch() HeaderMatch {
+	if x != nil {
+		return x.HeaderMatch
+	}
+	return HeaderMatch_HEADER_MATCH_UNSPECIFIED
+}
+
+func (x *ImportProfileSpec) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *ImportProfileSpec) GetRules() []*RowRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *ImportProfileSpec) GetErrorPolicy() *ErrorPolicy {
+	if x != nil {
+		return x.ErrorPolicy
+	}
+	return nil
+}
+
+func (x *ImportProfileSpec) GetMirror() *MirrorOptions {
+	if x != nil {
+		return x.Mirror
+	}
+	return nil
+}
+
 // ImportProfile is one version of a named import profile.
 type ImportProfile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -587,7 +1192,7 @@ type ImportProfile struct {
 
 func (x *ImportProfile) Reset() {
 	*x = ImportProfile{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -599,7 +1204,7 @@ func (x *ImportProfile) String() string {
 func (*ImportProfile) ProtoMessage() {}
 
 func (x *ImportProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[4]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -612,7 +1217,7 @@ func (x *ImportProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProfile.ProtoReflect.Descriptor instead.
 func (*ImportProfile) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ImportProfile) GetName() string {
@@ -661,7 +1266,7 @@ type ApplyImportProfileRequest struct {
 
 func (x *ApplyImportProfileRequest) Reset() {
 	*x = ApplyImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +1278,7 @@ func (x *ApplyImportProfileRequest) String() string {
 func (*ApplyImportProfileRequest) ProtoMessage() {}
 
 func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[5]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +1291,7 @@ func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ApplyImportProfileRequest) GetName() string {
@@ -715,7 +1320,7 @@ type ApplyImportProfileResponse struct {
 
 func (x *ApplyImportProfileResponse) Reset() {
 	*x = ApplyImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +1332,7 @@ func (x *ApplyImportProfileResponse) String() string {
 func (*ApplyImportProfileResponse) ProtoMessage() {}
 
 func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[6]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +1345,7 @@ func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ApplyImportProfileResponse) GetProfile() *ImportProfile {
@@ -769,7 +1374,7 @@ type GetImportProfileRequest struct {
 
 func (x *GetImportProfileRequest) Reset() {
 	*x = GetImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +1386,7 @@ func (x *GetImportProfileRequest) String() string {
 func (*GetImportProfileRequest) ProtoMessage() {}
 
 func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[7]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +1399,7 @@ func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetImportProfileRequest) GetName() string {
@@ -821,7 +1426,7 @@ type GetImportProfileResponse struct {
 
 func (x *GetImportProfileResponse) Reset() {
 	*x = GetImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1438,7 @@ func (x *GetImportProfileResponse) String() string {
 func (*GetImportProfileResponse) ProtoMessage() {}
 
 func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[8]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1451,7 @@ func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetImportProfileResponse) GetProfile() *ImportProfile {
@@ -865,7 +1470,7 @@ type ListImportProfilesRequest struct {
 
 func (x *ListImportProfilesRequest) Reset() {
 	*x = ListImportProfilesRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1482,7 @@ func (x *ListImportProfilesRequest) String() string {
 func (*ListImportProfilesRequest) ProtoMessage() {}
 
 func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1495,7 @@ func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{14}
 }
 
 // ListImportProfilesResponse lists profiles by name.
@@ -903,7 +1508,7 @@ type ListImportProfilesResponse struct {
 
 func (x *ListImportProfilesResponse) Reset() {
 	*x = ListImportProfilesResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1520,7 @@ func (x *ListImportProfilesResponse) String() string {
 func (*ListImportProfilesResponse) ProtoMessage() {}
 
 func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,12 +1533,201 @@ func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListImportProfilesResponse) GetProfiles() []*ImportProfile {
 	if x != nil {
 		return x.Profiles
+	}
+	return nil
+}
+
+// ValidateImportProfileRequest carries a spec to check.
+type ValidateImportProfileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Spec          *ImportProfileSpec     `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateImportProfileRequest) Reset() {
+	*x = ValidateImportProfileRequest{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateImportProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateImportProfileRequest) ProtoMessage() {}
+
+func (x *ValidateImportProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateImportProfileRequest.ProtoReflect.Descriptor instead.
+func (*ValidateImportProfileRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ValidateImportProfileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ValidateImportProfileRequest) GetSpec() *ImportProfileSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+// ValidateImportProfileResponse says what applying the spec would do.
+type ValidateImportProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// outcome is "created", "updated" or "unchanged".
+	Outcome       string `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateImportProfileResponse) Reset() {
+	*x = ValidateImportProfileResponse{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateImportProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateImportProfileResponse) ProtoMessage() {}
+
+func (x *ValidateImportProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateImportProfileResponse.ProtoReflect.Descriptor instead.
+func (*ValidateImportProfileResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ValidateImportProfileResponse) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+// ListImportProfileVersionsRequest names a profile.
+type ListImportProfileVersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportProfileVersionsRequest) Reset() {
+	*x = ListImportProfileVersionsRequest{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportProfileVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportProfileVersionsRequest) ProtoMessage() {}
+
+func (x *ListImportProfileVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportProfileVersionsRequest.ProtoReflect.Descriptor instead.
+func (*ListImportProfileVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListImportProfileVersionsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ListImportProfileVersionsResponse lists versions, newest first.
+type ListImportProfileVersionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*ImportProfile       `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImportProfileVersionsResponse) Reset() {
+	*x = ListImportProfileVersionsResponse{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImportProfileVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImportProfileVersionsResponse) ProtoMessage() {}
+
+func (x *ListImportProfileVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImportProfileVersionsResponse.ProtoReflect.Descriptor instead.
+func (*ListImportProfileVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListImportProfileVersionsResponse) GetVersions() []*ImportProfile {
+	if x != nil {
+		return x.Versions
 	}
 	return nil
 }
@@ -960,11 +1754,50 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"sheetIndex\x12\x1d\n" +
 	"\n" +
 	"header_row\x18\x03 \x01(\x05R\theaderRow\x12\x1b\n" +
-	"\tno_header\x18\x04 \x01(\bR\bnoHeader\"_\n" +
+	"\tno_header\x18\x04 \x01(\bR\bnoHeader\"\x97\x04\n" +
 	"\fFieldMapping\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\tR\x06column\x12!\n" +
-	"\fcolumn_index\x18\x03 \x01(\x05R\vcolumnIndex\"\xa9\x02\n" +
+	"\fcolumn_index\x18\x03 \x01(\x05R\vcolumnIndex\x12\x18\n" +
+	"\aaliases\x18\x04 \x03(\tR\aaliases\x12\x12\n" +
+	"\x04expr\x18\x05 \x01(\tR\x04expr\x12#\n" +
+	"\rdefault_value\x18\x06 \x01(\tR\fdefaultValue\x12!\n" +
+	"\fdate_formats\x18\a \x03(\tR\vdateFormats\x12+\n" +
+	"\x11decimal_separator\x18\b \x01(\tR\x10decimalSeparator\x12/\n" +
+	"\x13thousands_separator\x18\t \x01(\tR\x12thousandsSeparator\x12\x1d\n" +
+	"\n" +
+	"true_words\x18\n" +
+	" \x03(\tR\ttrueWords\x12\x1f\n" +
+	"\vfalse_words\x18\v \x03(\tR\n" +
+	"falseWords\x120\n" +
+	"\x14blank_keeps_existing\x18\f \x01(\bR\x12blankKeepsExisting\x12*\n" +
+	"\x05rules\x18\r \x01(\v2\x14.ferry.v1.FieldRulesR\x05rules\x12D\n" +
+	"\x0fcross_reference\x18\x0e \x01(\v2\x1b.ferry.v1.CrossReferenceUseR\x0ecrossReference\"\xd6\x01\n" +
+	"\n" +
+	"FieldRules\x12\x1a\n" +
+	"\brequired\x18\x01 \x01(\bR\brequired\x12\x10\n" +
+	"\x03min\x18\x02 \x01(\tR\x03min\x12\x10\n" +
+	"\x03max\x18\x03 \x01(\tR\x03max\x12\x1d\n" +
+	"\n" +
+	"min_length\x18\x04 \x01(\x05R\tminLength\x12\x1d\n" +
+	"\n" +
+	"max_length\x18\x05 \x01(\x05R\tmaxLength\x12\x18\n" +
+	"\apattern\x18\x06 \x01(\tR\apattern\x12\x18\n" +
+	"\aallowed\x18\a \x03(\tR\aallowed\x12\x16\n" +
+	"\x06unique\x18\b \x01(\bR\x06unique\"\x80\x01\n" +
+	"\x11CrossReferenceUse\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x120\n" +
+	"\aunknown\x18\x02 \x01(\x0e2\x16.ferry.v1.UnknownValueR\aunknown\x12#\n" +
+	"\rdefault_value\x18\x03 \x01(\tR\fdefaultValue\"K\n" +
+	"\aRowRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04expr\x18\x02 \x01(\tR\x04expr\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"k\n" +
+	"\vErrorPolicy\x12*\n" +
+	"\x11max_rejected_rows\x18\x01 \x01(\x03R\x0fmaxRejectedRows\x120\n" +
+	"\x14max_rejected_percent\x18\x02 \x01(\x01R\x12maxRejectedPercent\"=\n" +
+	"\rMirrorOptions\x12,\n" +
+	"\x12max_change_percent\x18\x01 \x01(\x01R\x10maxChangePercent\"\x94\x04\n" +
 	"\x11ImportProfileSpec\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12%\n" +
 	"\x03csv\x18\x02 \x01(\v2\x13.ferry.v1.CSVFormatR\x03csv\x122\n" +
@@ -972,7 +1805,13 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\n" +
 	"write_mode\x18\x04 \x01(\x0e2\x13.ferry.v1.WriteModeR\twriteMode\x12,\n" +
 	"\x06format\x18\x05 \x01(\x0e2\x14.ferry.v1.FileFormatR\x06format\x12=\n" +
-	"\vspreadsheet\x18\x06 \x01(\v2\x1b.ferry.v1.SpreadsheetFormatR\vspreadsheet\"\xe8\x01\n" +
+	"\vspreadsheet\x18\x06 \x01(\v2\x1b.ferry.v1.SpreadsheetFormatR\vspreadsheet\x128\n" +
+	"\fheader_match\x18\a \x01(\x0e2\x15.ferry.v1.HeaderMatchR\vheaderMatch\x12\x1b\n" +
+	"\ttime_zone\x18\b \x01(\tR\btimeZone\x12'\n" +
+	"\x05rules\x18\t \x03(\v2\x11.ferry.v1.RowRuleR\x05rules\x128\n" +
+	"\ferror_policy\x18\n" +
+	" \x01(\v2\x15.ferry.v1.ErrorPolicyR\verrorPolicy\x12/\n" +
+	"\x06mirror\x18\v \x01(\v2\x17.ferry.v1.MirrorOptionsR\x06mirror\"\xe8\x01\n" +
 	"\rImportProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12/\n" +
@@ -994,10 +1833,33 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\aprofile\x18\x01 \x01(\v2\x17.ferry.v1.ImportProfileR\aprofile\"\x1b\n" +
 	"\x19ListImportProfilesRequest\"Q\n" +
 	"\x1aListImportProfilesResponse\x123\n" +
-	"\bprofiles\x18\x01 \x03(\v2\x17.ferry.v1.ImportProfileR\bprofiles*>\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x17.ferry.v1.ImportProfileR\bprofiles\"c\n" +
+	"\x1cValidateImportProfileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x04spec\x18\x02 \x01(\v2\x1b.ferry.v1.ImportProfileSpecR\x04spec\"9\n" +
+	"\x1dValidateImportProfileResponse\x12\x18\n" +
+	"\aoutcome\x18\x01 \x01(\tR\aoutcome\"6\n" +
+	" ListImportProfileVersionsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"X\n" +
+	"!ListImportProfileVersionsResponse\x123\n" +
+	"\bversions\x18\x01 \x03(\v2\x17.ferry.v1.ImportProfileR\bversions*\xa4\x01\n" +
 	"\tWriteMode\x12\x1a\n" +
 	"\x16WRITE_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
-	"\x11WRITE_MODE_UPSERT\x10\x01*i\n" +
+	"\x11WRITE_MODE_UPSERT\x10\x01\x12\x1a\n" +
+	"\x16WRITE_MODE_INSERT_ONLY\x10\x02\x12\x1a\n" +
+	"\x16WRITE_MODE_UPDATE_ONLY\x10\x03\x12\x15\n" +
+	"\x11WRITE_MODE_MIRROR\x10\x04\x12\x15\n" +
+	"\x11WRITE_MODE_DELETE\x10\x05*`\n" +
+	"\vHeaderMatch\x12\x1c\n" +
+	"\x18HEADER_MATCH_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12HEADER_MATCH_EXACT\x10\x01\x12\x1b\n" +
+	"\x17HEADER_MATCH_NORMALIZED\x10\x02*\x9a\x01\n" +
+	"\fUnknownValue\x12\x1d\n" +
+	"\x19UNKNOWN_VALUE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14UNKNOWN_VALUE_REJECT\x10\x01\x12\x1e\n" +
+	"\x1aUNKNOWN_VALUE_PASS_THROUGH\x10\x02\x12\x19\n" +
+	"\x15UNKNOWN_VALUE_DEFAULT\x10\x03\x12\x16\n" +
+	"\x12UNKNOWN_VALUE_HOLD\x10\x04*i\n" +
 	"\n" +
 	"FileFormat\x12\x1b\n" +
 	"\x17FILE_FORMAT_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -1011,11 +1873,13 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\fInvalidBytes\x12\x1d\n" +
 	"\x19INVALID_BYTES_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18INVALID_BYTES_REJECT_ROW\x10\x01\x12\x1b\n" +
-	"\x17INVALID_BYTES_FAIL_FILE\x10\x022\xb3\x02\n" +
+	"\x17INVALID_BYTES_FAIL_FILE\x10\x022\x93\x04\n" +
 	"\x14ImportProfileService\x12_\n" +
 	"\x12ApplyImportProfile\x12#.ferry.v1.ApplyImportProfileRequest\x1a$.ferry.v1.ApplyImportProfileResponse\x12Y\n" +
 	"\x10GetImportProfile\x12!.ferry.v1.GetImportProfileRequest\x1a\".ferry.v1.GetImportProfileResponse\x12_\n" +
-	"\x12ListImportProfiles\x12#.ferry.v1.ListImportProfilesRequest\x1a$.ferry.v1.ListImportProfilesResponseB\x9d\x01\n" +
+	"\x12ListImportProfiles\x12#.ferry.v1.ListImportProfilesRequest\x1a$.ferry.v1.ListImportProfilesResponse\x12h\n" +
+	"\x15ValidateImportProfile\x12&.ferry.v1.ValidateImportProfileRequest\x1a'.ferry.v1.ValidateImportProfileResponse\x12t\n" +
+	"\x19ListImportProfileVersions\x12*.ferry.v1.ListImportProfileVersionsRequest\x1a+.ferry.v1.ListImportProfileVersionsResponseB\x9d\x01\n" +
 	"\fcom.ferry.v1B\x12ImportProfileProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -1030,52 +1894,76 @@ func file_ferry_v1_import_profile_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_import_profile_proto_rawDescData
 }
 
-var file_ferry_v1_import_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_ferry_v1_import_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_ferry_v1_import_profile_proto_goTypes = []any{
-	(WriteMode)(0),                     // 0: ferry.v1.WriteMode
-	(FileFormat)(0),                    // 1: ferry.v1.FileFormat
-	(CSVEscape)(0),                     // 2: ferry.v1.CSVEscape
-	(InvalidBytes)(0),                  // 3: ferry.v1.InvalidBytes
-	(*CSVFormat)(nil),                  // 4: ferry.v1.CSVFormat
-	(*SpreadsheetFormat)(nil),          // 5: ferry.v1.SpreadsheetFormat
-	(*FieldMapping)(nil),               // 6: ferry.v1.FieldMapping
-	(*ImportProfileSpec)(nil),          // 7: ferry.v1.ImportProfileSpec
-	(*ImportProfile)(nil),              // 8: ferry.v1.ImportProfile
-	(*ApplyImportProfileRequest)(nil),  // 9: ferry.v1.ApplyImportProfileRequest
-	(*ApplyImportProfileResponse)(nil), // 10: ferry.v1.ApplyImportProfileResponse
-	(*GetImportProfileRequest)(nil),    // 11: ferry.v1.GetImportProfileRequest
-	(*GetImportProfileResponse)(nil),   // 12: ferry.v1.GetImportProfileResponse
-	(*ListImportProfilesRequest)(nil),  // 13: ferry.v1.ListImportProfilesRequest
-	(*ListImportProfilesResponse)(nil), // 14: ferry.v1.ListImportProfilesResponse
-	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
+	(WriteMode)(0),                            // 0: ferry.v1.WriteMode
+	(HeaderMatch)(0),                          // 1: ferry.v1.HeaderMatch
+	(UnknownValue)(0),                         // 2: ferry.v1.UnknownValue
+	(FileFormat)(0),                           // 3: ferry.v1.FileFormat
+	(CSVEscape)(0),                            // 4: ferry.v1.CSVEscape
+	(InvalidBytes)(0),                         // 5: ferry.v1.InvalidBytes
+	(*CSVFormat)(nil),                         // 6: ferry.v1.CSVFormat
+	(*SpreadsheetFormat)(nil),                 // 7: ferry.v1.SpreadsheetFormat
+	(*FieldMapping)(nil),                      // 8: ferry.v1.FieldMapping
+	(*FieldRules)(nil),                        // 9: ferry.v1.FieldRules
+	(*CrossReferenceUse)(nil),                 // 10: ferry.v1.CrossReferenceUse
+	(*RowRule)(nil),                           // 11: ferry.v1.RowRule
+	(*ErrorPolicy)(nil),                       // 12: ferry.v1.ErrorPolicy
+	(*MirrorOptions)(nil),                     // 13: ferry.v1.MirrorOptions
+	(*ImportProfileSpec)(nil),                 // 14: ferry.v1.ImportProfileSpec
+	(*ImportProfile)(nil),                     // 15: ferry.v1.ImportProfile
+	(*ApplyImportProfileRequest)(nil),         // 16: ferry.v1.ApplyImportProfileRequest
+	(*ApplyImportProfileResponse)(nil),        // 17: ferry.v1.ApplyImportProfileResponse
+	(*GetImportProfileRequest)(nil),           // 18: ferry.v1.GetImportProfileRequest
+	(*GetImportProfileResponse)(nil),          // 19: ferry.v1.GetImportProfileResponse
+	(*ListImportProfilesRequest)(nil),         // 20: ferry.v1.ListImportProfilesRequest
+	(*ListImportProfilesResponse)(nil),        // 21: ferry.v1.ListImportProfilesResponse
+	(*ValidateImportProfileRequest)(nil),      // 22: ferry.v1.ValidateImportProfileRequest
+	(*ValidateImportProfileResponse)(nil),     // 23: ferry.v1.ValidateImportProfileResponse
+	(*ListImportProfileVersionsRequest)(nil),  // 24: ferry.v1.ListImportProfileVersionsRequest
+	(*ListImportProfileVersionsResponse)(nil), // 25: ferry.v1.ListImportProfileVersionsResponse
+	(*timestamppb.Timestamp)(nil),             // 26: google.protobuf.Timestamp
 }
 var file_ferry_v1_import_profile_proto_depIdxs = []int32{
-	2,  // 0: ferry.v1.CSVFormat.escape:type_name -> ferry.v1.CSVEscape
-	3,  // 1: ferry.v1.CSVFormat.invalid_bytes:type_name -> ferry.v1.InvalidBytes
-	4,  // 2: ferry.v1.ImportProfileSpec.csv:type_name -> ferry.v1.CSVFormat
-	6,  // 3: ferry.v1.ImportProfileSpec.mappings:type_name -> ferry.v1.FieldMapping
-	0,  // 4: ferry.v1.ImportProfileSpec.write_mode:type_name -> ferry.v1.WriteMode
-	1,  // 5: ferry.v1.ImportProfileSpec.format:type_name -> ferry.v1.FileFormat
-	5,  // 6: ferry.v1.ImportProfileSpec.spreadsheet:type_name -> ferry.v1.SpreadsheetFormat
-	7,  // 7: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
-	15, // 8: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
-	15, // 9: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 10: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
-	8,  // 11: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	8,  // 12: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	8,  // 13: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
-	9,  // 14: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
-	11, // 15: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
-	13, // 16: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
-	10, // 17: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
-	12, // 18: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
-	14, // 19: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	4,  // 0: ferry.v1.CSVFormat.escape:type_name -> ferry.v1.CSVEscape
+	5,  // 1: ferry.v1.CSVFormat.invalid_bytes:type_name -> ferry.v1.InvalidBytes
+	9,  // 2: ferry.v1.FieldMapping.rules:type_name -> ferry.v1.FieldRules
+	10, // 3: ferry.v1.FieldMapping.cross_reference:type_name -> ferry.v1.CrossReferenceUse
+	2,  // 4: ferry.v1.CrossReferenceUse.unknown:type_name -> ferry.v1.UnknownValue
+	6,  // 5: ferry.v1.ImportProfileSpec.csv:type_name -> ferry.v1.CSVFormat
+	8,  // 6: ferry.v1.ImportProfileSpec.mappings:type_name -> ferry.v1.FieldMapping
+	0,  // 7: ferry.v1.ImportProfileSpec.write_mode:type_name -> ferry.v1.WriteMode
+	3,  // 8: ferry.v1.ImportProfileSpec.format:type_name -> ferry.v1.FileFormat
+	7,  // 9: ferry.v1.ImportProfileSpec.spreadsheet:type_name -> ferry.v1.SpreadsheetFormat
+	1,  // 10: ferry.v1.ImportProfileSpec.header_match:type_name -> ferry.v1.HeaderMatch
+	11, // 11: ferry.v1.ImportProfileSpec.rules:type_name -> ferry.v1.RowRule
+	12, // 12: ferry.v1.ImportProfileSpec.error_policy:type_name -> ferry.v1.ErrorPolicy
+	13, // 13: ferry.v1.ImportProfileSpec.mirror:type_name -> ferry.v1.MirrorOptions
+	14, // 14: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
+	26, // 15: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
+	26, // 16: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
+	14, // 17: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	15, // 18: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	15, // 19: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	15, // 20: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
+	14, // 21: ferry.v1.ValidateImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	15, // 22: ferry.v1.ListImportProfileVersionsResponse.versions:type_name -> ferry.v1.ImportProfile
+	16, // 23: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
+	18, // 24: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
+	20, // 25: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
+	22, // 26: ferry.v1.ImportProfileService.ValidateImportProfile:input_type -> ferry.v1.ValidateImportProfileRequest
+	24, // 27: ferry.v1.ImportProfileService.ListImportProfileVersions:input_type -> ferry.v1.ListImportProfileVersionsRequest
+	17, // 28: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
+	19, // 29: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
+	21, // 30: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
+	23, // 31: ferry.v1.ImportProfileService.ValidateImportProfile:output_type -> ferry.v1.ValidateImportProfileResponse
+	25, // 32: ferry.v1.ImportProfileService.ListImportProfileVersions:output_type -> ferry.v1.ListImportProfileVersionsResponse
+	28, // [28:33] is the sub-list for method output_type
+	23, // [23:28] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_import_profile_proto_init() }
@@ -1088,8 +1976,8 @@ func file_ferry_v1_import_profile_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_import_profile_proto_rawDesc), len(file_ferry_v1_import_profile_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   11,
+			NumEnums:      6,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

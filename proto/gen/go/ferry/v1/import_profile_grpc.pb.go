@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ImportProfileService_ApplyImportProfile_FullMethodName = "/ferry.v1.ImportProfileService/ApplyImportProfile"
-	ImportProfileService_GetImportProfile_FullMethodName   = "/ferry.v1.ImportProfileService/GetImportProfile"
-	ImportProfileService_ListImportProfiles_FullMethodName = "/ferry.v1.ImportProfileService/ListImportProfiles"
+	ImportProfileService_ApplyImportProfile_FullMethodName        = "/ferry.v1.ImportProfileService/ApplyImportProfile"
+	ImportProfileService_GetImportProfile_FullMethodName          = "/ferry.v1.ImportProfileService/GetImportProfile"
+	ImportProfileService_ListImportProfiles_FullMethodName        = "/ferry.v1.ImportProfileService/ListImportProfiles"
+	ImportProfileService_ValidateImportProfile_FullMethodName     = "/ferry.v1.ImportProfileService/ValidateImportProfile"
+	ImportProfileService_ListImportProfileVersions_FullMethodName = "/ferry.v1.ImportProfileService/ListImportProfileVersions"
 )
 
 // ImportProfileServiceClient is the client API for ImportProfileService service.
@@ -37,6 +39,11 @@ type ImportProfileServiceClient interface {
 	GetImportProfile(ctx context.Context, in *GetImportProfileRequest, opts ...grpc.CallOption) (*GetImportProfileResponse, error)
 	// ListImportProfiles lists the current version of every profile, by name.
 	ListImportProfiles(ctx context.Context, in *ListImportProfilesRequest, opts ...grpc.CallOption) (*ListImportProfilesResponse, error)
+	// ValidateImportProfile checks a spec as ApplyImportProfile would (dataset,
+	// fields, expressions, cross-reference tables, rules) without saving it.
+	ValidateImportProfile(ctx context.Context, in *ValidateImportProfileRequest, opts ...grpc.CallOption) (*ValidateImportProfileResponse, error)
+	// ListImportProfileVersions lists every version of a profile, newest first.
+	ListImportProfileVersions(ctx context.Context, in *ListImportProfileVersionsRequest, opts ...grpc.CallOption) (*ListImportProfileVersionsResponse, error)
 }
 
 type importProfileServiceClient struct {
@@ -77,6 +84,26 @@ func (c *importProfileServiceClient) ListImportProfiles(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *importProfileServiceClient) ValidateImportProfile(ctx context.Context, in *ValidateImportProfileRequest, opts ...grpc.CallOption) (*ValidateImportProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateImportProfileResponse)
+	err := c.cc.Invoke(ctx, ImportProfileService_ValidateImportProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *importProfileServiceClient) ListImportProfileVersions(ctx context.Context, in *ListImportProfileVersionsRequest, opts ...grpc.CallOption) (*ListImportProfileVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImportProfileVersionsResponse)
+	err := c.cc.Invoke(ctx, ImportProfileService_ListImportProfileVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ImportProfileServiceServer is the server API for ImportProfileService service.
 // All implementations must embed UnimplementedImportProfileServiceServer
 // for forward compatibility.
@@ -90,6 +117,11 @@ type ImportProfileServiceServer interface {
 	GetImportProfile(context.Context, *GetImportProfileRequest) (*GetImportProfileResponse, error)
 	// ListImportProfiles lists the current version of every profile, by name.
 	ListImportProfiles(context.Context, *ListImportProfilesRequest) (*ListImportProfilesResponse, error)
+	// ValidateImportProfile checks a spec as ApplyImportProfile would (dataset,
+	// fields, expressions, cross-reference tables, rules) without saving it.
+	ValidateImportProfile(context.Context, *ValidateImportProfileRequest) (*ValidateImportProfileResponse, error)
+	// ListImportProfileVersions lists every version of a profile, newest first.
+	ListImportProfileVersions(context.Context, *ListImportProfileVersionsRequest) (*ListImportProfileVersionsResponse, error)
 	mustEmbedUnimplementedImportProfileServiceServer()
 }
 
@@ -108,6 +140,12 @@ func (UnimplementedImportProfileServiceServer) GetImportProfile(context.Context,
 }
 func (UnimplementedImportProfileServiceServer) ListImportProfiles(context.Context, *ListImportProfilesRequest) (*ListImportProfilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListImportProfiles not implemented")
+}
+func (UnimplementedImportProfileServiceServer) ValidateImportProfile(context.Context, *ValidateImportProfileRequest) (*ValidateImportProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateImportProfile not implemented")
+}
+func (UnimplementedImportProfileServiceServer) ListImportProfileVersions(context.Context, *ListImportProfileVersionsRequest) (*ListImportProfileVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListImportProfileVersions not implemented")
 }
 func (UnimplementedImportProfileServiceServer) mustEmbedUnimplementedImportProfileServiceServer() {}
 func (UnimplementedImportProfileServiceServer) testEmbeddedByValue()                              {}
@@ -184,6 +222,42 @@ func _ImportProfileService_ListImportProfiles_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ImportProfileService_ValidateImportProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateImportProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImportProfileServiceServer).ValidateImportProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImportProfileService_ValidateImportProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImportProfileServiceServer).ValidateImportProfile(ctx, req.(*ValidateImportProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ImportProfileService_ListImportProfileVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListImportProfileVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImportProfileServiceServer).ListImportProfileVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImportProfileService_ListImportProfileVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImportProfileServiceServer).ListImportProfileVersions(ctx, req.(*ListImportProfileVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ImportProfileService_ServiceDesc is the grpc.ServiceDesc for ImportProfileService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +276,14 @@ var ImportProfileService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListImportProfiles",
 			Handler:    _ImportProfileService_ListImportProfiles_Handler,
+		},
+		{
+			MethodName: "ValidateImportProfile",
+			Handler:    _ImportProfileService_ValidateImportProfile_Handler,
+		},
+		{
+			MethodName: "ListImportProfileVersions",
+			Handler:    _ImportProfileService_ListImportProfileVersions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -305,7 +305,11 @@ type UploadHeader struct {
 	Profile  string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
 	FileName string                 `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
 	// size, when not 0, is checked against the bytes received.
-	Size          int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// dry_run parses, maps and validates the file and writes nothing.
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// preview_rows is how many mapped rows and rejects a dry run keeps; 20 when 0, at most 1000.
+	PreviewRows   int32 `protobuf:"varint,5,opt,name=preview_rows,json=previewRows,proto3" json:"preview_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -357,6 +361,20 @@ func (x *UploadHeader) GetFileName() string {
 func (x *UploadHeader) GetSize() int64 {
 	if x != nil {
 		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadHeader) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *UploadHeader) GetPreviewRows() int32 {
+	if x != nil {
+		return x.PreviewRows
 	}
 	return 0
 }
@@ -489,6 +507,134 @@ func (x *UploadResponse) GetRun() *Run {
 	return nil
 }
 
+// PreviewResponse carries the ended dry run, with its preview.
+type PreviewResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewResponse) Reset() {
+	*x = PreviewResponse{}
+	mi := &file_ferry_v1_ingest_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewResponse) ProtoMessage() {}
+
+func (x *PreviewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_ingest_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewResponse.ProtoReflect.Descriptor instead.
+func (*PreviewResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PreviewResponse) GetRun() *Run {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+// PreviewRequest is an UploadRequest for Preview: the header first, then the file's bytes.
+type PreviewRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*PreviewRequest_Header
+	//	*PreviewRequest_Data
+	Part          isPreviewRequest_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewRequest) Reset() {
+	*x = PreviewRequest{}
+	mi := &file_ferry_v1_ingest_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewRequest) ProtoMessage() {}
+
+func (x *PreviewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_ingest_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewRequest.ProtoReflect.Descriptor instead.
+func (*PreviewRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_ingest_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PreviewRequest) GetPart() isPreviewRequest_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *PreviewRequest) GetHeader() *UploadHeader {
+	if x != nil {
+		if x, ok := x.Part.(*PreviewRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *PreviewRequest) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Part.(*PreviewRequest_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+type isPreviewRequest_Part interface {
+	isPreviewRequest_Part()
+}
+
+type PreviewRequest_Header struct {
+	Header *UploadHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type PreviewRequest_Data struct {
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+func (*PreviewRequest_Header) isPreviewRequest_Part() {}
+
+func (*PreviewRequest_Data) isPreviewRequest_Part() {}
+
 var File_ferry_v1_ingest_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_ingest_proto_rawDesc = "" +
@@ -512,19 +658,28 @@ const file_ferry_v1_ingest_proto_rawDesc = "" +
 	"\areasons\x18\x02 \x03(\tR\areasons\x12\x16\n" +
 	"\x06header\x18\x03 \x03(\tR\x06header\x12&\n" +
 	"\x04rows\x18\x04 \x03(\v2\x12.ferry.v1.SniffRowR\x04rows\x12+\n" +
-	"\x06sheets\x18\x05 \x03(\v2\x13.ferry.v1.SheetInfoR\x06sheets\"Y\n" +
+	"\x06sheets\x18\x05 \x03(\v2\x13.ferry.v1.SheetInfoR\x06sheets\"\x95\x01\n" +
 	"\fUploadHeader\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size\"_\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12!\n" +
+	"\fpreview_rows\x18\x05 \x01(\x05R\vpreviewRows\"_\n" +
 	"\rUploadRequest\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x16.ferry.v1.UploadHeaderH\x00R\x06header\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x06\n" +
 	"\x04part\"1\n" +
 	"\x0eUploadResponse\x12\x1f\n" +
-	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run2\x88\x01\n" +
+	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\"2\n" +
+	"\x0fPreviewResponse\x12\x1f\n" +
+	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\"`\n" +
+	"\x0ePreviewRequest\x120\n" +
+	"\x06header\x18\x01 \x01(\v2\x16.ferry.v1.UploadHeaderH\x00R\x06header\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x06\n" +
+	"\x04part2\xca\x01\n" +
 	"\rIngestService\x12=\n" +
-	"\x06Upload\x12\x17.ferry.v1.UploadRequest\x1a\x18.ferry.v1.UploadResponse(\x01\x128\n" +
+	"\x06Upload\x12\x17.ferry.v1.UploadRequest\x1a\x18.ferry.v1.UploadResponse(\x01\x12@\n" +
+	"\aPreview\x12\x18.ferry.v1.PreviewRequest\x1a\x19.ferry.v1.PreviewResponse(\x01\x128\n" +
 	"\x05Sniff\x12\x16.ferry.v1.SniffRequest\x1a\x17.ferry.v1.SniffResponseB\x96\x01\n" +
 	"\fcom.ferry.v1B\vIngestProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
@@ -540,7 +695,7 @@ func file_ferry_v1_ingest_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_ingest_proto_rawDescData
 }
 
-var file_ferry_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ferry_v1_ingest_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_ferry_v1_ingest_proto_goTypes = []any{
 	(*SniffRequest)(nil),      // 0: ferry.v1.SniffRequest
 	(*SniffRow)(nil),          // 1: ferry.v1.SniffRow
@@ -549,25 +704,31 @@ var file_ferry_v1_ingest_proto_goTypes = []any{
 	(*UploadHeader)(nil),      // 4: ferry.v1.UploadHeader
 	(*UploadRequest)(nil),     // 5: ferry.v1.UploadRequest
 	(*UploadResponse)(nil),    // 6: ferry.v1.UploadResponse
-	(*ImportProfileSpec)(nil), // 7: ferry.v1.ImportProfileSpec
-	(*Run)(nil),               // 8: ferry.v1.Run
+	(*PreviewResponse)(nil),   // 7: ferry.v1.PreviewResponse
+	(*PreviewRequest)(nil),    // 8: ferry.v1.PreviewRequest
+	(*ImportProfileSpec)(nil), // 9: ferry.v1.ImportProfileSpec
+	(*Run)(nil),               // 10: ferry.v1.Run
 }
 var file_ferry_v1_ingest_proto_depIdxs = []int32{
-	7, // 0: ferry.v1.SniffRequest.spec:type_name -> ferry.v1.ImportProfileSpec
-	7, // 1: ferry.v1.SniffResponse.proposed:type_name -> ferry.v1.ImportProfileSpec
-	1, // 2: ferry.v1.SniffResponse.rows:type_name -> ferry.v1.SniffRow
-	2, // 3: ferry.v1.SniffResponse.sheets:type_name -> ferry.v1.SheetInfo
-	4, // 4: ferry.v1.UploadRequest.header:type_name -> ferry.v1.UploadHeader
-	8, // 5: ferry.v1.UploadResponse.run:type_name -> ferry.v1.Run
-	5, // 6: ferry.v1.IngestService.Upload:input_type -> ferry.v1.UploadRequest
-	0, // 7: ferry.v1.IngestService.Sniff:input_type -> ferry.v1.SniffRequest
-	6, // 8: ferry.v1.IngestService.Upload:output_type -> ferry.v1.UploadResponse
-	3, // 9: ferry.v1.IngestService.Sniff:output_type -> ferry.v1.SniffResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	9,  // 0: ferry.v1.SniffRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	9,  // 1: ferry.v1.SniffResponse.proposed:type_name -> ferry.v1.ImportProfileSpec
+	1,  // 2: ferry.v1.SniffResponse.rows:type_name -> ferry.v1.SniffRow
+	2,  // 3: ferry.v1.SniffResponse.sheets:type_name -> ferry.v1.SheetInfo
+	4,  // 4: ferry.v1.UploadRequest.header:type_name -> ferry.v1.UploadHeader
+	10, // 5: ferry.v1.UploadResponse.run:type_name -> ferry.v1.Run
+	10, // 6: ferry.v1.PreviewResponse.run:type_name -> ferry.v1.Run
+	4,  // 7: ferry.v1.PreviewRequest.header:type_name -> ferry.v1.UploadHeader
+	5,  // 8: ferry.v1.IngestService.Upload:input_type -> ferry.v1.UploadRequest
+	8,  // 9: ferry.v1.IngestService.Preview:input_type -> ferry.v1.PreviewRequest
+	0,  // 10: ferry.v1.IngestService.Sniff:input_type -> ferry.v1.SniffRequest
+	6,  // 11: ferry.v1.IngestService.Upload:output_type -> ferry.v1.UploadResponse
+	7,  // 12: ferry.v1.IngestService.Preview:output_type -> ferry.v1.PreviewResponse
+	3,  // 13: ferry.v1.IngestService.Sniff:output_type -> ferry.v1.SniffResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_ingest_proto_init() }
@@ -581,13 +742,17 @@ func file_ferry_v1_ingest_proto_init() {
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Data)(nil),
 	}
+	file_ferry_v1_ingest_proto_msgTypes[8].OneofWrappers = []any{
+		(*PreviewRequest_Header)(nil),
+		(*PreviewRequest_Data)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_ingest_proto_rawDesc), len(file_ferry_v1_ingest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngestService_Upload_FullMethodName = "/ferry.v1.IngestService/Upload"
-	IngestService_Sniff_FullMethodName  = "/ferry.v1.IngestService/Sniff"
+	IngestService_Upload_FullMethodName  = "/ferry.v1.IngestService/Upload"
+	IngestService_Preview_FullMethodName = "/ferry.v1.IngestService/Preview"
+	IngestService_Sniff_FullMethodName   = "/ferry.v1.IngestService/Sniff"
 )
 
 // IngestServiceClient is the client API for IngestService service.
@@ -33,6 +34,11 @@ type IngestServiceClient interface {
 	// carries the header, every further message bytes of the file. The run is
 	// created once the stream has ended cleanly; a stream cut off creates no run.
 	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadRequest, UploadResponse], error)
+	// Preview is Upload as a dry run that waits for the run to end: it parses,
+	// maps and validates the file and returns what would be inserted, updated,
+	// unchanged and rejected, the first mapped rows and the first rejects,
+	// writing nothing to the dataset.
+	Preview(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PreviewRequest, PreviewResponse], error)
 	// Sniff proposes how to read a file from its first bytes: format, encoding,
 	// CSV dialect or sheet, and header, with the first rows as they would be
 	// parsed. Settings given in the request win over what is sniffed.
@@ -60,6 +66,19 @@ func (c *ingestServiceClient) Upload(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadClient = grpc.ClientStreamingClient[UploadRequest, UploadResponse]
 
+func (c *ingestServiceClient) Preview(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PreviewRequest, PreviewResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &IngestService_ServiceDesc.Streams[1], IngestService_Preview_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PreviewRequest, PreviewResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngestService_PreviewClient = grpc.ClientStreamingClient[PreviewRequest, PreviewResponse]
+
 func (c *ingestServiceClient) Sniff(ctx context.Context, in *SniffRequest, opts ...grpc.CallOption) (*SniffResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SniffResponse)
@@ -80,6 +99,11 @@ type IngestServiceServer interface {
 	// carries the header, every further message bytes of the file. The run is
 	// created once the stream has ended cleanly; a stream cut off creates no run.
 	Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error
+	// Preview is Upload as a dry run that waits for the run to end: it parses,
+	// maps and validates the file and returns what would be inserted, updated,
+	// unchanged and rejected, the first mapped rows and the first rejects,
+	// writing nothing to the dataset.
+	Preview(grpc.ClientStreamingServer[PreviewRequest, PreviewResponse]) error
 	// Sniff proposes how to read a file from its first bytes: format, encoding,
 	// CSV dialect or sheet, and header, with the first rows as they would be
 	// parsed. Settings given in the request win over what is sniffed.
@@ -96,6 +120,9 @@ type UnimplementedIngestServiceServer struct{}
 
 func (UnimplementedIngestServiceServer) Upload(grpc.ClientStreamingServer[UploadRequest, UploadResponse]) error {
 	return status.Error(codes.Unimplemented, "method Upload not implemented")
+}
+func (UnimplementedIngestServiceServer) Preview(grpc.ClientStreamingServer[PreviewRequest, PreviewResponse]) error {
+	return status.Error(codes.Unimplemented, "method Preview not implemented")
 }
 func (UnimplementedIngestServiceServer) Sniff(context.Context, *SniffRequest) (*SniffResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Sniff not implemented")
@@ -127,6 +154,13 @@ func _IngestService_Upload_Handler(srv interface{}, stream grpc.ServerStream) er
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type IngestService_UploadServer = grpc.ClientStreamingServer[UploadRequest, UploadResponse]
+
+func _IngestService_Preview_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(IngestServiceServer).Preview(&grpc.GenericServerStream[PreviewRequest, PreviewResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngestService_PreviewServer = grpc.ClientStreamingServer[PreviewRequest, PreviewResponse]
 
 func _IngestService_Sniff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SniffRequest)
@@ -162,6 +196,11 @@ var IngestService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Upload",
 			Handler:       _IngestService_Upload_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Preview",
+			Handler:       _IngestService_Preview_Handler,
 			ClientStreams: true,
 		},
 	},

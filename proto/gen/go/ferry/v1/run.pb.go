@@ -34,6 +34,8 @@ const (
 	RunStatus_RUN_STATUS_SUCCEEDED_WITH_ERRORS RunStatus = 4
 	RunStatus_RUN_STATUS_FAILED                RunStatus = 5
 	RunStatus_RUN_STATUS_CANCELED              RunStatus = 6
+	// The mirror guard held the run; nothing is applied until ApproveRun.
+	RunStatus_RUN_STATUS_AWAITING_APPROVAL RunStatus = 7
 )
 
 // Enum value maps for RunStatus.
@@ -46,6 +48,7 @@ var (
 		4: "RUN_STATUS_SUCCEEDED_WITH_ERRORS",
 		5: "RUN_STATUS_FAILED",
 		6: "RUN_STATUS_CANCELED",
+		7: "RUN_STATUS_AWAITING_APPROVAL",
 	}
 	RunStatus_value = map[string]int32{
 		"RUN_STATUS_UNSPECIFIED":           0,
@@ -55,6 +58,7 @@ var (
 		"RUN_STATUS_SUCCEEDED_WITH_ERRORS": 4,
 		"RUN_STATUS_FAILED":                5,
 		"RUN_STATUS_CANCELED":              6,
+		"RUN_STATUS_AWAITING_APPROVAL":     7,
 	}
 )
 
@@ -92,6 +96,8 @@ const (
 	RunTrigger_RUN_TRIGGER_UNSPECIFIED RunTrigger = 0
 	// A file uploaded through the API or the CLI.
 	RunTrigger_RUN_TRIGGER_UPLOAD RunTrigger = 1
+	// The held rows of another run, re-applied.
+	RunTrigger_RUN_TRIGGER_REAPPLY RunTrigger = 2
 )
 
 // Enum value maps for RunTrigger.
@@ -99,10 +105,12 @@ var (
 	RunTrigger_name = map[int32]string{
 		0: "RUN_TRIGGER_UNSPECIFIED",
 		1: "RUN_TRIGGER_UPLOAD",
+		2: "RUN_TRIGGER_REAPPLY",
 	}
 	RunTrigger_value = map[string]int32{
 		"RUN_TRIGGER_UNSPECIFIED": 0,
 		"RUN_TRIGGER_UPLOAD":      1,
+		"RUN_TRIGGER_REAPPLY":     2,
 	}
 )
 
@@ -144,7 +152,11 @@ type RunCounts struct {
 	Unchanged int64 `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	Rejected  int64 `protobuf:"varint,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	// superseded counts rows replaced by a later row of the same file with the same key.
-	Superseded    int64 `protobuf:"varint,6,opt,name=superseded,proto3" json:"superseded,omitempty"`
+	Superseded int64 `protobuf:"varint,6,opt,name=superseded,proto3" json:"superseded,omitempty"`
+	// deleted counts rows soft-deleted (mirror and delete modes).
+	Deleted int64 `protobuf:"varint,7,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// held counts rows held as "needs cross-reference".
+	Held          int64 `protobuf:"varint,8,opt,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -217,6 +229,20 @@ func (x *RunCounts) GetRejected() int64 {
 func (x *RunCounts) GetSuperseded() int64 {
 	if x != nil {
 		return x.Superseded
+	}
+	return 0
+}
+
+func (x *RunCounts) GetDeleted() int64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *RunCounts) GetHeld() int64 {
+	if x != nil {
+		return x.Held
 	}
 	return 0
 }
@@ -296,12 +322,21 @@ type Run struct {
 	File   *RunFile   `protobuf:"bytes,7,opt,name=file,proto3" json:"file,omitempty"`
 	Counts *RunCounts `protobuf:"bytes,8,opt,name=counts,proto3" json:"counts,omitempty"`
 	// chunks_total is known once the whole file has been split; 0 before.
-	ChunksTotal   int64                  `protobuf:"varint,9,opt,name=chunks_total,json=chunksTotal,proto3" json:"chunks_total,omitempty"`
-	ChunksDone    int64                  `protobuf:"varint,10,opt,name=chunks_done,json=chunksDone,proto3" json:"chunks_done,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	Dataset       string                 `protobuf:"bytes,14,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	ChunksTotal int64                  `protobuf:"varint,9,opt,name=chunks_total,json=chunksTotal,proto3" json:"chunks_total,omitempty"`
+	ChunksDone  int64                  `protobuf:"varint,10,opt,name=chunks_done,json=chunksDone,proto3" json:"chunks_done,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	StartTime   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime     *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	Dataset     string                 `protobuf:"bytes,14,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	// dry_run runs parse, map, validate and compute the counts, and write nothing.
+	DryRun bool `protobuf:"varint,15,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// preview is a dry run's result.
+	Preview *Preview `protobuf:"bytes,16,opt,name=preview,proto3" json:"preview,omitempty"`
+	// parent_run is the run whose held rows this run re-applies.
+	ParentRun string `protobuf:"bytes,17,opt,name=parent_run,json=parentRun,proto3" json:"parent_run,omitempty"`
+	// note says what the run did not do and why (mirror deletions skipped) or
+	// why it waits for approval.
+	Note          string `protobuf:"bytes,18,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -434,22 +469,174 @@ func (x *Run) GetDataset() string {
 	return ""
 }
 
+func (x *Run) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *Run) GetPreview() *Preview {
+	if x != nil {
+		return x.Preview
+	}
+	return nil
+}
+
+func (x *Run) GetParentRun() string {
+	if x != nil {
+		return x.ParentRun
+	}
+	return ""
+}
+
+func (x *Run) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// Preview is what a dry run would do.
+type Preview struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rows are the first mapped rows, by row number.
+	Rows []*PreviewRow `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// rejects are the first rejects, by row number.
+	Rejects       []*Reject `protobuf:"bytes,2,rep,name=rejects,proto3" json:"rejects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Preview) Reset() {
+	*x = Preview{}
+	mi := &file_ferry_v1_run_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Preview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Preview) ProtoMessage() {}
+
+func (x *Preview) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Preview.ProtoReflect.Descriptor instead.
+func (*Preview) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Preview) GetRows() []*PreviewRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *Preview) GetRejects() []*Reject {
+	if x != nil {
+		return x.Rejects
+	}
+	return nil
+}
+
+// PreviewRow is one mapped row and what applying it would do.
+type PreviewRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Row   int64                  `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	// action is "insert", "update", "unchanged", "delete" or "superseded".
+	Action string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	// values are the mapped fields; an absent field is NULL.
+	Values        map[string]string `protobuf:"bytes,3,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewRow) Reset() {
+	*x = PreviewRow{}
+	mi := &file_ferry_v1_run_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewRow) ProtoMessage() {}
+
+func (x *PreviewRow) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewRow.ProtoReflect.Descriptor instead.
+func (*PreviewRow) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PreviewRow) GetRow() int64 {
+	if x != nil {
+		return x.Row
+	}
+	return 0
+}
+
+func (x *PreviewRow) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *PreviewRow) GetValues() map[string]string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 // Reject is a row that was not applied, and why.
 type Reject struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// row is the 1-based row number in the file, the header being row 1.
 	Row int64 `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
 	// column is the source column's header name, if one column is at fault.
-	Column        string `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
-	Value         string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Column string `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
+	Value  string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// rule names what failed: "format", "type", "required", "min", "max",
+	// "length", "pattern", "allowed", "unique", "rule:<name>", "expression",
+	// "cross_reference", "duplicate_key", "not_found", "reference", "encoding".
+	Rule string `protobuf:"bytes,5,opt,name=rule,proto3" json:"rule,omitempty"`
+	// record is the row's original fields, in the file's column order.
+	Record        []string `protobuf:"bytes,6,rep,name=record,proto3" json:"record,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reject) Reset() {
 	*x = Reject{}
-	mi := &file_ferry_v1_run_proto_msgTypes[3]
+	mi := &file_ferry_v1_run_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +648,7 @@ func (x *Reject) String() string {
 func (*Reject) ProtoMessage() {}
 
 func (x *Reject) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[3]
+	mi := &file_ferry_v1_run_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +661,7 @@ func (x *Reject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reject.ProtoReflect.Descriptor instead.
 func (*Reject) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Reject) GetRow() int64 {
@@ -505,6 +692,106 @@ func (x *Reject) GetReason() string {
 	return ""
 }
 
+func (x *Reject) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Reject) GetRecord() []string {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+// HeldRow is a row held as "needs cross-reference".
+type HeldRow struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Row    int64                  `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	Column string                 `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
+	Value  string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Table  string                 `protobuf:"bytes,4,opt,name=table,proto3" json:"table,omitempty"`
+	Reason string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// reapplied_by is the run that re-applied the row, if any.
+	ReappliedBy   string `protobuf:"bytes,6,opt,name=reapplied_by,json=reappliedBy,proto3" json:"reapplied_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeldRow) Reset() {
+	*x = HeldRow{}
+	mi := &file_ferry_v1_run_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeldRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeldRow) ProtoMessage() {}
+
+func (x *HeldRow) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeldRow.ProtoReflect.Descriptor instead.
+func (*HeldRow) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *HeldRow) GetRow() int64 {
+	if x != nil {
+		return x.Row
+	}
+	return 0
+}
+
+func (x *HeldRow) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *HeldRow) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *HeldRow) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *HeldRow) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HeldRow) GetReappliedBy() string {
+	if x != nil {
+		return x.ReappliedBy
+	}
+	return ""
+}
+
 // GetRunRequest names a run.
 type GetRunRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -515,7 +802,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[4]
+	mi := &file_ferry_v1_run_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +814,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[4]
+	mi := &file_ferry_v1_run_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +827,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetRunRequest) GetId() string {
@@ -560,7 +847,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[5]
+	mi := &file_ferry_v1_run_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +859,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[5]
+	mi := &file_ferry_v1_run_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +872,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -609,7 +896,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[6]
+	mi := &file_ferry_v1_run_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +908,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[6]
+	mi := &file_ferry_v1_run_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +921,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRunsRequest) GetProfile() string {
@@ -676,7 +963,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[7]
+	mi := &file_ferry_v1_run_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +975,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[7]
+	mi := &file_ferry_v1_run_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +988,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -728,7 +1015,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[8]
+	mi := &file_ferry_v1_run_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1027,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[8]
+	mi := &file_ferry_v1_run_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1040,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchRunRequest) GetId() string {
@@ -773,7 +1060,7 @@ type WatchRunResponse struct {
 
 func (x *WatchRunResponse) Reset() {
 	*x = WatchRunResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[9]
+	mi := &file_ferry_v1_run_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +1072,7 @@ func (x *WatchRunResponse) String() string {
 func (*WatchRunResponse) ProtoMessage() {}
 
 func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[9]
+	mi := &file_ferry_v1_run_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +1085,7 @@ func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunResponse.ProtoReflect.Descriptor instead.
 func (*WatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchRunResponse) GetRun() *Run {
@@ -818,7 +1105,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[10]
+	mi := &file_ferry_v1_run_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +1117,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[10]
+	mi := &file_ferry_v1_run_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +1130,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelRunRequest) GetId() string {
@@ -863,7 +1150,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[11]
+	mi := &file_ferry_v1_run_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +1162,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[11]
+	mi := &file_ferry_v1_run_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +1175,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -911,7 +1198,7 @@ type ListRunRejectsRequest struct {
 
 func (x *ListRunRejectsRequest) Reset() {
 	*x = ListRunRejectsRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[12]
+	mi := &file_ferry_v1_run_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1210,7 @@ func (x *ListRunRejectsRequest) String() string {
 func (*ListRunRejectsRequest) ProtoMessage() {}
 
 func (x *ListRunRejectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[12]
+	mi := &file_ferry_v1_run_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1223,7 @@ func (x *ListRunRejectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunRejectsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunRejectsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListRunRejectsRequest) GetId() string {
@@ -971,7 +1258,7 @@ type ListRunRejectsResponse struct {
 
 func (x *ListRunRejectsResponse) Reset() {
 	*x = ListRunRejectsResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[13]
+	mi := &file_ferry_v1_run_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1270,7 @@ func (x *ListRunRejectsResponse) String() string {
 func (*ListRunRejectsResponse) ProtoMessage() {}
 
 func (x *ListRunRejectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[13]
+	mi := &file_ferry_v1_run_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1283,7 @@ func (x *ListRunRejectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunRejectsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunRejectsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{13}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRunRejectsResponse) GetRejects() []*Reject {
@@ -1013,11 +1300,404 @@ func (x *ListRunRejectsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// DownloadRejectsRequest names a run.
+type DownloadRejectsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadRejectsRequest) Reset() {
+	*x = DownloadRejectsRequest{}
+	mi := &file_ferry_v1_run_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadRejectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadRejectsRequest) ProtoMessage() {}
+
+func (x *DownloadRejectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadRejectsRequest.ProtoReflect.Descriptor instead.
+func (*DownloadRejectsRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DownloadRejectsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// DownloadRejectsResponse is the next part of the report.
+type DownloadRejectsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// file_name is set on the first part.
+	FileName      string `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadRejectsResponse) Reset() {
+	*x = DownloadRejectsResponse{}
+	mi := &file_ferry_v1_run_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadRejectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadRejectsResponse) ProtoMessage() {}
+
+func (x *DownloadRejectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadRejectsResponse.ProtoReflect.Descriptor instead.
+func (*DownloadRejectsResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DownloadRejectsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *DownloadRejectsResponse) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+// ApproveRunRequest names a run awaiting approval.
+type ApproveRunRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveRunRequest) Reset() {
+	*x = ApproveRunRequest{}
+	mi := &file_ferry_v1_run_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveRunRequest) ProtoMessage() {}
+
+func (x *ApproveRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveRunRequest.ProtoReflect.Descriptor instead.
+func (*ApproveRunRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ApproveRunRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// ApproveRunResponse carries the run.
+type ApproveRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveRunResponse) Reset() {
+	*x = ApproveRunResponse{}
+	mi := &file_ferry_v1_run_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveRunResponse) ProtoMessage() {}
+
+func (x *ApproveRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveRunResponse.ProtoReflect.Descriptor instead.
+func (*ApproveRunResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ApproveRunResponse) GetRun() *Run {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+// ListHeldRowsRequest names a run and pages its held rows.
+type ListHeldRowsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHeldRowsRequest) Reset() {
+	*x = ListHeldRowsRequest{}
+	mi := &file_ferry_v1_run_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHeldRowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHeldRowsRequest) ProtoMessage() {}
+
+func (x *ListHeldRowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHeldRowsRequest.ProtoReflect.Descriptor instead.
+func (*ListHeldRowsRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListHeldRowsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListHeldRowsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListHeldRowsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListHeldRowsResponse is one page of held rows, by row number.
+type ListHeldRowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*HeldRow             `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHeldRowsResponse) Reset() {
+	*x = ListHeldRowsResponse{}
+	mi := &file_ferry_v1_run_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHeldRowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHeldRowsResponse) ProtoMessage() {}
+
+func (x *ListHeldRowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHeldRowsResponse.ProtoReflect.Descriptor instead.
+func (*ListHeldRowsResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListHeldRowsResponse) GetRows() []*HeldRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *ListHeldRowsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ReapplyHeldRowsRequest names a run.
+type ReapplyHeldRowsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReapplyHeldRowsRequest) Reset() {
+	*x = ReapplyHeldRowsRequest{}
+	mi := &file_ferry_v1_run_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReapplyHeldRowsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReapplyHeldRowsRequest) ProtoMessage() {}
+
+func (x *ReapplyHeldRowsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReapplyHeldRowsRequest.ProtoReflect.Descriptor instead.
+func (*ReapplyHeldRowsRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ReapplyHeldRowsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// ReapplyHeldRowsResponse carries the new run.
+type ReapplyHeldRowsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReapplyHeldRowsResponse) Reset() {
+	*x = ReapplyHeldRowsResponse{}
+	mi := &file_ferry_v1_run_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReapplyHeldRowsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReapplyHeldRowsResponse) ProtoMessage() {}
+
+func (x *ReapplyHeldRowsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReapplyHeldRowsResponse.ProtoReflect.Descriptor instead.
+func (*ReapplyHeldRowsResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReapplyHeldRowsResponse) GetRun() *Run {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
 var File_ferry_v1_run_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_run_proto_rawDesc = "" +
 	"\n" +
-	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n" +
+	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
 	"\tRunCounts\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x03R\x04read\x12\x1a\n" +
 	"\binserted\x18\x02 \x01(\x03R\binserted\x12\x18\n" +
@@ -1026,11 +1706,13 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\brejected\x18\x05 \x01(\x03R\brejected\x12\x1e\n" +
 	"\n" +
 	"superseded\x18\x06 \x01(\x03R\n" +
-	"superseded\"I\n" +
+	"superseded\x12\x18\n" +
+	"\adeleted\x18\a \x01(\x03R\adeleted\x12\x12\n" +
+	"\x04held\x18\b \x01(\x03R\x04held\"I\n" +
 	"\aRunFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xac\x04\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xa5\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12'\n" +
@@ -1049,12 +1731,37 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
-	"\adataset\x18\x0e \x01(\tR\adataset\"`\n" +
+	"\adataset\x18\x0e \x01(\tR\adataset\x12\x17\n" +
+	"\adry_run\x18\x0f \x01(\bR\x06dryRun\x12+\n" +
+	"\apreview\x18\x10 \x01(\v2\x11.ferry.v1.PreviewR\apreview\x12\x1d\n" +
+	"\n" +
+	"parent_run\x18\x11 \x01(\tR\tparentRun\x12\x12\n" +
+	"\x04note\x18\x12 \x01(\tR\x04note\"_\n" +
+	"\aPreview\x12(\n" +
+	"\x04rows\x18\x01 \x03(\v2\x14.ferry.v1.PreviewRowR\x04rows\x12*\n" +
+	"\arejects\x18\x02 \x03(\v2\x10.ferry.v1.RejectR\arejects\"\xab\x01\n" +
+	"\n" +
+	"PreviewRow\x12\x10\n" +
+	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x128\n" +
+	"\x06values\x18\x03 \x03(\v2 .ferry.v1.PreviewRow.ValuesEntryR\x06values\x1a9\n" +
+	"\vValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8c\x01\n" +
 	"\x06Reject\x12\x10\n" +
 	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\tR\x06column\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x1f\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04rule\x18\x05 \x01(\tR\x04rule\x12\x16\n" +
+	"\x06record\x18\x06 \x03(\tR\x06record\"\x9a\x01\n" +
+	"\aHeldRow\x12\x10\n" +
+	"\x03row\x18\x01 \x01(\x03R\x03row\x12\x16\n" +
+	"\x06column\x18\x02 \x01(\tR\x06column\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12!\n" +
+	"\freapplied_by\x18\x06 \x01(\tR\vreappliedBy\"\x1f\n" +
 	"\rGetRunRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
 	"\x0eGetRunResponse\x12\x1f\n" +
@@ -1083,7 +1790,28 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
 	"\x16ListRunRejectsResponse\x12*\n" +
 	"\arejects\x18\x01 \x03(\v2\x10.ferry.v1.RejectR\arejects\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xc6\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"(\n" +
+	"\x16DownloadRejectsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"J\n" +
+	"\x17DownloadRejectsResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1b\n" +
+	"\tfile_name\x18\x02 \x01(\tR\bfileName\"#\n" +
+	"\x11ApproveRunRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"5\n" +
+	"\x12ApproveRunResponse\x12\x1f\n" +
+	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\"a\n" +
+	"\x13ListHeldRowsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"e\n" +
+	"\x14ListHeldRowsResponse\x12%\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.ferry.v1.HeldRowR\x04rows\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"(\n" +
+	"\x16ReapplyHeldRowsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\":\n" +
+	"\x17ReapplyHeldRowsResponse\x12\x1f\n" +
+	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run*\xe8\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11RUN_STATUS_QUEUED\x10\x01\x12\x16\n" +
@@ -1091,18 +1819,25 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\x14RUN_STATUS_SUCCEEDED\x10\x03\x12$\n" +
 	" RUN_STATUS_SUCCEEDED_WITH_ERRORS\x10\x04\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x05\x12\x17\n" +
-	"\x13RUN_STATUS_CANCELED\x10\x06*A\n" +
+	"\x13RUN_STATUS_CANCELED\x10\x06\x12 \n" +
+	"\x1cRUN_STATUS_AWAITING_APPROVAL\x10\a*Z\n" +
 	"\n" +
 	"RunTrigger\x12\x1b\n" +
 	"\x17RUN_TRIGGER_UNSPECIFIED\x10\x00\x12\x16\n" +
-	"\x12RUN_TRIGGER_UPLOAD\x10\x012\xec\x02\n" +
+	"\x12RUN_TRIGGER_UPLOAD\x10\x01\x12\x17\n" +
+	"\x13RUN_TRIGGER_REAPPLY\x10\x022\xb6\x05\n" +
 	"\n" +
 	"RunService\x12;\n" +
 	"\x06GetRun\x12\x17.ferry.v1.GetRunRequest\x1a\x18.ferry.v1.GetRunResponse\x12A\n" +
 	"\bListRuns\x12\x19.ferry.v1.ListRunsRequest\x1a\x1a.ferry.v1.ListRunsResponse\x12C\n" +
 	"\bWatchRun\x12\x19.ferry.v1.WatchRunRequest\x1a\x1a.ferry.v1.WatchRunResponse0\x01\x12D\n" +
 	"\tCancelRun\x12\x1a.ferry.v1.CancelRunRequest\x1a\x1b.ferry.v1.CancelRunResponse\x12S\n" +
-	"\x0eListRunRejects\x12\x1f.ferry.v1.ListRunRejectsRequest\x1a .ferry.v1.ListRunRejectsResponseB\x93\x01\n" +
+	"\x0eListRunRejects\x12\x1f.ferry.v1.ListRunRejectsRequest\x1a .ferry.v1.ListRunRejectsResponse\x12X\n" +
+	"\x0fDownloadRejects\x12 .ferry.v1.DownloadRejectsRequest\x1a!.ferry.v1.DownloadRejectsResponse0\x01\x12G\n" +
+	"\n" +
+	"ApproveRun\x12\x1b.ferry.v1.ApproveRunRequest\x1a\x1c.ferry.v1.ApproveRunResponse\x12M\n" +
+	"\fListHeldRows\x12\x1d.ferry.v1.ListHeldRowsRequest\x1a\x1e.ferry.v1.ListHeldRowsResponse\x12V\n" +
+	"\x0fReapplyHeldRows\x12 .ferry.v1.ReapplyHeldRowsRequest\x1a!.ferry.v1.ReapplyHeldRowsResponseB\x93\x01\n" +
 	"\fcom.ferry.v1B\bRunProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -1118,55 +1853,82 @@ func file_ferry_v1_run_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_run_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ferry_v1_run_proto_goTypes = []any{
-	(RunStatus)(0),                 // 0: ferry.v1.RunStatus
-	(RunTrigger)(0),                // 1: ferry.v1.RunTrigger
-	(*RunCounts)(nil),              // 2: ferry.v1.RunCounts
-	(*RunFile)(nil),                // 3: ferry.v1.RunFile
-	(*Run)(nil),                    // 4: ferry.v1.Run
-	(*Reject)(nil),                 // 5: ferry.v1.Reject
-	(*GetRunRequest)(nil),          // 6: ferry.v1.GetRunRequest
-	(*GetRunResponse)(nil),         // 7: ferry.v1.GetRunResponse
-	(*ListRunsRequest)(nil),        // 8: ferry.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),       // 9: ferry.v1.ListRunsResponse
-	(*WatchRunRequest)(nil),        // 10: ferry.v1.WatchRunRequest
-	(*WatchRunResponse)(nil),       // 11: ferry.v1.WatchRunResponse
-	(*CancelRunRequest)(nil),       // 12: ferry.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),      // 13: ferry.v1.CancelRunResponse
-	(*ListRunRejectsRequest)(nil),  // 14: ferry.v1.ListRunRejectsRequest
-	(*ListRunRejectsResponse)(nil), // 15: ferry.v1.ListRunRejectsResponse
-	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
+	(RunStatus)(0),                  // 0: ferry.v1.RunStatus
+	(RunTrigger)(0),                 // 1: ferry.v1.RunTrigger
+	(*RunCounts)(nil),               // 2: ferry.v1.RunCounts
+	(*RunFile)(nil),                 // 3: ferry.v1.RunFile
+	(*Run)(nil),                     // 4: ferry.v1.Run
+	(*Preview)(nil),                 // 5: ferry.v1.Preview
+	(*PreviewRow)(nil),              // 6: ferry.v1.PreviewRow
+	(*Reject)(nil),                  // 7: ferry.v1.Reject
+	(*HeldRow)(nil),                 // 8: ferry.v1.HeldRow
+	(*GetRunRequest)(nil),           // 9: ferry.v1.GetRunRequest
+	(*GetRunResponse)(nil),          // 10: ferry.v1.GetRunResponse
+	(*ListRunsRequest)(nil),         // 11: ferry.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),        // 12: ferry.v1.ListRunsResponse
+	(*WatchRunRequest)(nil),         // 13: ferry.v1.WatchRunRequest
+	(*WatchRunResponse)(nil),        // 14: ferry.v1.WatchRunResponse
+	(*CancelRunRequest)(nil),        // 15: ferry.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),       // 16: ferry.v1.CancelRunResponse
+	(*ListRunRejectsRequest)(nil),   // 17: ferry.v1.ListRunRejectsRequest
+	(*ListRunRejectsResponse)(nil),  // 18: ferry.v1.ListRunRejectsResponse
+	(*DownloadRejectsRequest)(nil),  // 19: ferry.v1.DownloadRejectsRequest
+	(*DownloadRejectsResponse)(nil), // 20: ferry.v1.DownloadRejectsResponse
+	(*ApproveRunRequest)(nil),       // 21: ferry.v1.ApproveRunRequest
+	(*ApproveRunResponse)(nil),      // 22: ferry.v1.ApproveRunResponse
+	(*ListHeldRowsRequest)(nil),     // 23: ferry.v1.ListHeldRowsRequest
+	(*ListHeldRowsResponse)(nil),    // 24: ferry.v1.ListHeldRowsResponse
+	(*ReapplyHeldRowsRequest)(nil),  // 25: ferry.v1.ReapplyHeldRowsRequest
+	(*ReapplyHeldRowsResponse)(nil), // 26: ferry.v1.ReapplyHeldRowsResponse
+	nil,                             // 27: ferry.v1.PreviewRow.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
 }
 var file_ferry_v1_run_proto_depIdxs = []int32{
 	1,  // 0: ferry.v1.Run.trigger:type_name -> ferry.v1.RunTrigger
 	0,  // 1: ferry.v1.Run.status:type_name -> ferry.v1.RunStatus
 	3,  // 2: ferry.v1.Run.file:type_name -> ferry.v1.RunFile
 	2,  // 3: ferry.v1.Run.counts:type_name -> ferry.v1.RunCounts
-	16, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
-	16, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
-	16, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 7: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
-	0,  // 8: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
-	4,  // 9: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
-	4,  // 10: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
-	4,  // 11: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
-	5,  // 12: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
-	6,  // 13: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
-	8,  // 14: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
-	10, // 15: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
-	12, // 16: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
-	14, // 17: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
-	7,  // 18: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
-	9,  // 19: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
-	11, // 20: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
-	13, // 21: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
-	15, // 22: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	28, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
+	28, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
+	28, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
+	5,  // 7: ferry.v1.Run.preview:type_name -> ferry.v1.Preview
+	6,  // 8: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
+	7,  // 9: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
+	27, // 10: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
+	4,  // 11: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
+	0,  // 12: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
+	4,  // 13: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
+	4,  // 14: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
+	4,  // 15: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
+	7,  // 16: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
+	4,  // 17: ferry.v1.ApproveRunResponse.run:type_name -> ferry.v1.Run
+	8,  // 18: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
+	4,  // 19: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
+	9,  // 20: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
+	11, // 21: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
+	13, // 22: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
+	15, // 23: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
+	17, // 24: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
+	19, // 25: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
+	21, // 26: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
+	23, // 27: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
+	25, // 28: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
+	10, // 29: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
+	12, // 30: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
+	14, // 31: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
+	16, // 32: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
+	18, // 33: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
+	20, // 34: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
+	22, // 35: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
+	24, // 36: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
+	26, // 37: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_run_proto_init() }
@@ -1180,7 +1942,7 @@ func file_ferry_v1_run_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_run_proto_rawDesc), len(file_ferry_v1_run_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

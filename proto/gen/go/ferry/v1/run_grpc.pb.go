@@ -19,11 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RunService_GetRun_FullMethodName         = "/ferry.v1.RunService/GetRun"
-	RunService_ListRuns_FullMethodName       = "/ferry.v1.RunService/ListRuns"
-	RunService_WatchRun_FullMethodName       = "/ferry.v1.RunService/WatchRun"
-	RunService_CancelRun_FullMethodName      = "/ferry.v1.RunService/CancelRun"
-	RunService_ListRunRejects_FullMethodName = "/ferry.v1.RunService/ListRunRejects"
+	RunService_GetRun_FullMethodName          = "/ferry.v1.RunService/GetRun"
+	RunService_ListRuns_FullMethodName        = "/ferry.v1.RunService/ListRuns"
+	RunService_WatchRun_FullMethodName        = "/ferry.v1.RunService/WatchRun"
+	RunService_CancelRun_FullMethodName       = "/ferry.v1.RunService/CancelRun"
+	RunService_ListRunRejects_FullMethodName  = "/ferry.v1.RunService/ListRunRejects"
+	RunService_DownloadRejects_FullMethodName = "/ferry.v1.RunService/DownloadRejects"
+	RunService_ApproveRun_FullMethodName      = "/ferry.v1.RunService/ApproveRun"
+	RunService_ListHeldRows_FullMethodName    = "/ferry.v1.RunService/ListHeldRows"
+	RunService_ReapplyHeldRows_FullMethodName = "/ferry.v1.RunService/ReapplyHeldRows"
 )
 
 // RunServiceClient is the client API for RunService service.
@@ -42,6 +46,17 @@ type RunServiceClient interface {
 	CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*CancelRunResponse, error)
 	// ListRunRejects lists the rows a run rejected, by row number.
 	ListRunRejects(ctx context.Context, in *ListRunRejectsRequest, opts ...grpc.CallOption) (*ListRunRejectsResponse, error)
+	// DownloadRejects streams the reject report: the original columns in the
+	// original order plus _row, _column, _value, _error, as a file the run's
+	// profile can read again after the rows are fixed.
+	DownloadRejects(ctx context.Context, in *DownloadRejectsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadRejectsResponse], error)
+	// ApproveRun applies a run held for approval by the mirror guard.
+	ApproveRun(ctx context.Context, in *ApproveRunRequest, opts ...grpc.CallOption) (*ApproveRunResponse, error)
+	// ListHeldRows lists the rows a run held as "needs cross-reference".
+	ListHeldRows(ctx context.Context, in *ListHeldRowsRequest, opts ...grpc.CallOption) (*ListHeldRowsResponse, error)
+	// ReapplyHeldRows starts a run of the held rows of a run that have not been
+	// re-applied yet, through the same profile version.
+	ReapplyHeldRows(ctx context.Context, in *ReapplyHeldRowsRequest, opts ...grpc.CallOption) (*ReapplyHeldRowsResponse, error)
 }
 
 type runServiceClient struct {
@@ -111,6 +126,55 @@ func (c *runServiceClient) ListRunRejects(ctx context.Context, in *ListRunReject
 	return out, nil
 }
 
+func (c *runServiceClient) DownloadRejects(ctx context.Context, in *DownloadRejectsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadRejectsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RunService_ServiceDesc.Streams[1], RunService_DownloadRejects_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DownloadRejectsRequest, DownloadRejectsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RunService_DownloadRejectsClient = grpc.ServerStreamingClient[DownloadRejectsResponse]
+
+func (c *runServiceClient) ApproveRun(ctx context.Context, in *ApproveRunRequest, opts ...grpc.CallOption) (*ApproveRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveRunResponse)
+	err := c.cc.Invoke(ctx, RunService_ApproveRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runServiceClient) ListHeldRows(ctx context.Context, in *ListHeldRowsRequest, opts ...grpc.CallOption) (*ListHeldRowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHeldRowsResponse)
+	err := c.cc.Invoke(ctx, RunService_ListHeldRows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runServiceClient) ReapplyHeldRows(ctx context.Context, in *ReapplyHeldRowsRequest, opts ...grpc.CallOption) (*ReapplyHeldRowsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReapplyHeldRowsResponse)
+	err := c.cc.Invoke(ctx, RunService_ReapplyHeldRows_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RunServiceServer is the server API for RunService service.
 // All implementations must embed UnimplementedRunServiceServer
 // for forward compatibility.
@@ -127,6 +191,17 @@ type RunServiceServer interface {
 	CancelRun(context.Context, *CancelRunRequest) (*CancelRunResponse, error)
 	// ListRunRejects lists the rows a run rejected, by row number.
 	ListRunRejects(context.Context, *ListRunRejectsRequest) (*ListRunRejectsResponse, error)
+	// DownloadRejects streams the reject report: the original columns in the
+	// original order plus _row, _column, _value, _error, as a file the run's
+	// profile can read again after the rows are fixed.
+	DownloadRejects(*DownloadRejectsRequest, grpc.ServerStreamingServer[DownloadRejectsResponse]) error
+	// ApproveRun applies a run held for approval by the mirror guard.
+	ApproveRun(context.Context, *ApproveRunRequest) (*ApproveRunResponse, error)
+	// ListHeldRows lists the rows a run held as "needs cross-reference".
+	ListHeldRows(context.Context, *ListHeldRowsRequest) (*ListHeldRowsResponse, error)
+	// ReapplyHeldRows starts a run of the held rows of a run that have not been
+	// re-applied yet, through the same profile version.
+	ReapplyHeldRows(context.Context, *ReapplyHeldRowsRequest) (*ReapplyHeldRowsResponse, error)
 	mustEmbedUnimplementedRunServiceServer()
 }
 
@@ -151,6 +226,18 @@ func (UnimplementedRunServiceServer) CancelRun(context.Context, *CancelRunReques
 }
 func (UnimplementedRunServiceServer) ListRunRejects(context.Context, *ListRunRejectsRequest) (*ListRunRejectsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRunRejects not implemented")
+}
+func (UnimplementedRunServiceServer) DownloadRejects(*DownloadRejectsRequest, grpc.ServerStreamingServer[DownloadRejectsResponse]) error {
+	return status.Error(codes.Unimplemented, "method DownloadRejects not implemented")
+}
+func (UnimplementedRunServiceServer) ApproveRun(context.Context, *ApproveRunRequest) (*ApproveRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveRun not implemented")
+}
+func (UnimplementedRunServiceServer) ListHeldRows(context.Context, *ListHeldRowsRequest) (*ListHeldRowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHeldRows not implemented")
+}
+func (UnimplementedRunServiceServer) ReapplyHeldRows(context.Context, *ReapplyHeldRowsRequest) (*ReapplyHeldRowsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReapplyHeldRows not implemented")
 }
 func (UnimplementedRunServiceServer) mustEmbedUnimplementedRunServiceServer() {}
 func (UnimplementedRunServiceServer) testEmbeddedByValue()                    {}
@@ -256,6 +343,71 @@ func _RunService_ListRunRejects_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RunService_DownloadRejects_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DownloadRejectsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RunServiceServer).DownloadRejects(m, &grpc.GenericServerStream[DownloadRejectsRequest, DownloadRejectsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RunService_DownloadRejectsServer = grpc.ServerStreamingServer[DownloadRejectsResponse]
+
+func _RunService_ApproveRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunServiceServer).ApproveRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunService_ApproveRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunServiceServer).ApproveRun(ctx, req.(*ApproveRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RunService_ListHeldRows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHeldRowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunServiceServer).ListHeldRows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunService_ListHeldRows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunServiceServer).ListHeldRows(ctx, req.(*ListHeldRowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RunService_ReapplyHeldRows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReapplyHeldRowsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunServiceServer).ReapplyHeldRows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunService_ReapplyHeldRows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunServiceServer).ReapplyHeldRows(ctx, req.(*ReapplyHeldRowsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RunService_ServiceDesc is the grpc.ServiceDesc for RunService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -279,11 +431,28 @@ var RunService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListRunRejects",
 			Handler:    _RunService_ListRunRejects_Handler,
 		},
+		{
+			MethodName: "ApproveRun",
+			Handler:    _RunService_ApproveRun_Handler,
+		},
+		{
+			MethodName: "ListHeldRows",
+			Handler:    _RunService_ListHeldRows_Handler,
+		},
+		{
+			MethodName: "ReapplyHeldRows",
+			Handler:    _RunService_ReapplyHeldRows_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchRun",
 			Handler:       _RunService_WatchRun_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "DownloadRejects",
+			Handler:       _RunService_DownloadRejects_Handler,
 			ServerStreams: true,
 		},
 	},

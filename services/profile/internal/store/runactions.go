@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/auth"
+	"github.com/ferrydata/ferry/libs/errs"
+)
+
+// ApproveRun moves a run held by the mirror guard back to running and
+// returns its snapshot, for the apply command. Approving an approved run
+// that has not been applied yet returns it again, so a lost command can be
+// sent again.
+func (s *Store) ApproveRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, *ferryv1.RunSnapshot, error) {
+	run, err := s.GetRun(ctx, p, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var blob []byte
+	err = s.pool.QueryRow(ctx, `UPDATE ferry.runs SET status = 'running', approved = true, note = ''
+		WHERE id = $1 AND tenant_id = $2 AND (status = 'awaiting_approval' OR (status = 'running' AND approved))
+		RETURNING snapshot`, run.GetId(), p.TenantID).Scan(&blob)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, errs.FailedPrecondition("run %s is not awaiting approval (it is %s)", id, StatusName(run.GetStatus()))
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("approve run %s: %w", id, err)
+	}
+	var snap ferryv1.RunSnapshot
+	if err := proto.Unmarshal(blob, &snap); err != nil {
+		return nil, nil, err
+	}
+	run, err = s.GetRun(ctx, p, id)
+	return run, &snap, err
+}
+
+// ListHeld lists a run's held rows by row number; the page token is the last row.
+func (s *Store) ListHeld(ctx context.Context, p auth.Principal, id string, size int32, token string) ([]*ferryv1.HeldRow, string, error) {
+	run, err := s.GetRun(ctx, p, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if size <= 0 {
+		size = 1000
+	}
+	size = min(size, 10000)
+	after := int64(-1)
+	if token != "" {
+		if after, err = strconv.ParseInt(token, 10, 64); err != nil {
+			return nil, "", errs.Invalid("page token %q is not valid", token)
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT row_number, column_name, value, table_name, reason, coalesce(reapplied_by::text, '')
+		FROM ferry.run_held WHERE run_id = $1 AND tenant_id = $2 AND row_number > $3 ORDER BY row_number LIMIT $4`,
+		run.GetId(), p.TenantID, after, size+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list held rows of run %s: %w", id, err)
+	}
+	defer rows.Close()
+	var (
+		out  []*ferryv1.HeldRow
+		next string
+	)
+	for rows.Next() {
+		var h ferryv1.HeldRow
+		if err := rows.Scan(&h.Row, &h.Column, &h.Value, &h.Table, &h.Reason, &h.ReappliedBy); err != nil {
+			return nil, "", err
+		}
+		if int32(len(out)) == size {
+			next = strconv.FormatInt(out[len(out)-1].Row, 10)
+			break
+		}
+		out = append(out, &h)
+	}
+	return out, next, rows.Err()
+}
+
+// ReportSource is what a run's reject report is written from.
+type ReportSource struct {
+	Run    *ferryv1.Run
+	Header []string
+	Spec   *ferryv1.ImportProfileSpec
+}
+
+// RejectReportSource returns a run's header and profile spec.
+func (s *Store) RejectReportSource(ctx context.Context, p auth.Principal, id string) (*ReportSource, error) {
+	run, err := s.GetRun(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		header []string
+		blob   []byte
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(header, '{}'), snapshot FROM ferry.runs WHERE id = $1`, run.GetId()).Scan(&header, &blob); err != nil {
+		return nil, err
+	}
+	var snap ferryv1.RunSnapshot
+	if err := proto.Unmarshal(blob, &snap); err != nil {
+		return nil, err
+	}
+	return &ReportSource{Run: run, Header: header, Spec: snap.GetSpec()}, nil
+}
+
+// HeldFile is the input of a run that re-applies held rows.
+type HeldFile struct {
+	Header  []string
+	Records [][]string
+}
+
+// CreateReapplyRun creates a run of the held rows of run id that no run has
+// re-applied yet, through the same profile version, and marks them as
+// re-applied by it. The snapshot's spec reads the file the caller writes
+// from HeldFile: standard CSV in UTF-8.
+func (s *Store) CreateReapplyRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, *ferryv1.RunSnapshot, *HeldFile, error) {
+	parent, err := s.GetRun(ctx, p, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !settledStatus(parent.GetStatus()) {
+		return nil, nil, nil, errs.FailedPrecondition("run %s has not ended yet (%s)", id, StatusName(parent.GetStatus()))
+	}
+	var (
+		profID uuid.UUID
+		blob   []byte
+		file   HeldFile
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT profile_id, snapshot, coalesce(header, '{}') FROM ferry.runs WHERE id = $1`, parent.GetId()).
+		Scan(&profID, &blob, &file.Header); err != nil {
+		return nil, nil, nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT record FROM ferry.run_held WHERE run_id = $1 AND reapplied_by IS NULL ORDER BY row_number`, parent.GetId())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if file.Records, err = pgx.CollectRows(rows, pgx.RowTo[[]string]); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(file.Records) == 0 {
+		return nil, nil, nil, errs.FailedPrecondition("run %s has no held rows left to re-apply", id)
+	}
+	var parentSnap ferryv1.RunSnapshot
+	if err := proto.Unmarshal(blob, &parentSnap); err != nil {
+		return nil, nil, nil, err
+	}
+	snap := proto.Clone(&parentSnap).(*ferryv1.RunSnapshot)
+	snap.RunId, snap.DryRun, snap.PreviewRows = uuid.NewString(), false, 0
+	spec := snap.GetSpec()
+	noHeader := spec.GetCsv().GetNoHeader() || spec.GetSpreadsheet().GetNoHeader()
+	spec.Format, spec.Spreadsheet = ferryv1.FileFormat_FILE_FORMAT_CSV, nil
+	spec.Csv = &ferryv1.CSVFormat{Delimiter: ",", Quote: `"`, Escape: ferryv1.CSVEscape_CSV_ESCAPE_DOUBLED, HeaderRow: 1, NoHeader: noHeader, Encoding: "utf-8"}
+	if noHeader {
+		file.Header = nil
+	}
+	run, snap, err := s.insertRun(ctx, p, profID, snap, ferryv1.RunTrigger_RUN_TRIGGER_REAPPLY,
+		&ferryv1.RunFile{Name: fmt.Sprintf("held-rows-of-%s.csv", parent.GetId())}, uuid.MustParse(parent.GetId()))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE ferry.run_held SET reapplied_by = $2 WHERE run_id = $1 AND reapplied_by IS NULL`,
+		parent.GetId(), run.GetId()); err != nil {
+		return nil, nil, nil, err
+	}
+	return run, snap, &file, nil
+}
+
+// ReleaseHeld undoes CreateReapplyRun's marks when its run could not start.
+func (s *Store) ReleaseHeld(ctx context.Context, runID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE ferry.run_held SET reapplied_by = NULL WHERE reapplied_by = $1`, runID)
+	return err
+}
+
+// settledStatus says a run will change no more without a request.
+func settledStatus(s ferryv1.RunStatus) bool {
+	switch s {
+	case ferryv1.RunStatus_RUN_STATUS_QUEUED, ferryv1.RunStatus_RUN_STATUS_RUNNING:
+		return false
+	}
+	return true
+}
