@@ -178,6 +178,14 @@ func TestHeaderMatching(t *testing.T) {
 	require.Equal(t, []string{"id", "first_name", RowColumn}, p.Columns())
 	_, err = Resolve(norm, ds, []string{"Student-ID", "Given name"}, nil)
 	require.NoError(t, err, "an alias matches")
+	// Expressions name columns as the profile does; the header matching applies.
+	withExpr := &ferryv1.ImportProfileSpec{HeaderMatch: ferryv1.HeaderMatch_HEADER_MATCH_NORMALIZED, Mappings: []*ferryv1.FieldMapping{
+		{Field: "id", Column: "Student ID"}, {Field: "first_name", Expr: `upper(row["First Name"])`}}}
+	p, err = Resolve(withExpr, ds, []string{"student_id", "first-name"}, nil)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.Nil(t, p.Row(2, []string{"s1", "ann"}, &out).Reject)
+	require.Equal(t, "\"s1\",\"ANN\",2\n", out.String())
 	_, err = Resolve(norm, ds, []string{"student id", "first name", "given name"}, nil)
 	require.ErrorContains(t, err, `field "first_name" matches 2 columns of the header`)
 	exact := &ferryv1.ImportProfileSpec{Mappings: []*ferryv1.FieldMapping{{Field: "id", Column: "Student ID"}, {Field: "first_name", Column: "First", Aliases: []string{"Given"}}}}

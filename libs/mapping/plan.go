@@ -40,6 +40,9 @@ type Plan struct {
 	fields     []*planField
 	rules      []*rowRule
 	header     []string
+	// exprHeader is header with the names expressions use for the columns
+	// they matched (with normalized header matching they may differ).
+	exprHeader []string
 	columns    []string
 	keepSource bool
 	tables     map[string]Table
@@ -60,6 +63,18 @@ func (p *Plan) Columns() []string { return p.columns }
 // can reject them (insert-only and update-only modes, unique rules,
 // references).
 func (p *Plan) KeepSource() bool { return p.keepSource }
+
+// FieldColumns maps each field read from a column to the column's header
+// name, for rejects found after mapping.
+func (p *Plan) FieldColumns() map[string]string {
+	out := map[string]string{}
+	for _, f := range p.fields {
+		if f.src >= 0 {
+			out[f.name] = f.column
+		}
+	}
+	return out
+}
 
 // KeyFields returns the dataset's key fields.
 func (p *Plan) KeyFields() []string {
@@ -215,7 +230,7 @@ func Resolve(spec *ferryv1.ImportProfileSpec, ds *ferryv1.Dataset, header []stri
 	for n := range tables {
 		names = append(names, n)
 	}
-	p := &Plan{header: header, tables: tables}
+	p := &Plan{header: header, exprHeader: append([]string(nil), header...), tables: tables}
 	seen := map[string]bool{}
 	for _, m := range mappings {
 		f, ok := byName[m.GetField()]
@@ -236,9 +251,14 @@ func Resolve(spec *ferryv1.ImportProfileSpec, ds *ferryv1.Dataset, header []stri
 		}
 		if pf.prog != nil {
 			for _, c := range pf.prog.Columns() {
-				if len(pos[c]) == 0 && (!normalized || len(find(c)) == 0) {
+				at := find(c)
+				switch {
+				case len(at) == 0:
 					return nil, errs.Invalid("the expression of field %q uses column %q, which is not in the file's header (%s)", m.GetField(), c, headerList(header))
+				case len(at) > 1:
+					return nil, errs.Invalid("the expression of field %q uses column %q, which appears %d times in the header (columns %s)", m.GetField(), c, len(at), joinInts(at))
 				}
+				p.exprHeader[at[0]-1] = c
 			}
 		}
 		if pf.rules.unique {
@@ -440,7 +460,7 @@ func (p *Plan) Row(row int64, record []string, out *bytes.Buffer) Result {
 		v := raw
 		if f.prog != nil {
 			if in == nil {
-				in = &expr.Input{Header: p.header, Record: record, Lookup: lookup(p.tables)}
+				in = &expr.Input{Header: p.exprHeader, Record: record, Lookup: lookup(p.tables)}
 			}
 			in.Value = raw
 			res, err := f.prog.Eval(in)
@@ -503,7 +523,7 @@ func (p *Plan) Row(row int64, record []string, out *bytes.Buffer) Result {
 	}
 	for _, r := range p.rules {
 		if in == nil {
-			in = &expr.Input{Header: p.header, Record: record, Lookup: lookup(p.tables)}
+			in = &expr.Input{Header: p.exprHeader, Record: record, Lookup: lookup(p.tables)}
 		}
 		in.Value, in.Fields = "", typed
 		res, err := r.prog.Eval(in)

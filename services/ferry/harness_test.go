@@ -216,7 +216,7 @@ func (c *client) waitRun(t testing.TB, id string, timeout time.Duration) *ferryv
 		require.NoError(t, err)
 		switch r.GetRun().GetStatus() {
 		case ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED_WITH_ERRORS,
-			ferryv1.RunStatus_RUN_STATUS_FAILED, ferryv1.RunStatus_RUN_STATUS_CANCELED:
+			ferryv1.RunStatus_RUN_STATUS_FAILED, ferryv1.RunStatus_RUN_STATUS_CANCELED, ferryv1.RunStatus_RUN_STATUS_AWAITING_APPROVAL:
 			return r.GetRun()
 		}
 		if time.Now().After(deadline) {

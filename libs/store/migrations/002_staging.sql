@@ -16,7 +16,10 @@ ALTER TABLE ferry.runs
     ADD COLUMN rows_deleted  bigint NOT NULL DEFAULT 0,
     ADD COLUMN rows_held     bigint NOT NULL DEFAULT 0,
     -- the file's header, for the reject report.
-    ADD COLUMN header        text[];
+    ADD COLUMN header        text[],
+    -- the header name of each field read from a column, for rejects found
+    -- when the run is applied.
+    ADD COLUMN field_columns jsonb;
 
 ALTER TABLE ferry.run_chunks
     DROP COLUMN keys,

@@ -51,8 +51,12 @@ func (r *runApply) mapping(field string) *ferryv1.FieldMapping {
 	return nil
 }
 
-// column names the source column of a field in rejects.
+// column names the source column of a field in rejects: its header name in
+// the file, else what the profile names it.
 func (r *runApply) column(field string) string {
+	if c, ok := r.columns[field]; ok {
+		return c
+	}
 	m := r.mapping(field)
 	switch {
 	case m == nil:

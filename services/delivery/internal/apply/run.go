@@ -89,6 +89,8 @@ type runApply struct {
 	fields  []string
 	source  bool // the stage has the original records
 	stage   string
+	// columns are the header names of fields read from a column.
+	columns map[string]string
 	note    string
 	preview *ferryv1.Preview
 }
@@ -166,6 +168,9 @@ var errStagingLost = errors.New("the staged rows of this run are gone (the datab
 // staged row.
 func (r *runApply) loadStage(ctx context.Context) error {
 	r.stage = StageTable(r.snap.GetRunId())
+	if err := r.tx.QueryRow(ctx, `SELECT coalesce(field_columns, '{}') FROM ferry.runs WHERE id = $1`, r.snap.GetRunId()).Scan(&r.columns); err != nil {
+		return err
+	}
 	if r.ledger.staged == 0 {
 		return nil
 	}

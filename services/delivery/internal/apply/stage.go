@@ -106,8 +106,12 @@ func (a *Applier) stage(ctx context.Context, tx pgx.Tx, b *ferryv1.RecordBatch) 
 		}
 	}
 	if len(b.GetHeader()) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE ferry.runs SET header = $2 WHERE id = $1 AND header IS NULL`,
-			snap.GetRunId(), displayAll(b.GetHeader())); err != nil {
+		cols := map[string]string{}
+		for f, c := range b.GetFieldColumns() {
+			cols[f] = display(c)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE ferry.runs SET header = $2, field_columns = $3 WHERE id = $1 AND header IS NULL`,
+			snap.GetRunId(), displayAll(b.GetHeader()), cols); err != nil {
 			return nil, fmt.Errorf("record header: %w", err)
 		}
 	}

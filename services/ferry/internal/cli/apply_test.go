@@ -287,3 +287,79 @@ func TestSplitDocuments(t *testing.T) {
 		})
 	}
 }
+
+// fullProfileYAML uses every setting of a profile and a relationship dataset.
+const fullProfileYAML = `apiVersion: ferry.dev/v1
+kind: Dataset
+metadata: {name: members}
+spec:
+  fields: [{name: group_id, type: string}, {name: user_id, type: string}, {name: since, type: date}]
+  key: [group_id, user_id]
+  references:
+    - {fields: [user_id], dataset: users}
+---
+apiVersion: ferry.dev/v1
+kind: ImportProfile
+metadata: {name: members-csv}
+spec:
+  dataset: members
+  headerMatch: normalized
+  timeZone: Europe/Berlin
+  writeMode: mirror
+  mappings:
+    - field: group_id
+      column: Group
+      aliases: [Team]
+      crossReference: {table: groups, unknown: hold}
+      rules: {required: true, pattern: "[a-z]+", allowed: [red, blue], minLength: 2, maxLength: 9, unique: true}
+    - field: user_id
+      expr: 'lower(trim(value))'
+      column: User
+      defaultValue: nobody
+      blankKeepsExisting: true
+    - field: since
+      columnIndex: 3
+      dateFormats: ["DD.MM.YYYY"]
+      rules: {min: "2000-01-01", max: "2099-12-31"}
+  rules:
+    - {name: r1, expr: 'fields.user_id != "root"', message: no root}
+  errorPolicy: {maxRejectedRows: 10, maxRejectedPercent: 2.5}
+  mirror: {maxChangePercent: 12.5}
+`
+
+func TestApplyFullProfileRoundTrip(t *testing.T) {
+	srv := startServer(t)
+	res := srv.run(t, fullProfileYAML, "apply", "-f", "-")
+	require.Equal(t, 0, res.code, res.stderr)
+	want := &ferryv1.ImportProfileSpec{
+		Dataset: "members", HeaderMatch: ferryv1.HeaderMatch_HEADER_MATCH_NORMALIZED, TimeZone: "Europe/Berlin",
+		WriteMode: ferryv1.WriteMode_WRITE_MODE_MIRROR,
+		Mappings: []*ferryv1.FieldMapping{
+			{Field: "group_id", Column: "Group", Aliases: []string{"Team"},
+				CrossReference: &ferryv1.CrossReferenceUse{Table: "groups", Unknown: ferryv1.UnknownValue_UNKNOWN_VALUE_HOLD},
+				Rules:          &ferryv1.FieldRules{Required: true, Pattern: "[a-z]+", Allowed: []string{"red", "blue"}, MinLength: 2, MaxLength: 9, Unique: true}},
+			{Field: "user_id", Expr: "lower(trim(value))", Column: "User", DefaultValue: "nobody", BlankKeepsExisting: true},
+			{Field: "since", ColumnIndex: 3, DateFormats: []string{"DD.MM.YYYY"}, Rules: &ferryv1.FieldRules{Min: "2000-01-01", Max: "2099-12-31"}},
+		},
+		Rules:       []*ferryv1.RowRule{{Name: "r1", Expr: `fields.user_id != "root"`, Message: "no root"}},
+		ErrorPolicy: &ferryv1.ErrorPolicy{MaxRejectedRows: 10, MaxRejectedPercent: 2.5},
+		Mirror:      &ferryv1.MirrorOptions{MaxChangePercent: 12.5},
+	}
+	requireProtos(t, []*ferryv1.ApplyImportProfileRequest{{Name: "members-csv", Spec: want}}, srv.profiles.applied)
+	require.Equal(t, []*ferryv1.Reference{{Fields: []string{"user_id"}, Dataset: "users"}}, srv.datasets.applied[0].GetReferences())
+
+	// What get prints, apply reads back unchanged.
+	res = srv.run(t, "", "get", "profiles", "members-csv", "-o", "yaml")
+	require.Equal(t, 0, res.code, res.stderr)
+	again := srv.run(t, res.stdout, "apply", "-f", "-")
+	require.Equal(t, 0, again.code, again.stderr)
+	require.Equal(t, "importprofile/members-csv unchanged\n", again.stdout)
+	res = srv.run(t, "", "get", "datasets", "members", "-o", "yaml")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "references:")
+
+	bad := strings.Replace(fullProfileYAML, "unknown: hold", "unknown: park", 1)
+	res = srv.run(t, bad, "apply", "-f", "-")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, `spec.mappings[0].crossReference.unknown: unknown value "park" (want one of: reject, pass_through, default, hold)`)
+}

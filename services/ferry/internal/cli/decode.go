@@ -95,6 +95,18 @@ func (d *decoder) decode(path string, v any, dst reflect.Value) {
 			return
 		}
 		dst.SetInt(n)
+	case reflect.Float64:
+		num, ok := v.(json.Number)
+		if !ok {
+			d.errorf(path, "want a number, got %s", describe(v))
+			return
+		}
+		f, err := strconv.ParseFloat(num.String(), 64)
+		if err != nil {
+			d.errorf(path, "want a number, got %s", num)
+			return
+		}
+		dst.SetFloat(f)
 	default:
 		panic(fmt.Sprintf("decode %s: unsupported kind %s", path, dst.Kind()))
 	}

@@ -78,7 +78,7 @@ func options(c *ferryv1.Chunk) delimited.Options {
 // Build maps a chunk into a record batch. Every valid row is kept, in file
 // order: which row of a key wins is decided when the run is applied.
 func Build(c *ferryv1.Chunk, plan *mapping.Plan) (*ferryv1.RecordBatch, error) {
-	b := &ferryv1.RecordBatch{Run: c.GetRun(), Seq: c.GetSeq(), Columns: plan.Columns(), Header: c.GetHeader()}
+	b := &ferryv1.RecordBatch{Run: c.GetRun(), Seq: c.GetSeq(), Columns: plan.Columns(), Header: c.GetHeader(), FieldColumns: plan.FieldColumns()}
 	r := delimited.NewReader(c.GetData(), c.GetFirstRow(), options(c))
 	var out bytes.Buffer
 	out.Grow(len(c.GetData()) + len(c.GetData())/4)

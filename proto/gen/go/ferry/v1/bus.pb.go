@@ -588,7 +588,10 @@ type RecordBatch struct {
 	Read    int64     `protobuf:"varint,7,opt,name=read,proto3" json:"read,omitempty"`
 	Rejects []*Reject `protobuf:"bytes,9,rep,name=rejects,proto3" json:"rejects,omitempty"`
 	// held are rows held as "needs cross-reference", with their records.
-	Held          []*HeldRecord `protobuf:"bytes,10,rep,name=held,proto3" json:"held,omitempty"`
+	Held []*HeldRecord `protobuf:"bytes,10,rep,name=held,proto3" json:"held,omitempty"`
+	// field_columns maps fields read from a column to its header name, for
+	// rejects found when the run is applied.
+	FieldColumns  map[string]string `protobuf:"bytes,11,rep,name=field_columns,json=fieldColumns,proto3" json:"field_columns,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -682,6 +685,13 @@ func (x *RecordBatch) GetRejects() []*Reject {
 func (x *RecordBatch) GetHeld() []*HeldRecord {
 	if x != nil {
 		return x.Held
+	}
+	return nil
+}
+
+func (x *RecordBatch) GetFieldColumns() map[string]string {
+	if x != nil {
+		return x.FieldColumns
 	}
 	return nil
 }
@@ -1475,7 +1485,7 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x04rows\x18\x05 \x01(\x03R\x04rows\x12\x12\n" +
 	"\x04data\x18\x06 \x01(\fR\x04data\x12!\n" +
 	"\fstandard_csv\x18\a \x01(\bR\vstandardCsv\x12\x1a\n" +
-	"\bencoding\x18\b \x01(\tR\bencoding\"\x99\x02\n" +
+	"\bencoding\x18\b \x01(\tR\bencoding\"\xa8\x03\n" +
 	"\vRecordBatch\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x18\n" +
@@ -1486,7 +1496,11 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x04read\x18\a \x01(\x03R\x04read\x12*\n" +
 	"\arejects\x18\t \x03(\v2\x10.ferry.v1.RejectR\arejects\x12(\n" +
 	"\x04held\x18\n" +
-	" \x03(\v2\x14.ferry.v1.HeldRecordR\x04held\"I\n" +
+	" \x03(\v2\x14.ferry.v1.HeldRecordR\x04held\x12L\n" +
+	"\rfield_columns\x18\v \x03(\v2'.ferry.v1.RecordBatch.FieldColumnsEntryR\ffieldColumns\x1a?\n" +
+	"\x11FieldColumnsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"I\n" +
 	"\n" +
 	"HeldRecord\x12#\n" +
 	"\x03row\x18\x01 \x01(\v2\x11.ferry.v1.HeldRowR\x03row\x12\x16\n" +
@@ -1546,7 +1560,7 @@ func file_ferry_v1_bus_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_bus_proto_rawDescData
 }
 
-var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_ferry_v1_bus_proto_goTypes = []any{
 	(*RunSnapshot)(nil),                // 0: ferry.v1.RunSnapshot
 	(*ReferencedDataset)(nil),          // 1: ferry.v1.ReferencedDataset
@@ -1567,47 +1581,49 @@ var file_ferry_v1_bus_proto_goTypes = []any{
 	(*RunEvent)(nil),                   // 16: ferry.v1.RunEvent
 	(*CrossReferenceFetchRequest)(nil), // 17: ferry.v1.CrossReferenceFetchRequest
 	(*CrossReferenceFetchReply)(nil),   // 18: ferry.v1.CrossReferenceFetchReply
-	(*ImportProfileSpec)(nil),          // 19: ferry.v1.ImportProfileSpec
-	(*Dataset)(nil),                    // 20: ferry.v1.Dataset
-	(RunTrigger)(0),                    // 21: ferry.v1.RunTrigger
-	(*RunFile)(nil),                    // 22: ferry.v1.RunFile
-	(*Run)(nil),                        // 23: ferry.v1.Run
-	(*Reject)(nil),                     // 24: ferry.v1.Reject
-	(*HeldRow)(nil),                    // 25: ferry.v1.HeldRow
-	(*RunCounts)(nil),                  // 26: ferry.v1.RunCounts
-	(*CrossReference)(nil),             // 27: ferry.v1.CrossReference
+	nil,                                // 19: ferry.v1.RecordBatch.FieldColumnsEntry
+	(*ImportProfileSpec)(nil),          // 20: ferry.v1.ImportProfileSpec
+	(*Dataset)(nil),                    // 21: ferry.v1.Dataset
+	(RunTrigger)(0),                    // 22: ferry.v1.RunTrigger
+	(*RunFile)(nil),                    // 23: ferry.v1.RunFile
+	(*Run)(nil),                        // 24: ferry.v1.Run
+	(*Reject)(nil),                     // 25: ferry.v1.Reject
+	(*HeldRow)(nil),                    // 26: ferry.v1.HeldRow
+	(*RunCounts)(nil),                  // 27: ferry.v1.RunCounts
+	(*CrossReference)(nil),             // 28: ferry.v1.CrossReference
 }
 var file_ferry_v1_bus_proto_depIdxs = []int32{
-	19, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
-	20, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
+	20, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
+	21, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
 	1,  // 2: ferry.v1.RunSnapshot.references:type_name -> ferry.v1.ReferencedDataset
-	20, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
-	21, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
-	22, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
-	23, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
+	21, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
+	22, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
+	23, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
+	24, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
 	0,  // 7: ferry.v1.RunCreateReply.snapshot:type_name -> ferry.v1.RunSnapshot
 	0,  // 8: ferry.v1.ImportCommand.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 9: ferry.v1.Chunk.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 10: ferry.v1.RecordBatch.run:type_name -> ferry.v1.RunSnapshot
-	24, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
+	25, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
 	7,  // 12: ferry.v1.RecordBatch.held:type_name -> ferry.v1.HeldRecord
-	25, // 13: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
-	26, // 14: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
-	0,  // 15: ferry.v1.ApplyCommand.run:type_name -> ferry.v1.RunSnapshot
-	22, // 16: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
-	8,  // 17: ferry.v1.Progress.applied:type_name -> ferry.v1.ChunkApplied
-	11, // 18: ferry.v1.Progress.manifest:type_name -> ferry.v1.Manifest
-	12, // 19: ferry.v1.Progress.failed:type_name -> ferry.v1.RunFailed
-	13, // 20: ferry.v1.Progress.canceled:type_name -> ferry.v1.RunCanceled
-	14, // 21: ferry.v1.Progress.started:type_name -> ferry.v1.RunStarted
-	10, // 22: ferry.v1.Progress.run_applied:type_name -> ferry.v1.RunApplied
-	23, // 23: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
-	27, // 24: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	19, // 13: ferry.v1.RecordBatch.field_columns:type_name -> ferry.v1.RecordBatch.FieldColumnsEntry
+	26, // 14: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
+	27, // 15: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
+	0,  // 16: ferry.v1.ApplyCommand.run:type_name -> ferry.v1.RunSnapshot
+	23, // 17: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
+	8,  // 18: ferry.v1.Progress.applied:type_name -> ferry.v1.ChunkApplied
+	11, // 19: ferry.v1.Progress.manifest:type_name -> ferry.v1.Manifest
+	12, // 20: ferry.v1.Progress.failed:type_name -> ferry.v1.RunFailed
+	13, // 21: ferry.v1.Progress.canceled:type_name -> ferry.v1.RunCanceled
+	14, // 22: ferry.v1.Progress.started:type_name -> ferry.v1.RunStarted
+	10, // 23: ferry.v1.Progress.run_applied:type_name -> ferry.v1.RunApplied
+	24, // 24: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
+	28, // 25: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_bus_proto_init() }
@@ -1633,7 +1649,7 @@ func file_ferry_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_bus_proto_rawDesc), len(file_ferry_v1_bus_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
