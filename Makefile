@@ -75,7 +75,7 @@ test-heavy: ## run the tests that -short skips (large files), without the race d
 	cd services/ferry && $(GO) test -count=1 -timeout 20m -run '^(TestImportEndToEnd|TestMillionRowXLSX)$$' .
 
 # Native Go fuzz targets, as package:target.
-FUZZ_TARGETS := libs/formats/delimited:FuzzSplitRead libs/formats/textenc:FuzzDecode libs/formats/xlsx:FuzzRows libs/formats/xls:FuzzRows
+FUZZ_TARGETS := libs/formats/delimited:FuzzSplitRead libs/formats/textenc:FuzzDecode libs/formats/xlsx:FuzzRows libs/formats/xls:FuzzRows libs/values:FuzzParseNumber libs/values:FuzzParseDate
 FUZZTIME ?= 5m
 SHORT_FUZZTIME ?= 8s
 
@@ -86,3 +86,13 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5m) each
 		echo "=== fuzz $$name in $$pkg for $(FUZZTIME)"; \
 		(cd $$mod && $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$${pkg#*/}/) || exit 1; \
 	done
+
+# Benchmarks print rows per second and, as ratios, how they compare with
+# PostgreSQL's own COPY of the same rows on the same database in the same run.
+BENCHTIME ?= 3x
+.PHONY: bench
+bench: ## measure delivery (stage + apply) and transform against PostgreSQL's COPY; prints ratios
+	@set -o pipefail; { \
+		(cd services/delivery && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkDelivery$$' -benchtime $(BENCHTIME) ./internal/apply/) && \
+		(cd services/transform && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkTransform$$' -benchtime 20x -cpu 1 ./internal/records/); \
+	} | tee /dev/stderr | awk -f deploy/bench/summary.awk

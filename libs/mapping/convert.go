@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,10 +14,69 @@ import (
 	"github.com/ferrydata/ferry/libs/values"
 )
 
-var (
-	integerRE = regexp.MustCompile(`^[+-]?[0-9]+$`)
-	decimalRE = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$`)
-)
+// isInteger reports whether s is digits with an optional sign:
+// ^[+-]?[0-9]+$ (a hand-written match: it runs for every integer cell).
+func isInteger(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	return s != "" && digits(s) == len(s)
+}
+
+// isDecimal reports whether s matches
+// ^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$.
+func isDecimal(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	whole := digits(s)
+	s = s[whole:]
+	frac := 0
+	if s != "" && s[0] == '.' {
+		frac = digits(s[1:])
+		s = s[1+frac:]
+	}
+	if whole == 0 && frac == 0 {
+		return false
+	}
+	if s == "" {
+		return true
+	}
+	if s[0] != 'e' && s[0] != 'E' {
+		return false
+	}
+	s = s[1:]
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	n := digits(s)
+	return n >= 1 && n <= 4 && n == len(s)
+}
+
+// digits counts the leading ASCII digits of s.
+func digits(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// isoDate reports whether s is a valid date written YYYY-MM-DD (year 0001
+// or later), the common case that needs no parsing.
+func isoDate(s string) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' || digits(s[:4]) != 4 || digits(s[5:7]) != 2 || digits(s[8:]) != 2 {
+		return false
+	}
+	y := int(s[0]-'0')*1000 + int(s[1]-'0')*100 + int(s[2]-'0')*10 + int(s[3]-'0')
+	m := int(s[5]-'0')*10 + int(s[6]-'0')
+	d := int(s[8]-'0')*10 + int(s[9]-'0')
+	if y == 0 || m < 1 || m > 12 || d < 1 {
+		return false
+	}
+	return d <= time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
 
 // maxDecimalLen bounds a decimal's text so that one cell cannot make
 // PostgreSQL build a huge number.
@@ -47,7 +105,7 @@ func convert(t ferryv1.FieldType, raw string, o *parseOptions) (val string, null
 			}
 			return v, false, ""
 		}
-		if !integerRE.MatchString(raw) {
+		if !isInteger(raw) {
 			return "", false, "not an integer (digits with an optional sign are expected)"
 		}
 		n, err := strconv.ParseInt(raw, 10, 64)
@@ -66,7 +124,7 @@ func convert(t ferryv1.FieldType, raw string, o *parseOptions) (val string, null
 			}
 			return v, false, ""
 		}
-		if !decimalRE.MatchString(raw) {
+		if !isDecimal(raw) {
 			return "", false, "not a decimal number (digits with an optional sign, a '.' decimal point and no thousands separators are expected; set decimalSeparator and thousandsSeparator to read others)"
 		}
 		return raw, false, ""
@@ -86,6 +144,9 @@ func convert(t ferryv1.FieldType, raw string, o *parseOptions) (val string, null
 		}
 		return "", false, "not a boolean (true/false, yes/no, y/n, t/f or 1/0 are expected; set trueWords and falseWords to read others)"
 	case ferryv1.FieldType_FIELD_TYPE_DATE:
+		if len(o.dates) == 0 && isoDate(raw) {
+			return raw, false, ""
+		}
 		d, err := values.ParseDate(raw, o.dates)
 		if err != nil {
 			return "", false, dateReason(err)

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,9 +38,9 @@ type Table interface {
 // per run and used by one goroutine at a time per Row call (it keeps no
 // per-row state, so concurrent calls are safe).
 type Plan struct {
-	fields     []*planField
-	rules      []*rowRule
-	header     []string
+	fields []*planField
+	rules  []*rowRule
+	header []string
 	// exprHeader is header with the names expressions use for the columns
 	// they matched (with normalized header matching they may differ).
 	exprHeader []string
@@ -536,7 +537,9 @@ func (p *Plan) Row(row int64, record []string, out *bytes.Buffer) Result {
 			return reject(row, "", "", "rule:"+r.name, r.message)
 		}
 	}
-	fmt.Fprintf(out, ",%d", row)
+	var num [24]byte
+	out.WriteByte(',')
+	out.Write(strconv.AppendInt(num[:0], row, 10))
 	if p.keepSource {
 		out.WriteByte(',')
 		writeQuoted(out, sourceJSON(record))

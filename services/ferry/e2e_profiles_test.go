@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"github.com/xuri/excelize/v2"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
@@ -314,4 +315,55 @@ func TestDocumentedProfile(t *testing.T) {
 	require.EqualValues(t, 1, run.GetCounts().GetHeld(), "Gr 12 is not in the grades table")
 	require.Equal(t, []string{"S000001|Ann Lee|9|2011-04-03|1234.50|t|US"},
 		queryStrings(t, db, `SELECT concat_ws('|', id, full_name, grade, born, balance, active, country) FROM tenant_default.students`))
+}
+
+// TestWorkbookRejectReportRoundTrip: the reject report of a workbook profile
+// is a workbook the same profile reads (sheet, header row); fixed, it
+// imports every rejected row.
+func TestWorkbookRejectReportRoundTrip(t *testing.T) {
+	srv, c, db := startProfilesServer(t)
+	const doc = `apiVersion: ferry.dev/v1
+kind: ImportProfile
+metadata: {name: pupils-xlsx}
+spec:
+  dataset: pupils
+  format: xlsx
+  spreadsheet: {sheet: Pupils, headerRow: 2}
+  mappings:
+    - {field: id, column: ID}
+    - {field: name, column: Name}
+    - {field: born, column: Born, dateFormats: ["DD/MM/YYYY"]}
+`
+	_, errOut, code := runCLI(t, srv.GRPCAddr, srv.Key, "apply", "-f", tempFile(t, "x.yaml", doc))
+	require.Zero(t, code, errOut)
+	f := excelize.NewFile()
+	require.NoError(t, f.SetSheetName("Sheet1", "Pupils"))
+	for i, r := range [][]any{{"Pupils of 2024"}, {"ID", "Name", "Born"}, {"007", "Ann", "03/04/2011"}, {"008", "Bo", "31/02/2011"}, {"009", "", "01/01/2011"}} {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		require.NoError(t, f.SetSheetRow("Pupils", cell, &r))
+	}
+	path := filepath.Join(t.TempDir(), "pupils.xlsx")
+	require.NoError(t, f.SaveAs(path))
+	run := importFile(t, c, srv.GRPCAddr, srv.Key, "pupils-xlsx", path)
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED_WITH_ERRORS, run.GetStatus(), run.GetError())
+	requireCounts(t, run, 3, 1, 0, 0, 2)
+
+	report, errOut, code := runCLI(t, srv.GRPCAddr, srv.Key, "runs", "rejects", run.GetId())
+	require.Zero(t, code, errOut)
+	rf, err := excelize.OpenReader(strings.NewReader(report))
+	require.NoError(t, err)
+	rows, err := rf.GetRows("Pupils")
+	require.NoError(t, err)
+	require.Equal(t, [][]string{nil, {"ID", "Name", "Born", "_row", "_column", "_value", "_error"},
+		{"008", "Bo", "31/02/2011", "4", "Born", "31/02/2011", `"31/02/2011" is not a valid date: February 2011 has 28 days`},
+		{"009", "", "01/01/2011", "5", "Name", "", `required field "name" is empty`}}, rows)
+	require.NoError(t, rf.SetCellStr("Pupils", "C3", "28/02/2011"))
+	require.NoError(t, rf.SetCellStr("Pupils", "B4", "Cy"))
+	fixed := filepath.Join(t.TempDir(), "fixed.xlsx")
+	require.NoError(t, rf.SaveAs(fixed))
+	again := importFile(t, c, srv.GRPCAddr, srv.Key, "pupils-xlsx", fixed)
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, again.GetStatus(), again.GetError())
+	requireCounts(t, again, 2, 2, 0, 0, 0)
+	require.Equal(t, []string{"007|Ann|2011-04-03", "008|Bo|2011-02-28", "009|Cy|2011-01-01"},
+		queryStrings(t, db, `SELECT concat_ws('|', id, name, born) FROM tenant_default.pupils ORDER BY id`))
 }

@@ -39,7 +39,7 @@ func text(name string) *ferryv1.Field {
 	return &ferryv1.Field{Name: name, Type: ferryv1.FieldType_FIELD_TYPE_STRING}
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	ctx := context.Background()
 	pool, err := store.Open(ctx, testkit.Database(t, true), testkit.Log(t))
 	require.NoError(t, err)
@@ -67,11 +67,11 @@ func newFixture(t *testing.T) *fixture {
 
 // run creates a running run of the people dataset whose file has chunks
 // chunks, and returns its snapshot.
-func (f *fixture) run(t *testing.T, spec *ferryv1.ImportProfileSpec, chunks int) *ferryv1.RunSnapshot {
+func (f *fixture) run(t testing.TB, spec *ferryv1.ImportProfileSpec, chunks int) *ferryv1.RunSnapshot {
 	return f.runOf(t, f.people, spec, chunks)
 }
 
-func (f *fixture) runOf(t *testing.T, ds *ferryv1.Dataset, spec *ferryv1.ImportProfileSpec, chunks int) *ferryv1.RunSnapshot {
+func (f *fixture) runOf(t testing.TB, ds *ferryv1.Dataset, spec *ferryv1.ImportProfileSpec, chunks int) *ferryv1.RunSnapshot {
 	if spec == nil {
 		spec = &ferryv1.ImportProfileSpec{}
 	}

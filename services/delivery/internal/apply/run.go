@@ -86,9 +86,9 @@ type runApply struct {
 	approved bool
 	counts   *ferryv1.RunCounts
 	// fields are the staged dataset fields; empty when nothing was staged.
-	fields  []string
-	source  bool // the stage has the original records
-	stage   string
+	fields []string
+	source bool // the stage has the original records
+	stage  string
 	// columns are the header names of fields read from a column.
 	columns map[string]string
 	note    string

@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -41,7 +42,7 @@ type Notifier interface {
 	// Approved asks delivery to apply an approved run.
 	Approved(ctx context.Context, snap *ferryv1.RunSnapshot) error
 	// StartImport stores a file and asks ingest to import it as the run.
-	StartImport(ctx context.Context, snap *ferryv1.RunSnapshot, data []byte) error
+	StartImport(ctx context.Context, snap *ferryv1.RunSnapshot, file io.Reader) error
 }
 
 // API implements the profile service's gRPC services.

@@ -1,9 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
@@ -12,6 +12,7 @@ import (
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/formats/delimited"
 	"github.com/ferrydata/ferry/libs/formats/filespec"
+	"github.com/ferrydata/ferry/libs/formats/xlsx"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
 
@@ -20,7 +21,8 @@ import (
 type RunActions interface {
 	ApproveRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, *ferryv1.RunSnapshot, error)
 	ListHeld(ctx context.Context, p auth.Principal, id string, size int32, token string) ([]*ferryv1.HeldRow, string, error)
-	CreateReapplyRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, *ferryv1.RunSnapshot, *store.HeldFile, error)
+	CreateReapplyRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, *ferryv1.RunSnapshot, []string, error)
+	HeldRecords(ctx context.Context, child string, fn func(record []string) error) error
 	ReleaseHeld(ctx context.Context, runID string) error
 	MarkFailed(ctx context.Context, runID, reason string) (*store.RunRow, error)
 	RejectReportSource(ctx context.Context, p auth.Principal, id string) (*store.ReportSource, error)
@@ -86,26 +88,29 @@ func (a *API) ReapplyHeldRows(ctx context.Context, req *ferryv1.ReapplyHeldRowsR
 	if err != nil {
 		return nil, err
 	}
-	run, snap, file, err := a.catalog.CreateReapplyRun(ctx, p, req.GetId())
+	run, snap, header, err := a.catalog.CreateReapplyRun(ctx, p, req.GetId())
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	w := delimited.NewWriter(&buf, delimited.Options{})
-	if file.Header != nil {
-		err = w.Write(file.Header)
-	}
-	for _, r := range file.Records {
-		if err == nil {
-			err = w.Write(r)
+	// The held rows stream from the database through a CSV writer into the
+	// object store: memory does not grow with their number.
+	pr, pw := io.Pipe()
+	go func() {
+		w := delimited.NewWriter(pw, delimited.Options{})
+		var err error
+		if header != nil {
+			err = w.Write(header)
 		}
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = a.notifier.StartImport(ctx, snap, buf.Bytes())
-	}
+		if err == nil {
+			err = a.catalog.HeldRecords(ctx, run.GetId(), w.Write)
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	err = a.notifier.StartImport(ctx, snap, pr)
+	pr.CloseWithError(err)
 	if err != nil {
 		_, _ = a.catalog.MarkFailed(ctx, run.GetId(), "the held rows could not be handed to ingest: "+err.Error())
 		_ = a.catalog.ReleaseHeld(ctx, run.GetId())
@@ -129,35 +134,39 @@ func (a *API) DownloadRejects(req *ferryv1.DownloadRejectsRequest, stream ferryv
 	if err != nil {
 		return err
 	}
+	spec := src.Spec
+	workbook := spec.GetFormat() == ferryv1.FileFormat_FILE_FORMAT_XLSX || spec.GetFormat() == ferryv1.FileFormat_FILE_FORMAT_XLS
+	name := fmt.Sprintf("rejects-%s.csv", src.Run.GetId())
+	if workbook {
+		name = fmt.Sprintf("rejects-%s.xlsx", src.Run.GetId())
+	}
 	out := &partWriter{send: func(b []byte, first bool) error {
 		resp := &ferryv1.DownloadRejectsResponse{Data: b}
 		if first {
-			resp.FileName = fmt.Sprintf("rejects-%s.csv", src.Run.GetId())
+			resp.FileName = name
 		}
 		return stream.Send(resp)
 	}}
-	spec := src.Spec
-	opts := delimited.Options{}
-	noHeader, headerRow := false, 1
-	if spec.GetFormat() == ferryv1.FileFormat_FILE_FORMAT_CSV {
-		opts = filespec.CSVOptions(spec, filespec.Limits{})
-		noHeader, headerRow = opts.NoHeader, max(opts.HeaderRow, 1)
-	} else {
-		noHeader, headerRow = spec.GetSpreadsheet().GetNoHeader(), max(int(spec.GetSpreadsheet().GetHeaderRow()), 1)
-	}
-	// A byte-order mark wins over the profile's encoding when the report is
-	// read again, so UTF-8 carries every value exactly.
-	out.Write([]byte("\xEF\xBB\xBF"))
-	w := delimited.NewWriter(out, opts)
-	extra := []string{"_row", "_column", "_value", "_error"}
-	for i := 1; i < headerRow; i++ {
-		if err := w.Write([]string{"(ferry reject report)"}); err != nil {
+	var rw reportWriter
+	if workbook {
+		sp := spec.GetSpreadsheet()
+		xw, err := xlsx.NewWriter(sp.GetSheet(), int(sp.GetSheetIndex()))
+		if err != nil {
 			return err
 		}
+		rw = &xlsxReport{w: xw, out: out}
+		rw.preamble(max(int(sp.GetHeaderRow()), 1)-1, sp.GetNoHeader())
+	} else {
+		opts := filespec.CSVOptions(spec, filespec.Limits{})
+		// A byte-order mark wins over the profile's encoding when the report
+		// is read again, so UTF-8 carries every value exactly.
+		out.Write([]byte("\xEF\xBB\xBF"))
+		rw = &csvReport{w: delimited.NewWriter(out, opts), out: out}
+		rw.preamble(max(opts.HeaderRow, 1)-1, opts.NoHeader)
 	}
 	width := len(src.Header)
-	if !noHeader {
-		if err := w.Write(append(append([]string{}, src.Header...), extra...)); err != nil {
+	if !rw.noHeader() {
+		if err := rw.row(append(append([]string{}, src.Header...), "_row", "_column", "_value", "_error")); err != nil {
 			return err
 		}
 	}
@@ -170,7 +179,7 @@ func (a *API) DownloadRejects(req *ferryv1.DownloadRejectsRequest, stream ferryv
 		for _, r := range rejects {
 			rec := make([]string, max(width, len(r.GetRecord())))
 			copy(rec, r.GetRecord())
-			if err := w.Write(append(rec, strconv.FormatInt(r.GetRow(), 10), r.GetColumn(), r.GetValue(), r.GetReason())); err != nil {
+			if err := rw.row(append(rec, strconv.FormatInt(r.GetRow(), 10), r.GetColumn(), r.GetValue(), r.GetReason())); err != nil {
 				return err
 			}
 		}
@@ -179,10 +188,62 @@ func (a *API) DownloadRejects(req *ferryv1.DownloadRejectsRequest, stream ferryv
 		}
 		token = next
 	}
-	if err := w.Flush(); err != nil {
+	return rw.close()
+}
+
+// reportWriter writes a reject report as the profile reads files.
+type reportWriter interface {
+	preamble(rows int, noHeader bool)
+	noHeader() bool
+	row(cells []string) error
+	close() error
+}
+
+// csvReport writes the report in the profile's CSV dialect.
+type csvReport struct {
+	w    *delimited.Writer
+	out  *partWriter
+	skip int
+	bare bool
+}
+
+func (c *csvReport) preamble(rows int, noHeader bool) { c.skip, c.bare = rows, noHeader }
+func (c *csvReport) noHeader() bool                   { return c.bare }
+
+func (c *csvReport) row(cells []string) error {
+	// The rows before the header row are skipped when the file is read.
+	for ; c.skip > 0; c.skip-- {
+		if err := c.w.Write([]string{"(ferry reject report)"}); err != nil {
+			return err
+		}
+	}
+	return c.w.Write(cells)
+}
+
+func (c *csvReport) close() error {
+	if err := c.w.Flush(); err != nil {
 		return err
 	}
-	return out.Close()
+	return c.out.Close()
+}
+
+// xlsxReport writes the report as a workbook with the profile's sheet at
+// the profile's position and header row.
+type xlsxReport struct {
+	w    *xlsx.Writer
+	out  *partWriter
+	bare bool
+}
+
+func (x *xlsxReport) preamble(rows int, noHeader bool) { x.w.Skip(rows); x.bare = noHeader }
+func (x *xlsxReport) noHeader() bool                   { return x.bare }
+func (x *xlsxReport) row(cells []string) error         { return x.w.WriteRow(cells) }
+
+func (x *xlsxReport) close() error {
+	if err := x.w.Close(x.out); err != nil {
+		return err
+	}
+	return x.out.Close()
 }
 
 // partWriter sends what is written in parts of reportPart bytes.

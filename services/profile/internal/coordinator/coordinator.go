@@ -7,6 +7,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -195,12 +196,12 @@ func (c *Coordinator) Approved(ctx context.Context, snap *ferryv1.RunSnapshot) e
 
 // StartImport implements api.Notifier: it stores data as the run's file and
 // asks ingest to import it, as an upload does.
-func (c *Coordinator) StartImport(ctx context.Context, snap *ferryv1.RunSnapshot, data []byte) error {
+func (c *Coordinator) StartImport(ctx context.Context, snap *ferryv1.RunSnapshot, file io.Reader) error {
 	files, err := c.js.ObjectStore(ctx, bus.FilesBucket)
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}
-	if _, err := files.PutBytes(ctx, snap.GetRunId(), data); err != nil {
+	if _, err := files.Put(ctx, jetstream.ObjectMeta{Name: snap.GetRunId()}, file); err != nil {
 		return fmt.Errorf("store file of run %s: %w", snap.GetRunId(), err)
 	}
 	return bus.Publish(ctx, c.js, bus.ImportCommandSubject(snap.GetTenantId()), "import/"+snap.GetRunId(),

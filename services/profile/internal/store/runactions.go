@@ -111,41 +111,34 @@ func (s *Store) RejectReportSource(ctx context.Context, p auth.Principal, id str
 	return &ReportSource{Run: run, Header: header, Spec: snap.GetSpec()}, nil
 }
 
-// HeldFile is the input of a run that re-applies held rows.
-type HeldFile struct {
-	Header  []string
-	Records [][]string
-}
-
 // CreateReapplyRun creates a run of the held rows of run id that no run has
 // re-applied yet, through the same profile version, and marks them as
-// re-applied by it. The snapshot's spec reads the file the caller writes
-// from HeldFile: standard CSV in UTF-8.
-func (s *Store) CreateReapplyRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, *ferryv1.RunSnapshot, *HeldFile, error) {
+// re-applied by it. It returns the run, its snapshot, and the header of the
+// file the caller writes from HeldRecords (nil when the profile reads files
+// without a header); the snapshot reads that file as standard CSV in UTF-8.
+func (s *Store) CreateReapplyRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, *ferryv1.RunSnapshot, []string, error) {
 	parent, err := s.GetRun(ctx, p, id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if !settledStatus(parent.GetStatus()) {
+	switch {
+	case !settledStatus(parent.GetStatus()):
 		return nil, nil, nil, errs.FailedPrecondition("run %s has not ended yet (%s)", id, StatusName(parent.GetStatus()))
+	case parent.GetDryRun():
+		return nil, nil, nil, errs.FailedPrecondition("run %s is a dry run: import the file to hold its rows", id)
 	}
 	var (
 		profID uuid.UUID
 		blob   []byte
-		file   HeldFile
+		header []string
+		held   int64
 	)
-	if err := s.pool.QueryRow(ctx, `SELECT profile_id, snapshot, coalesce(header, '{}') FROM ferry.runs WHERE id = $1`, parent.GetId()).
-		Scan(&profID, &blob, &file.Header); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT profile_id, snapshot, coalesce(header, '{}'),
+			(SELECT count(*) FROM ferry.run_held WHERE run_id = r.id AND reapplied_by IS NULL) FROM ferry.runs r WHERE id = $1`, parent.GetId()).
+		Scan(&profID, &blob, &header, &held); err != nil {
 		return nil, nil, nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT record FROM ferry.run_held WHERE run_id = $1 AND reapplied_by IS NULL ORDER BY row_number`, parent.GetId())
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if file.Records, err = pgx.CollectRows(rows, pgx.RowTo[[]string]); err != nil {
-		return nil, nil, nil, err
-	}
-	if len(file.Records) == 0 {
+	if held == 0 {
 		return nil, nil, nil, errs.FailedPrecondition("run %s has no held rows left to re-apply", id)
 	}
 	var parentSnap ferryv1.RunSnapshot
@@ -159,7 +152,7 @@ func (s *Store) CreateReapplyRun(ctx context.Context, p auth.Principal, id strin
 	spec.Format, spec.Spreadsheet = ferryv1.FileFormat_FILE_FORMAT_CSV, nil
 	spec.Csv = &ferryv1.CSVFormat{Delimiter: ",", Quote: `"`, Escape: ferryv1.CSVEscape_CSV_ESCAPE_DOUBLED, HeaderRow: 1, NoHeader: noHeader, Encoding: "utf-8"}
 	if noHeader {
-		file.Header = nil
+		header = nil
 	}
 	run, snap, err := s.insertRun(ctx, p, profID, snap, ferryv1.RunTrigger_RUN_TRIGGER_REAPPLY,
 		&ferryv1.RunFile{Name: fmt.Sprintf("held-rows-of-%s.csv", parent.GetId())}, uuid.MustParse(parent.GetId()))
@@ -170,7 +163,27 @@ func (s *Store) CreateReapplyRun(ctx context.Context, p auth.Principal, id strin
 		parent.GetId(), run.GetId()); err != nil {
 		return nil, nil, nil, err
 	}
-	return run, snap, &file, nil
+	return run, snap, header, nil
+}
+
+// HeldRecords calls fn with the original record of every held row that run
+// child re-applies, by row number, reading them as a stream.
+func (s *Store) HeldRecords(ctx context.Context, child string, fn func(record []string) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT record FROM ferry.run_held WHERE reapplied_by = $1 ORDER BY run_id, row_number`, child)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var record []string
+	for rows.Next() {
+		if err := rows.Scan(&record); err != nil {
+			return err
+		}
+		if err := fn(record); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // ReleaseHeld undoes CreateReapplyRun's marks when its run could not start.

@@ -1,0 +1,22 @@
+# Reads `go test -bench` output and prints every rows/s figure as a ratio
+# against PostgreSQL's own COPY measured in the same run.
+/rows\/s/ {
+	for (i = 1; i < NF; i++) if ($(i + 1) == "rows/s") rate = $i
+	name = $1
+	sub(/-[0-9]+$/, "", name)
+	rates[name] = rate
+}
+END {
+	copy = rates["BenchmarkDelivery/copy"]
+	apply = rates["BenchmarkDelivery/stage+apply"]
+	transform = rates["BenchmarkTransform"]
+	if (copy == "" || apply == "" || transform == "") {
+		print "bench: a benchmark did not report rows/s" > "/dev/stderr"
+		exit 1
+	}
+	printf "\n%-46s %12s %10s\n", "figure", "rows/s", "x COPY"
+	printf "%-46s %12.0f %10.2f\n", "PostgreSQL COPY (baseline)", copy, 1
+	printf "%-46s %12.0f %10.2f\n", "delivery: stage + apply (1 worker)", apply, apply / copy
+	printf "%-46s %12.0f %10.2f\n", "transform: 12 fields, 4 computed (1 core)", transform, transform / copy
+	printf "\ntransform per core / delivery apply rate: %.2f (the design wants at least 2)\n", transform / apply
+}
