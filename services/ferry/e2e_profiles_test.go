@@ -290,6 +290,12 @@ func TestApplyDryRunAndVersions(t *testing.T) {
 	require.Len(t, versions.GetVersions(), 2)
 	require.EqualValues(t, 2, versions.GetVersions()[0].GetVersion())
 	require.Equal(t, `[^@ ]+@[^@ ]+`, versions.GetVersions()[1].GetSpec().GetMappings()[4].GetRules().GetPattern())
+	out, errOut, code = runCLI(t, srv.GRPCAddr, srv.Key, "get", "profiles", "pupils-sis", "--version", "1", "-o", "yaml")
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, "pattern: '[^@ ]+@[^@ ]+'")
+	out, errOut, code = runCLI(t, srv.GRPCAddr, srv.Key, "get", "profiles", "pupils-sis", "-o", "yaml")
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, "maxLength: 40")
 }
 
 // TestDocumentedProfile applies the example of docs/import-profiles.md and

@@ -30,7 +30,7 @@ Usage:
 Commands:
   apply -f FILE [-f FILE]...      create or update datasets, import profiles and cross-references from YAML ("-f -" reads stdin; --dry-run checks only)
   get datasets [NAME]             list datasets, or show one
-  get profiles [NAME]             list import profiles, or show one
+  get profiles [NAME]             list import profiles, or show one (--version N: an earlier version)
   get xrefs [NAME]                list cross-reference tables, or show the entries of one
   get runs [ID]                   list runs newest first (--profile, --status, --limit), or show one
   import PROFILE FILE [--wait]    upload FILE ("-" for stdin) into a new run of PROFILE and print the run id

@@ -19,6 +19,7 @@ type getOptions struct {
 	profile string
 	status  ferryv1.RunStatus
 	limit   int
+	version int64
 }
 
 func setupGet(fs *flag.FlagSet) action {
@@ -30,6 +31,7 @@ func setupGet(fs *flag.FlagSet) action {
 	fs.StringVar(&o.profile, "profile", "", "runs only: list the runs of this import `profile`")
 	fs.StringVar(&status, "status", "", "runs only: list the runs with this `status`: "+strings.Join(runStatusNames(), ", "))
 	fs.IntVar(&o.limit, "limit", 50, "runs only: list at most `n` runs")
+	fs.Int64Var(&o.version, "version", 0, "profiles NAME only: show this `version` of the profile (every change of a profile makes one)")
 	return func(ctx context.Context, s *session, args []string) error {
 		kind, ok := resourceKinds[strings.ToLower(args[0])]
 		if !ok {
@@ -42,10 +44,13 @@ func setupGet(fs *flag.FlagSet) action {
 		}
 		var runFlags []string
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "o" {
+			if f.Name != "o" && f.Name != "version" {
 				runFlags = append(runFlags, "--"+f.Name)
 			}
 		})
+		if o.version != 0 && (kind != "profiles" || len(args) < 2) {
+			return usageErrorf("get", "--version applies to one profile: get profiles NAME --version N")
+		}
 		if kind != "runs" && len(runFlags) > 0 {
 			return usageErrorf("get", "%s apply to runs only", strings.Join(runFlags, ", "))
 		}
@@ -132,7 +137,7 @@ func (s *session) getProfiles(ctx context.Context, c *clients, name string, o ge
 	var profiles []*ferryv1.ImportProfile
 	var whole proto.Message
 	if name != "" {
-		resp, err := c.profiles.GetImportProfile(ctx, &ferryv1.GetImportProfileRequest{Name: name})
+		resp, err := c.profiles.GetImportProfile(ctx, &ferryv1.GetImportProfileRequest{Name: name, Version: o.version})
 		if err != nil {
 			return fmt.Errorf("get import profile %s: %w", name, err)
 		}
