@@ -28,7 +28,10 @@ type Program struct {
 	// fast is the same program without cost tracking, set when the
 	// expression's worst-case cost for bounded inputs is within the limit;
 	// Eval uses it for rows within the bounds (see cost.go).
-	fast       cel.Program
+	fast cel.Program
+	// native replaces fast when the expression is a chain of Ferry's text
+	// functions (see native.go); fast is then nil.
+	native     textFn
 	dynamic    bool  // reads row, cols or fields other than by constant keys
 	colIndexes []int // constant indexes of cols
 	rowRule    bool
@@ -49,6 +52,12 @@ type Program struct {
 // A field expression must yield a string, int, uint, double, bool or null
 // (or dyn, checked when it runs); a row rule must yield a bool (or dyn).
 func Compile(src string, opts Options) (*Program, error) {
+	return compile(src, opts, true)
+}
+
+// compile is Compile; without allowNative, the program stays on CEL even
+// when it could run natively, so that tests can compare the two paths.
+func compile(src string, opts Options, allowNative bool) (*Program, error) {
 	e, err := environment()
 	if err != nil {
 		return nil, fmt.Errorf("build expression environment: %w", err)
@@ -70,13 +79,14 @@ func Compile(src string, opts Options) (*Program, error) {
 	if len(w.issues) > 0 {
 		return nil, newCompileError(w.issues)
 	}
-	return plan(e, checked, w, opts)
+	return plan(e, checked, w, opts, allowNative)
 }
 
 // plan builds the program: with cost tracking, and without it when the
-// worst-case cost for bounded inputs is within the limit (see cost.go).
-// Both programs replace calls through specialize.
-func plan(e *cel.Env, checked *cel.Ast, w *walker, opts Options) (*Program, error) {
+// worst-case cost for bounded inputs is within the limit (see cost.go),
+// natively when it can (see native.go). Both CEL programs replace calls
+// through specialize.
+func plan(e *cel.Env, checked *cel.Ast, w *walker, opts Options, allowNative bool) (*Program, error) {
 	limit := opts.CostLimit
 	if limit == 0 {
 		limit = DefaultCostLimit
@@ -113,6 +123,12 @@ func plan(e *cel.Env, checked *cel.Ast, w *walker, opts Options) (*Program, erro
 		return p, nil
 	}
 	if est, err := e.EstimateCost(checked, staticCosts{}); err == nil && est.Max <= limit {
+		if allowNative && kind == "string" {
+			if fn, ok := nativeText(checked.NativeRep().Expr()); ok {
+				p.native = fn
+				return p, nil
+			}
+		}
 		if p.fast, err = e.Program(checked, cel.CustomDecoratorV2(specialize), cel.EvalOptions(cel.OptOptimize)); err != nil {
 			return nil, fmt.Errorf("plan expression: %w", err)
 		}

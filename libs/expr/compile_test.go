@@ -177,10 +177,10 @@ func TestProgramsSkipCostTrackingOnlyWhenBounded(t *testing.T) {
 		t.Run(tt.src, func(t *testing.T) {
 			p, err := Compile(tt.src, Options{})
 			require.NoError(t, err)
-			require.Equal(t, tt.fast, p.fast != nil)
+			require.Equal(t, tt.fast, p.untracked())
 		})
 	}
 	p, err := Compile(`fields.a == 1`, Options{RowRule: true})
 	require.NoError(t, err)
-	require.Nil(t, p.fast, "row rules are always tracked")
+	require.False(t, p.untracked(), "row rules are always tracked")
 }

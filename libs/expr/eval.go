@@ -24,8 +24,19 @@ var ErrCostLimit = errors.New("expression exceeded its cost limit")
 // Cost is tracked as the expression runs, except when the expression's
 // worst case, computed when it was compiled for cells of at most 4096
 // bytes, is within the limit and the row's cells are that small: tracking
-// then cannot fail, and skipping it makes Eval several times cheaper.
+// then cannot fail, and skipping it makes Eval several times cheaper. A
+// field expression that only chains Ferry's text functions then runs as
+// Go code instead of through CEL's interpreter, with the same results.
 func (p *Program) Eval(in *Input) (any, error) {
+	if p.native != nil && p.bounded(in) {
+		s, err := p.native(in)
+		if err != nil {
+			// The CEL path keeps only the sentence of an error, and so
+			// does this one, typed errors from libs/values included.
+			return nil, errors.New(err.Error())
+		}
+		return s, nil
+	}
 	a := &in.act
 	a.reset(in, p.rowRule)
 	prg := p.prg
@@ -130,7 +141,7 @@ func (p *Program) evalError(in *Input, out ref.Val, err error) error {
 	switch p.access[e.NodeID()] {
 	case varRow:
 		if key, ok := strings.CutPrefix(msg, "no such key: "); ok {
-			return fmt.Errorf("no column %q in the file", key)
+			return missingColumn(key)
 		}
 	case varFields:
 		if key, ok := strings.CutPrefix(msg, "no such key: "); ok {
@@ -138,10 +149,7 @@ func (p *Program) evalError(in *Input, out ref.Val, err error) error {
 		}
 	case varCols:
 		if index, ok := strings.CutPrefix(msg, "index out of bounds: "); ok {
-			if len(in.Record) == 0 {
-				return fmt.Errorf("no column %s in the file: this row has no columns", index)
-			}
-			return fmt.Errorf("no column %s in the file: this row has %d columns, cols[0] to cols[%d]", index, len(in.Record), len(in.Record)-1)
+			return missingPosition(in, index)
 		}
 	}
 	if strings.HasPrefix(msg, "no such overload") {

@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"regexp/syntax"
@@ -39,10 +40,11 @@ func stringFunctions() []cel.EnvOption {
 		concat = append(concat, cel.Overload(fmt.Sprintf("ferry_concat_%d", n), strs(n), str, cel.FunctionBinding(concatStrings)))
 		coalesce = append(coalesce, cel.Overload(fmt.Sprintf("ferry_coalesce_%d", n), strs(n), str, cel.FunctionBinding(coalesceStrings)))
 	}
-	return []cel.EnvOption{
-		unaryString("trim", strings.TrimSpace),
-		unaryString("upper", strings.ToUpper),
-		unaryString("lower", strings.ToLower),
+	var opts []cel.EnvOption
+	for _, name := range []string{"trim", "upper", "lower"} {
+		opts = append(opts, unaryString(name, unaryTexts[name]))
+	}
+	return append(opts,
 		cel.Function("concat", concat...),
 		cel.Function("coalesce", coalesce...),
 		cel.Function("join",
@@ -59,7 +61,17 @@ func stringFunctions() []cel.EnvOption {
 			cel.Overload("ferry_regex_extract_3", []*cel.Type{str, str, cel.IntType}, str, cel.FunctionBinding(regexExtractDynamic))),
 		cel.Function("default",
 			cel.Overload("ferry_default", strs(2), str, cel.BinaryBinding(defaultString))),
-	}
+	)
+}
+
+// unaryTexts are the functions from one string to another. The CEL
+// bindings and the native evaluators (see native.go) both call them, as
+// they call the other *Text functions below: the functions are written
+// once, in plain Go, and the CEL bindings only convert values.
+var unaryTexts = map[string]func(string) string{
+	"trim":  strings.TrimSpace,
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
 }
 
 // unaryString declares a function from string to string.
@@ -74,58 +86,78 @@ func unaryString(name string, fn func(string) string) cel.EnvOption {
 		})))
 }
 
-// stringArgs converts the arguments of a function to Go strings.
-func stringArgs(args []ref.Val) ([]string, ref.Val) {
-	out := make([]string, len(args))
-	for i, a := range args {
+// stringArgs converts the arguments of a function to Go strings, appended
+// to dst.
+func stringArgs(dst []string, args []ref.Val) ([]string, ref.Val) {
+	for _, a := range args {
 		s, ok := a.(types.String)
 		if !ok {
 			return nil, types.MaybeNoSuchOverloadErr(a)
 		}
-		out[i] = string(s)
+		dst = append(dst, string(s))
 	}
-	return out, nil
+	return dst, nil
 }
 
 func concatStrings(args ...ref.Val) ref.Val {
-	ss, errVal := stringArgs(args)
+	var buf [maxVariadic]string
+	ss, errVal := stringArgs(buf[:0], args)
 	if errVal != nil {
 		return errVal
 	}
+	return result(concatText(ss))
+}
+
+// concatText joins ss.
+func concatText(ss []string) (string, error) {
 	n := 0
 	for _, s := range ss {
 		n += len(s)
 	}
 	if n > maxStringBytes {
-		return tooLong("concat", n)
+		return "", tooLong("concat", n)
 	}
-	return types.String(strings.Join(ss, ""))
+	return strings.Join(ss, ""), nil
 }
 
-// coalesceStrings returns the first argument that is not blank, unchanged.
 func coalesceStrings(args ...ref.Val) ref.Val {
-	for _, a := range args {
-		s, ok := a.(types.String)
-		if !ok {
-			return types.MaybeNoSuchOverloadErr(a)
-		}
-		if strings.TrimSpace(string(s)) != "" {
+	var buf [maxVariadic]string
+	ss, errVal := stringArgs(buf[:0], args)
+	if errVal != nil {
+		return errVal
+	}
+	return types.String(coalesceText(ss))
+}
+
+// coalesceText returns the first of ss that is not blank, unchanged, or "".
+func coalesceText(ss []string) string {
+	for _, s := range ss {
+		if !blank(s) {
 			return s
 		}
 	}
-	return types.String("")
+	return ""
 }
 
 func defaultString(s, d ref.Val) ref.Val {
-	v, ok := s.(types.String)
-	if !ok {
-		return types.MaybeNoSuchOverloadErr(s)
+	var buf [2]string
+	ss, errVal := stringArgs(buf[:0], []ref.Val{s, d})
+	if errVal != nil {
+		return errVal
 	}
-	if strings.TrimSpace(string(v)) == "" {
+	return types.String(defaultText(ss[0], ss[1]))
+}
+
+// defaultText returns s, or d when s is blank.
+func defaultText(s, d string) string {
+	if blank(s) {
 		return d
 	}
-	return v
+	return s
 }
+
+// blank reports whether s is empty or only white space.
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
 
 func joinStrings(list, sep ref.Val) ref.Val {
 	l, ok := list.(traits.Lister)
@@ -147,22 +179,22 @@ func joinStrings(list, sep ref.Val) ref.Val {
 		}
 		b.WriteString(string(e))
 		if b.Len() > maxStringBytes {
-			return tooLong("join", b.Len())
+			return result("", tooLong("join", b.Len()))
 		}
 	}
 	return types.String(b.String())
 }
 
 func splitString(s, sep ref.Val) ref.Val {
-	ss, errVal := stringArgs([]ref.Val{s, sep})
+	var buf [2]string
+	ss, errVal := stringArgs(buf[:0], []ref.Val{s, sep})
 	if errVal != nil {
 		return errVal
 	}
 	return types.NewStringList(types.DefaultTypeAdapter, strings.Split(ss[0], ss[1]))
 }
 
-// substring cuts s by character positions: substring(s, start) and
-// substring(s, start, end), 0-based with end exclusive.
+// substring is substring(s, start) and substring(s, start, end).
 func substring(args ...ref.Val) ref.Val {
 	s, ok := args[0].(types.String)
 	if !ok {
@@ -172,21 +204,29 @@ func substring(args ...ref.Val) ref.Val {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(args[1])
 	}
-	n := int64(utf8.RuneCountInString(string(s)))
-	end := types.Int(n)
+	var end types.Int
 	if len(args) == 3 {
 		if end, ok = args[2].(types.Int); !ok {
 			return types.MaybeNoSuchOverloadErr(args[2])
 		}
 	}
-	if start < 0 || int64(start) > n {
-		return types.NewErr("substring start %d is out of range for a string of length %d", start, n)
+	return result(substringText(string(s), int64(start), int64(end), len(args) == 3))
+}
+
+// substringText cuts s by character positions, 0-based with end exclusive;
+// without an end (hasEnd false), to the end of s.
+func substringText(s string, start, end int64, hasEnd bool) (string, error) {
+	n := int64(utf8.RuneCountInString(s))
+	if !hasEnd {
+		end = n
 	}
-	if end < start || int64(end) > n {
-		return types.NewErr("substring end %d is out of range for a string of length %d and start %d", end, n, start)
+	if start < 0 || start > n {
+		return "", fmt.Errorf("substring start %d is out of range for a string of length %d", start, n)
 	}
-	from, to := byteOffset(string(s), int(start)), byteOffset(string(s), int(end))
-	return s[from:to]
+	if end < start || end > n {
+		return "", fmt.Errorf("substring end %d is out of range for a string of length %d and start %d", end, n, start)
+	}
+	return s[byteOffset(s, int(start)):byteOffset(s, int(end))], nil
 }
 
 // byteOffset returns the byte offset of the character at position pos.
@@ -202,24 +242,29 @@ func byteOffset(s string, pos int) int {
 }
 
 func replaceAll(args ...ref.Val) ref.Val {
-	ss, errVal := stringArgs(args)
+	var buf [3]string
+	ss, errVal := stringArgs(buf[:0], args)
 	if errVal != nil {
 		return errVal
 	}
-	s, old, repl := ss[0], ss[1], ss[2]
+	return result(replaceText(ss[0], ss[1], ss[2]))
+}
+
+// replaceText replaces every occurrence of old in s with repl.
+func replaceText(s, old, repl string) (string, error) {
 	if old == "" {
-		return types.NewErr("replace needs text to replace: the second argument is empty")
+		return "", errors.New("replace needs text to replace: the second argument is empty")
 	}
 	if n := strings.Count(s, old); n > 0 && len(repl) > len(old) {
 		if size := len(s) + n*(len(repl)-len(old)); size > maxStringBytes {
-			return tooLong("replace", size)
+			return "", tooLong("replace", size)
 		}
 	}
-	return types.String(strings.ReplaceAll(s, old, repl))
+	return strings.ReplaceAll(s, old, repl), nil
 }
 
-func tooLong(function string, n int) ref.Val {
-	return types.NewErr("%s would build a string of %d bytes, more than the limit of %d", function, n, maxStringBytes)
+func tooLong(function string, n int) error {
+	return fmt.Errorf("%s would build a string of %d bytes, more than the limit of %d", function, n, maxStringBytes)
 }
 
 // regexExtractDynamic is regex_extract with a pattern known only when the
@@ -240,14 +285,10 @@ func regexExtractDynamic(args ...ref.Val) ref.Val {
 	return regexExtract(s, re, args[2:])
 }
 
-// regexExtract returns the first match of re in s, or the capture group:
-// the group argument when given, else group 1 when the pattern has groups.
-// It returns "" when nothing matches.
+// regexExtract is regex_extract with a compiled pattern and the group
+// argument, if any.
 func regexExtract(s types.String, re *regexp.Regexp, groupArg []ref.Val) ref.Val {
-	group := 0
-	if re.NumSubexp() > 0 {
-		group = 1
-	}
+	group := defaultGroup(re)
 	if len(groupArg) == 1 {
 		g, ok := groupArg[0].(types.Int)
 		if !ok {
@@ -258,9 +299,24 @@ func regexExtract(s types.String, re *regexp.Regexp, groupArg []ref.Val) ref.Val
 		}
 		group = int(g)
 	}
-	m := re.FindStringSubmatchIndex(string(s))
+	return types.String(regexExtractText(string(s), re, group))
+}
+
+// defaultGroup is the group regex_extract returns without a group
+// argument: group 1 when the pattern has groups, else the whole match.
+func defaultGroup(re *regexp.Regexp) int {
+	if re.NumSubexp() > 0 {
+		return 1
+	}
+	return 0
+}
+
+// regexExtractText returns capture group group (checked by checkGroup) of
+// the first match of re in s, or "" when nothing matches.
+func regexExtractText(s string, re *regexp.Regexp, group int) string {
+	m := re.FindStringSubmatchIndex(s)
 	if m == nil || m[2*group] < 0 {
-		return types.String("")
+		return ""
 	}
 	return s[m[2*group]:m[2*group+1]]
 }

@@ -53,7 +53,8 @@ func parseDateISO(s ref.Val) ref.Val {
 }
 
 func parseDateDynamic(s, pattern ref.Val) ref.Val {
-	ss, errVal := stringArgs([]ref.Val{s, pattern})
+	var buf [2]string
+	ss, errVal := stringArgs(buf[:0], []ref.Val{s, pattern})
 	if errVal != nil {
 		return errVal
 	}
@@ -85,7 +86,8 @@ func parseTimestampISO(s ref.Val) ref.Val {
 }
 
 func parseTimestampDynamic(args ...ref.Val) ref.Val {
-	ss, errVal := stringArgs(args)
+	var buf [3]string
+	ss, errVal := stringArgs(buf[:0], args)
 	if errVal != nil {
 		return errVal
 	}
@@ -134,15 +136,21 @@ func parseNumberPlain(s ref.Val) ref.Val {
 }
 
 func parseNumberDynamic(args ...ref.Val) ref.Val {
-	ss, errVal := stringArgs(args)
+	var buf [3]string
+	ss, errVal := stringArgs(buf[:0], args)
 	if errVal != nil {
 		return errVal
 	}
-	f, err := numberFormat(ss[1], ss[2])
+	return result(parseNumberText(ss[0], ss[1], ss[2]))
+}
+
+// parseNumberText is parse_number(s, decimal, thousands).
+func parseNumberText(s, decimal, thousands string) (string, error) {
+	f, err := numberFormat(decimal, thousands)
 	if err != nil {
-		return types.NewErr("%s", err.Error())
+		return "", err
 	}
-	return result(values.ParseNumber(ss[0], f))
+	return values.ParseNumber(s, f)
 }
 
 // numberFormat builds the format of parse_number from its separators: the

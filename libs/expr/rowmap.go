@@ -30,6 +30,20 @@ func (m *rowMap) cell(name string) (string, bool) {
 	return "", false
 }
 
+// missingColumn is the error for a column name the row does not have.
+func missingColumn(name string) error {
+	return fmt.Errorf("no column %q in the file", name)
+}
+
+// missingPosition is the error for an index of cols the row does not have;
+// index is the index as written in the message.
+func missingPosition(in *Input, index string) error {
+	if len(in.Record) == 0 {
+		return fmt.Errorf("no column %s in the file: this row has no columns", index)
+	}
+	return fmt.Errorf("no column %s in the file: this row has %d columns, cols[0] to cols[%d]", index, len(in.Record), len(in.Record)-1)
+}
+
 // names returns the header names without repeats, in file order.
 func (m *rowMap) names() []string {
 	seen := make(map[string]bool, len(m.in.Header))

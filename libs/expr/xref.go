@@ -1,6 +1,8 @@
 package expr
 
 import (
+	"fmt"
+
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -48,15 +50,29 @@ func xref(frame *interpreter.ExecutionFrame, args [3]ref.Val, n int) ref.Val {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(args[1])
 	}
+	var lookup Lookup
 	if v, found := frame.ResolveName(lookupVar); found {
-		if lookup, ok := v.(Lookup); ok && lookup != nil {
-			if internal, ok := lookup.Lookup(string(table), string(external)); ok {
-				return types.String(internal)
-			}
+		lookup, _ = v.(Lookup)
+	}
+	var def types.String
+	if n == 3 {
+		if def, ok = args[2].(types.String); !ok {
+			return types.MaybeNoSuchOverloadErr(args[2])
 		}
 	}
-	if n == 3 {
-		return args[2]
+	return result(xrefText(lookup, string(table), string(external), string(def), n == 3))
+}
+
+// xrefText looks external up in table; a value that is not in the table
+// yields def when hasDefault is set, and is an error otherwise.
+func xrefText(lookup Lookup, table, external, def string, hasDefault bool) (string, error) {
+	if lookup != nil {
+		if internal, ok := lookup.Lookup(table, external); ok {
+			return internal, nil
+		}
 	}
-	return types.NewErr("value %q is not in cross-reference table %q", string(external), string(table))
+	if hasDefault {
+		return def, nil
+	}
+	return "", fmt.Errorf("value %q is not in cross-reference table %q", external, table)
 }
