@@ -66,13 +66,13 @@ test: ## run every test of every module (needs PostgreSQL): race-checked, then t
 	@$(MAKE) --no-print-directory test-heavy
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(SHORT_FUZZTIME)
 
-# Tests that -short skips: million-row files and the 200 000-row import. They
+# Tests that -short skips: million-row files, the 200 000-row import and export. They
 # run without the race detector, which would multiply their time and checks
 # nothing the race-checked run does not.
 .PHONY: test-heavy
 test-heavy: ## run the tests that -short skips (large files), without the race detector
 	cd libs && $(GO) test -count=1 -timeout 20m -run '^TestBigSheetMemory$$' ./formats/xlsx/
-	cd services/ferry && $(GO) test -count=1 -timeout 20m -run '^(TestImportEndToEnd|TestMillionRowXLSX)$$' .
+	cd services/ferry && $(GO) test -count=1 -timeout 20m -run '^(TestImportEndToEnd|TestMillionRowXLSX|TestExportFormatsRoundTrip)$$' .
 
 # Native Go fuzz targets, as package:target.
 FUZZ_TARGETS := libs/formats/delimited:FuzzSplitRead libs/formats/textenc:FuzzDecode libs/formats/xlsx:FuzzRows libs/formats/xls:FuzzRows libs/values:FuzzParseNumber libs/values:FuzzParseDate
@@ -91,8 +91,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5m) each
 # PostgreSQL's own COPY of the same rows on the same database in the same run.
 BENCHTIME ?= 3x
 .PHONY: bench
-bench: ## measure delivery (stage + apply) and transform against PostgreSQL's COPY; prints ratios
+bench: ## measure imports (stage + apply, transform) and exports (CSV, XLSX) against PostgreSQL's COPY; prints ratios
 	@set -o pipefail; { \
 		(cd services/delivery && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkDelivery$$' -benchtime $(BENCHTIME) ./internal/apply/) && \
-		(cd services/transform && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkTransform$$' -benchtime 20x -cpu 1 ./internal/records/); \
+		(cd services/transform && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkTransform$$' -benchtime 20x -cpu 1 ./internal/records/) && \
+		(cd services/export && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExport$$' -benchtime $(BENCHTIME) ./internal/runner/); \
 	} | tee /dev/stderr | awk -f deploy/bench/summary.awk

@@ -19,4 +19,11 @@ END {
 	printf "%-46s %12.0f %10.2f\n", "delivery: stage + apply (1 worker)", apply, apply / copy
 	printf "%-46s %12.0f %10.2f\n", "transform: 12 fields, 4 computed (1 core)", transform, transform / copy
 	printf "\ntransform per core / delivery apply rate: %.2f (the design wants at least 2)\n", transform / apply
+	copyto = rates["BenchmarkExport/copy-to"]
+	if (copyto != "") {
+		printf "\n%-46s %12s %10s\n", "export figure", "rows/s", "x COPY TO"
+		printf "%-46s %12.0f %10.2f\n", "PostgreSQL COPY (SELECT ...) TO STDOUT", copyto, 1
+		printf "%-46s %12.0f %10.2f\n", "export: CSV into the object store", rates["BenchmarkExport/csv"], rates["BenchmarkExport/csv"] / copyto
+		printf "%-46s %12.0f %10.2f\n", "export: XLSX into the object store", rates["BenchmarkExport/xlsx"], rates["BenchmarkExport/xlsx"] / copyto
+	}
 }

@@ -24,6 +24,7 @@ const (
 	ConsumerTransform     = "transform"
 	ConsumerDelivery      = "delivery"
 	ConsumerDeliveryApply = "delivery-apply"
+	ConsumerExport        = "export"
 	ConsumerProfile       = "profile-progress"
 )
 
@@ -47,6 +48,12 @@ func ApplyCommandSubject(tenant string) string { return "ferry.cmd.apply." + ten
 
 // ApplyCommandSubjects matches ApplyCommandSubject of every tenant.
 const ApplyCommandSubjects = "ferry.cmd.apply.>"
+
+// ExportCommandSubject carries ExportCommand messages of a tenant.
+func ExportCommandSubject(tenant string) string { return "ferry.cmd.export." + tenant }
+
+// ExportCommandSubjects matches ExportCommandSubject of every tenant.
+const ExportCommandSubjects = "ferry.cmd.export.>"
 
 // ImportCommandSubject carries ImportCommand messages of a tenant.
 func ImportCommandSubject(tenant string) string { return "ferry.cmd.import." + tenant }

@@ -273,7 +273,8 @@ func Resolve(spec *ferryv1.ImportProfileSpec, ds *ferryv1.Dataset, header []stri
 		}
 	}
 	for _, f := range ds.GetFields() {
-		if f.GetRequired() && !seen[f.GetName()] {
+		// A delete file lists keys only.
+		if f.GetRequired() && !seen[f.GetName()] && spec.GetWriteMode() != ferryv1.WriteMode_WRITE_MODE_DELETE {
 			return nil, errs.Invalid("required field %q is not mapped", f.GetName())
 		}
 	}

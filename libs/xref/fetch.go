@@ -57,7 +57,8 @@ func fetchOnce(ctx context.Context, nc *nats.Conn, tenantID, name string) (*Tabl
 		}
 		x := reply.GetTable()
 		if t == nil {
-			t = &Table{Name: x.GetName(), Version: x.GetVersion(), CaseInsensitive: x.GetCaseInsensitive(), internal: make(map[string]string, len(x.GetEntries()))}
+			t = &Table{Name: x.GetName(), Version: x.GetVersion(), CaseInsensitive: x.GetCaseInsensitive(), internal: make(map[string]string, len(x.GetEntries())),
+				external: map[string]string{}, primaries: map[string]bool{}}
 		} else if x.GetVersion() != t.Version || x.GetCaseInsensitive() != t.CaseInsensitive {
 			return nil, errChanged
 		}

@@ -4,6 +4,7 @@
 package xref
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -104,12 +105,18 @@ type Table struct {
 	Version         int64
 	CaseInsensitive bool
 	internal        map[string]string
+	// external maps an internal value to its external one for exports:
+	// the primary entry, or the only one; "" marks one with several and no
+	// primary.
+	external  map[string]string
+	primaries map[string]bool
 }
 
 // NewTable builds a table from its entries. Entries whose external values
 // share a MatchKey overwrite each other; the profile service never stores such.
 func NewTable(name string, caseInsensitive bool, version int64, entries []*ferryv1.CrossReferenceEntry) *Table {
-	t := &Table{Name: name, Version: version, CaseInsensitive: caseInsensitive, internal: make(map[string]string, len(entries))}
+	t := &Table{Name: name, Version: version, CaseInsensitive: caseInsensitive, internal: make(map[string]string, len(entries)),
+		external: make(map[string]string, len(entries)), primaries: map[string]bool{}}
 	t.add(entries)
 	return t
 }
@@ -118,6 +125,30 @@ func (t *Table) add(entries []*ferryv1.CrossReferenceEntry) {
 	for _, e := range entries {
 		t.internal[MatchKey(t.CaseInsensitive, e.GetExternal())] = e.GetInternal()
 	}
+	for _, e := range entries {
+		in, ex := e.GetInternal(), e.GetExternal()
+		switch prev, seen := t.external[in]; {
+		case e.GetPrimary():
+			t.external[in] = ex
+			t.primaries[in] = true
+		case t.primaries[in]:
+		case !seen:
+			t.external[in] = ex
+		case prev != ex:
+			t.external[in] = "" // several, none primary (yet)
+		}
+	}
+}
+
+// Reverse returns the external value of an internal one (exports): the
+// primary entry's, or the only entry's. An internal value with several
+// external values and none primary is an error, never a guess.
+func (t *Table) Reverse(internal string) (external string, ok bool, err error) {
+	external, ok = t.external[internal]
+	if ok && external == "" {
+		return "", true, fmt.Errorf("internal value %q has several external values in cross-reference table %q and none is primary", internal, t.Name)
+	}
+	return external, ok, nil
 }
 
 // Lookup returns the internal value of an external one, compared as the

@@ -215,3 +215,34 @@ func TestFetchWithoutResponder(t *testing.T) {
 	require.True(t, errs.Is(err, errs.KindUnavailable), "%v", err)
 	require.ErrorContains(t, err, "profile service did not answer")
 }
+
+func TestReverse(t *testing.T) {
+	e := func(ext, in string, primary bool) *ferryv1.CrossReferenceEntry {
+		return &ferryv1.CrossReferenceEntry{External: ext, Internal: in, Primary: primary}
+	}
+	for _, entries := range [][]*ferryv1.CrossReferenceEntry{
+		{e("Gr 9", "9", false), e("Grade 9", "9", true), e("Gr 10", "10", false), e("X", "x", false), e("Y", "x", false)},
+		{e("Y", "x", false), e("Gr 10", "10", false), e("Grade 9", "9", true), e("X", "x", false), e("Gr 9", "9", false)},
+	} {
+		tb := NewTable("grades", false, 1, entries)
+		got, ok, err := tb.Reverse("9")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, "Grade 9", got, "the primary entry")
+		got, ok, err = tb.Reverse("10")
+		require.NoError(t, err)
+		require.Equal(t, "Gr 10", got, "the only entry")
+		_, ok, err = tb.Reverse("x")
+		require.True(t, ok)
+		require.ErrorContains(t, err, `internal value "x" has several external values in cross-reference table "grades" and none is primary`)
+		_, ok, err = tb.Reverse("11")
+		require.NoError(t, err)
+		require.False(t, ok)
+	}
+	// Pages add entries in order of the external value; a primary on a later page still wins.
+	tb := NewTable("grades", false, 1, []*ferryv1.CrossReferenceEntry{e("A", "1", false), e("B", "1", false)})
+	tb.add([]*ferryv1.CrossReferenceEntry{e("C", "1", true)})
+	got, _, err := tb.Reverse("1")
+	require.NoError(t, err)
+	require.Equal(t, "C", got)
+}

@@ -1,37 +1,116 @@
-// Package export reads datasets for export runs. In this release it joins the
-// process and declares the bus it will use; export profiles and runs are
-// not served yet.
+// Package export reads datasets for export runs: it takes export commands,
+// reads the selected rows in one consistent snapshot, writes the files into
+// the object store, and records the run's outputs.
 package export
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/xref"
+	"github.com/ferrydata/ferry/services/export/internal/runner"
 )
 
-// Deps are what the service is built with.
-type Deps struct {
-	JS  jetstream.JetStream
-	Log *slog.Logger
+// Config configures the export service.
+type Config struct {
+	// Workers is how many export runs one process runs at once.
+	Workers int `yaml:"workers"`
 }
 
-// Service is the running export service.
-type Service struct{ deps Deps }
+// RegisterFlags registers the service's flags on f.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.IntVar(&c.Workers, "export-workers", 2, "export runs run at once by one export process")
+}
 
-// New builds the service.
-func New(d Deps) *Service { return &Service{deps: d} }
-
-// Starting declares the streams.
-func (s *Service) Starting(ctx context.Context) error { return bus.EnsureStreams(ctx, s.deps.JS) }
-
-// Running waits until ctx ends.
-func (s *Service) Running(ctx context.Context) error {
-	<-ctx.Done()
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Workers < 1 {
+		return errors.New("export-workers must be at least 1")
+	}
 	return nil
 }
 
-// Stopping has nothing to drain.
+// Deps are what the service is built with.
+type Deps struct {
+	Pool *pgxpool.Pool
+	NC   *nats.Conn
+	JS   jetstream.JetStream
+	Log  *slog.Logger
+	// AckWait is how long a command may go unacknowledged before redelivery.
+	AckWait time.Duration
+}
+
+// Service is the running export service.
+type Service struct {
+	cfg    Config
+	deps   Deps
+	runner *runner.Runner
+	worker *bus.Worker
+}
+
+// New builds the service.
+func New(cfg Config, d Deps) *Service { return &Service{cfg: cfg, deps: d} }
+
+// Starting declares the streams and the export command consumer.
+func (s *Service) Starting(ctx context.Context) error {
+	if err := bus.EnsureStreams(ctx, s.deps.JS); err != nil {
+		return err
+	}
+	files, err := s.deps.JS.ObjectStore(ctx, bus.FilesBucket)
+	if err != nil {
+		return fmt.Errorf("open object store: %w", err)
+	}
+	s.runner = &runner.Runner{Pool: s.deps.Pool, Files: files, Log: s.deps.Log,
+		Tables: func(ctx context.Context, tenant, name string) (runner.Reverser, error) {
+			return xref.Fetch(ctx, s.deps.NC, tenant, name)
+		}}
+	cons, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamCommands, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerExport, FilterSubject: bus.ExportCommandSubjects, MaxAckPending: 100, AckWait: s.deps.AckWait,
+	})
+	if err != nil {
+		return err
+	}
+	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "export", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	return nil
+}
+
+// Running runs exports until ctx ends, finishing those in flight.
+func (s *Service) Running(ctx context.Context) error { return s.worker.Run(ctx) }
+
+// Stopping has nothing left to do: the worker drained in Running.
 func (s *Service) Stopping(context.Context) error { return nil }
+
+func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
+	var cmd ferryv1.ExportCommand
+	if err := proto.Unmarshal(msg.Data(), &cmd); err != nil {
+		return bus.Permanent(fmt.Errorf("decode export command on %s: %w", msg.Subject(), err))
+	}
+	snap := cmd.GetRun()
+	if msg.Subject() != bus.ExportCommandSubject(snap.GetTenantId()) {
+		return bus.Permanent(fmt.Errorf("export command on %s names tenant %s", msg.Subject(), snap.GetTenantId()))
+	}
+	out, err := s.runner.Run(ctx, snap)
+	if err != nil {
+		return err
+	}
+	if out.Skipped == "" {
+		s.deps.Log.Info("export run ended", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "profile", snap.GetProfile(),
+			"status", out.Status, "rows", out.Rows)
+	}
+	// Reported again for a skipped run: the first may have stopped between
+	// its commit and this report. The message id makes it count once.
+	return bus.PublishProgress(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), "exported/"+out.Status,
+		&ferryv1.Progress{Event: &ferryv1.Progress_RunApplied{RunApplied: &ferryv1.RunApplied{}}})
+}

@@ -189,6 +189,7 @@ type client struct {
 	IP   ferryv1.ImportProfileServiceClient
 	Ten  ferryv1.TenantServiceClient
 	Ing  ferryv1.IngestServiceClient
+	Exp  ferryv1.ExportServiceClient
 }
 
 func dial(t testing.TB, addr, key string) *client {
@@ -198,7 +199,7 @@ func dial(t testing.TB, addr, key string) *client {
 	return &client{conn: conn, key: key,
 		Runs: ferryv1.NewRunServiceClient(conn), DS: ferryv1.NewDatasetServiceClient(conn),
 		IP: ferryv1.NewImportProfileServiceClient(conn), Ten: ferryv1.NewTenantServiceClient(conn),
-		Ing: ferryv1.NewIngestServiceClient(conn)}
+		Ing: ferryv1.NewIngestServiceClient(conn), Exp: ferryv1.NewExportServiceClient(conn)}
 }
 
 func (c *client) ctx(t testing.TB) context.Context {

@@ -74,6 +74,9 @@ func New(cfg Config, d Deps) *Service {
 	ferryv1.RegisterDatasetServiceServer(d.Server.GRPC, a)
 	ferryv1.RegisterImportProfileServiceServer(d.Server.GRPC, a)
 	ferryv1.RegisterRunServiceServer(d.Server.GRPC, a)
+	ex := api.NewExports(st, coord, d.Log)
+	ferryv1.RegisterExportServiceServer(d.Server.GRPC, ex)
+	d.Server.Mux.HandleFunc("GET /v1/downloads/{token}", ex.ServeDownload)
 	xs := store.NewXRefs(d.Pool)
 	ferryv1.RegisterCrossReferenceServiceServer(d.Server.GRPC, api.NewCrossReferences(xs))
 	return &Service{cfg: cfg, deps: d, auth: as, coord: coord, xrefs: xrefserve.New(xs, d.Log)}

@@ -78,7 +78,7 @@ func New(cfg Config, log *slog.Logger, out io.Writer) *App {
 	m.Register(Profile, true, a.initProfile, database, natsMod, srv, authMod)
 	m.Register(Ingest, true, a.initIngest, natsMod, srv, authMod)
 	m.Register(Transform, true, a.initTransform, natsMod, srv)
-	m.Register(Export, true, a.initExport, natsMod, srv)
+	m.Register(Export, true, a.initExport, database, natsMod, srv)
 	m.Register(Delivery, true, a.initDelivery, database, natsMod, srv)
 	return a
 }
@@ -175,7 +175,7 @@ func (a *App) initTransform(context.Context) (modules.Service, error) {
 }
 
 func (a *App) initExport(context.Context) (modules.Service, error) {
-	return export.New(export.Deps{JS: a.js, Log: a.log.With("service", Export)}), nil
+	return export.New(a.cfg.Export, export.Deps{Pool: a.pool, NC: a.nc, JS: a.js, Log: a.log.With("service", Export), AckWait: a.cfg.AckWait}), nil
 }
 
 func (a *App) initDelivery(context.Context) (modules.Service, error) {

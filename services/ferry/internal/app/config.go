@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/services/delivery"
+	"github.com/ferrydata/ferry/services/export"
 	"github.com/ferrydata/ferry/services/ingest"
 	"github.com/ferrydata/ferry/services/profile"
 	"github.com/ferrydata/ferry/services/transform"
@@ -32,6 +33,7 @@ type Config struct {
 	Profile   profile.Config   `yaml:"profile"`
 	Ingest    ingest.Config    `yaml:"ingest"`
 	Transform transform.Config `yaml:"transform"`
+	Export    export.Config    `yaml:"export"`
 	Delivery  delivery.Config  `yaml:"delivery"`
 }
 
@@ -53,6 +55,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Profile.RegisterFlags(f)
 	c.Ingest.RegisterFlags(f)
 	c.Transform.RegisterFlags(f)
+	c.Export.RegisterFlags(f)
 	c.Delivery.RegisterFlags(f)
 }
 
@@ -90,7 +93,7 @@ func (c *Config) Validate() error {
 	}
 	needsDB := false
 	for _, t := range targets {
-		needsDB = needsDB || t != Transform && t != Export
+		needsDB = needsDB || t != Transform
 	}
 	if needsDB && c.DatabaseURL == "" {
 		return errors.New("no database: set --database-url or DATABASE_URL")
@@ -107,7 +110,7 @@ func (c *Config) Validate() error {
 	if c.AckWait < time.Second {
 		return errors.New("--ack-wait must be at least 1s")
 	}
-	for _, v := range []interface{ Validate() error }{&c.Server, &c.Profile, &c.Ingest, &c.Transform, &c.Delivery} {
+	for _, v := range []interface{ Validate() error }{&c.Server, &c.Profile, &c.Ingest, &c.Transform, &c.Export, &c.Delivery} {
 		if err := v.Validate(); err != nil {
 			return err
 		}

@@ -61,8 +61,8 @@ func setupApply(fs *flag.FlagSet) action {
 
 // dryApply says what applying docs would do. Import profiles are checked by
 // the server exactly as applying them would (ValidateImportProfile), unless
-// their dataset is created by the same documents; datasets and
-// cross-reference tables are compared with what is stored.
+// their dataset is created by the same documents; datasets, cross-reference
+// tables, templates and export profiles are compared with what is stored.
 func (s *session) dryApply(ctx context.Context, docs []*document) error {
 	c, err := s.clients()
 	if err != nil {
@@ -93,6 +93,16 @@ func (s *session) dryApply(ctx context.Context, docs []*document) error {
 				return fmt.Errorf("check %s: %w", doc.ref(), err)
 			default:
 				outcome = "would be applied"
+			}
+		case kindTemplate:
+			resp, err := c.exports.GetTemplate(ctx, &ferryv1.GetTemplateRequest{Name: doc.name})
+			if outcome, err = compareStored(err, resp.GetTemplate().GetSpec(), doc.tmpl.GetSpec()); err != nil {
+				return fmt.Errorf("check %s: %w", doc.ref(), err)
+			}
+		case kindExportProfile:
+			resp, err := c.exports.GetExportProfile(ctx, &ferryv1.GetExportProfileRequest{Name: doc.name})
+			if outcome, err = compareStored(err, resp.GetProfile().GetSpec(), doc.export.GetSpec()); err != nil {
+				return fmt.Errorf("check %s: %w", doc.ref(), err)
 			}
 		}
 		if outcome != "" {
@@ -125,6 +135,21 @@ func (s *session) dryApply(ctx context.Context, docs []*document) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// compareStored says what applying want would do, given the stored spec
+// and the error of fetching it.
+func compareStored(err error, stored, want proto.Message) (string, error) {
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return "would be created", nil
+	case err != nil:
+		return "", err
+	case proto.Equal(stored, want):
+		return "unchanged", nil
+	default:
+		return "would be updated", nil
+	}
 }
 
 // sameDataset compares the definitions the user controls.
@@ -181,9 +206,9 @@ func (s *session) readResources(files []string) (docs []*document, errs []error,
 	return docs, errs, nil
 }
 
-// apply applies datasets first, then cross-reference tables, then profiles,
-// so that profiles find what they use, and otherwise keeps the order of the
-// files. It stops at the first error.
+// apply applies datasets first, then cross-reference tables, templates,
+// import profiles and export profiles, so that each finds what it uses, and
+// otherwise keeps the order of the files. It stops at the first error.
 func (s *session) apply(ctx context.Context, docs []*document) error {
 	c, err := s.clients()
 	if err != nil {
@@ -214,6 +239,23 @@ func (s *session) apply(ctx context.Context, docs []*document) error {
 				return fmt.Errorf("apply %s: %w", doc.ref(), err)
 			}
 			outcome = resp.GetOutcome()
+		case kindTemplate:
+			resp, err := c.exports.ApplyTemplate(ctx, doc.tmpl)
+			if err != nil {
+				return fmt.Errorf("apply %s: %w", doc.ref(), err)
+			}
+			outcome = resp.GetOutcome()
+		case kindExportProfile:
+			resp, err := c.exports.ApplyExportProfile(ctx, doc.export)
+			if err != nil {
+				return fmt.Errorf("apply %s: %w", doc.ref(), err)
+			}
+			outcome = resp.GetOutcome()
+			if p := resp.GetProfile(); p != nil && !p.GetValid() {
+				// The server stores a profile that cannot run; say why now
+				// rather than when it is started.
+				outcome += " (" + invalidText(p) + ")"
+			}
 		}
 		if outcome == "" {
 			outcome = "applied"
@@ -229,8 +271,12 @@ func kindOrder(kind string) int {
 		return 0
 	case kindCrossReference:
 		return 1
+	case kindTemplate:
+		return 2
+	case kindImportProfile:
+		return 3
 	}
-	return 2
+	return 4
 }
 
 func plural(n int, word string) string {

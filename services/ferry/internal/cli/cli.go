@@ -28,13 +28,17 @@ Usage:
   ferry [global flags] COMMAND [ARGS] [flags]
 
 Commands:
-  apply -f FILE [-f FILE]...      create or update datasets, import profiles and cross-references from YAML ("-f -" reads stdin; --dry-run checks only)
+  apply -f FILE [-f FILE]...      create or update datasets, cross-references, templates, import and export profiles from YAML ("-f -" reads stdin; --dry-run checks only)
   get datasets [NAME]             list datasets, or show one
   get profiles [NAME]             list import profiles, or show one (--version N: an earlier version)
   get xrefs [NAME]                list cross-reference tables, or show the entries of one
+  get templates [NAME]            list export templates, or show one
+  get exports [NAME]              list export profiles and whether they can run, or show one (--version N: an earlier version)
   get runs [ID]                   list runs newest first (--profile, --status, --limit), or show one
   import PROFILE FILE [--wait]    upload FILE ("-" for stdin) into a new run of PROFILE and print the run id
   import PROFILE FILE --dry-run   parse, map and validate FILE and show what it would do, writing nothing
+  export PROFILE [--wait]         start a run of the export profile PROFILE and print the run id
+  export PROFILE --out FILE       also wait for the run and write its first file to FILE ("-" for stdout)
   sniff FILE [-o yaml]            propose how to read FILE (format, encoding, dialect, header) and show its first rows
   runs get RUN                    show a run in detail
   runs watch RUN                  follow a run until it ends; exit 1 if it failed or was canceled
@@ -43,6 +47,10 @@ Commands:
   runs held RUN                   list rows held for missing cross-reference entries
   runs reapply RUN [--wait]       start a run of a run's held rows
   runs cancel RUN                 cancel a run that has not been applied
+  runs download RUN [--out FILE]  write a file of an export run (--output NAME; default: the server's file name, --force overwrites)
+  share RUN [--ttl 24h]           create a download link to a file of an export run (--output NAME) and print its token, path and expiry
+  share --profile PROFILE         create a download link to the latest file of an export profile
+  share revoke TOKEN              end a download link now
   xref load NAME FILE [--replace] load entries from a CSV with the header external,internal[,primary]
   xref lookup NAME VALUE...       translate external values (--reverse: internal values)
   whoami                          show the tenant and API key in use
@@ -58,8 +66,8 @@ Global flags (before or after the command):
   --tls                connect with TLS, trusting the system's root certificates (env FERRY_TLS)
 
 Output:
-  get prints a table by default; -o yaml prints datasets, profiles and cross-references as documents
-  that "ferry apply" reads back, and -o json prints the API's JSON form.
+  get prints a table by default; -o yaml prints datasets, profiles, cross-references, templates and
+  export profiles as documents that "ferry apply" reads back, and -o json prints the API's JSON form.
 
 Exit status: 0 on success, 1 when a request or a run failed, 2 on a usage error or a missing API key.
 `
@@ -84,9 +92,10 @@ type action func(ctx context.Context, s *session, args []string) error
 
 // commands lists every command in the order help shows them.
 var commands = []*command{
-	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets, import profiles and cross-reference tables described in YAML files.", maxArgs: 0, setup: setupApply},
-	{name: "get", args: "datasets|profiles|xrefs|runs [NAME]", summary: "List datasets, import profiles, cross-reference tables or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
+	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets, cross-reference tables, templates, import profiles and export profiles described in YAML files.", maxArgs: 0, setup: setupApply},
+	{name: "get", args: "datasets|profiles|xrefs|templates|exports|runs [NAME]", summary: "List datasets, import profiles, cross-reference tables, templates, export profiles or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
 	{name: "import", args: "PROFILE FILE", summary: `Upload FILE ("-" for stdin) into a new run of the import profile PROFILE and print the run's id.`, minArgs: 2, maxArgs: 2, setup: setupImport},
+	{name: "export", args: "PROFILE", summary: "Start a run of the export profile PROFILE and print the run's id; --wait follows it to its end, --out also writes its first file.", minArgs: 1, maxArgs: 1, setup: setupExport},
 	{name: "sniff", args: "FILE", summary: "Propose format, encoding, dialect or sheet, and header for FILE, and show its first rows as they would be parsed.", minArgs: 1, maxArgs: 1, setup: setupSniff},
 	{name: "runs get", args: "RUN", summary: "Show a run in detail.", minArgs: 1, maxArgs: 1, setup: setupRunsGet},
 	{name: "runs watch", args: "RUN", summary: "Follow a run until it ends; exit 1 if it failed or was canceled.", minArgs: 1, maxArgs: 1, setup: setupRunsWatch},
@@ -95,6 +104,9 @@ var commands = []*command{
 	{name: "runs held", args: "RUN", summary: "List the rows a run held because a cross-reference table lacks their value.", minArgs: 1, maxArgs: 1, setup: setupRunsHeld},
 	{name: "runs reapply", args: "RUN", summary: "Start a run of a run's held rows (after adding the missing cross-reference entries) and print its id.", minArgs: 1, maxArgs: 1, setup: setupRunsReapply},
 	{name: "runs cancel", args: "RUN", summary: "Cancel a run that has not been applied (or awaits approval); nothing of it is applied.", minArgs: 1, maxArgs: 1, setup: setupRunsCancel},
+	{name: "runs download", args: "RUN", summary: `Write a file of an export run: to the file name the server sends, in the current directory, or to --out FILE ("-" for stdout). The file appears only once complete; an existing file is kept unless --force.`, minArgs: 1, maxArgs: 1, setup: setupRunsDownload},
+	{name: "share", args: "RUN | --profile PROFILE", summary: "Create a download link to a file of an export run, or to the latest file of an export profile, and print its token, its path on the server's HTTP port and when it expires.", maxArgs: 1, setup: setupShare},
+	{name: "share revoke", args: "TOKEN", summary: "End a download link now.", minArgs: 1, maxArgs: 1, setup: setupShareRevoke},
 	{name: "xref load", args: "NAME FILE", summary: `Load the entries of a CSV file ("-" for stdin) with the header external,internal[,primary] into a cross-reference table, in one request that applies whole or not at all: entries are added, or changed when their external value is in the table; --replace removes the others.`, minArgs: 2, maxArgs: 2, setup: setupXRefLoad},
 	{name: "xref lookup", args: "NAME VALUE...", summary: "Translate external values to internal ones (--reverse: internal to external); exit 1 if a value is not found.", minArgs: 2, maxArgs: -1, setup: setupXRefLookup},
 	{name: "whoami", summary: "Show the tenant and API key in use.", setup: setupWhoAmI},
@@ -192,18 +204,23 @@ func newFlagSet(name string) *flag.FlagSet {
 }
 
 // lookup finds the command named by the first one or two words of args and
-// returns it with the number of words its name takes.
+// returns it with the number of words its name takes. The longest name wins:
+// "share revoke T" is share revoke, "share R" is share.
 func lookup(args []string) (*command, int) {
+	var (
+		found *command
+		n     int
+	)
 	for _, c := range commands {
 		words := strings.Fields(c.name)
-		if len(args) < len(words) {
+		if len(args) < len(words) || len(words) <= n {
 			continue
 		}
 		if strings.Join(args[:len(words)], " ") == c.name {
-			return c, len(words)
+			found, n = c, len(words)
 		}
 	}
-	return nil, 0
+	return found, n
 }
 
 // unknownCommand explains what the user could have meant.

@@ -11,7 +11,7 @@ import (
 
 func TestHelp(t *testing.T) {
 	commandNames := []string{"apply", "get datasets", "get profiles", "get runs", "import", "runs get", "runs watch",
-		"runs rejects", "runs cancel", "whoami", "tenants create", "keys create", "server", "help", "--addr", "--api-key", "--timeout", "--tls"}
+		"runs rejects", "runs cancel", "get templates", "get exports", "export", "runs download", "share", "share revoke", "whoami", "tenants create", "keys create", "server", "help", "--addr", "--api-key", "--timeout", "--tls"}
 	tests := []struct {
 		name string
 		args []string
@@ -39,11 +39,15 @@ func TestCommandHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{args: []string{"help", "get"}, want: []string{"Usage: ferry get datasets|profiles|xrefs|runs [NAME]", "-o format", "--status status", "--limit n", "(default 50)", "--addr address", "[env FERRY_ADDR]", "[env FERRY_API_KEY]"}},
+		{args: []string{"help", "get"}, want: []string{"Usage: ferry get datasets|profiles|xrefs|templates|exports|runs [NAME]", "-o format", "--status status", "--limit n", "(default 50)", "--addr address", "[env FERRY_ADDR]", "[env FERRY_API_KEY]"}},
 		{args: []string{"get", "-h"}, want: []string{"Usage: ferry get", "--profile profile"}},
 		{args: []string{"import", "--help"}, want: []string{"Usage: ferry import PROFILE FILE", "--wait"}},
 		{args: []string{"help", "runs", "rejects"}, want: []string{"Usage: ferry runs rejects RUN", "--csv"}},
 		{args: []string{"apply", "-h"}, want: []string{"-f file"}},
+		{args: []string{"help", "share"}, want: []string{"Usage: ferry share RUN | --profile PROFILE", "--ttl duration", "--profile profile"}},
+		{args: []string{"share", "revoke", "-h"}, want: []string{"Usage: ferry share revoke TOKEN"}},
+		{args: []string{"export", "-h"}, want: []string{"Usage: ferry export PROFILE", "--out FILE", "--wait"}},
+		{args: []string{"help", "runs", "download"}, want: []string{"Usage: ferry runs download RUN", "--force", "--output name"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -66,7 +70,7 @@ func TestUsageErrors(t *testing.T) {
 		{args: []string{"runs"}, want: "runs needs a subcommand: get, watch, rejects, approve, held, reapply, cancel"},
 		{args: []string{"runs", "--tls"}, want: "runs needs a subcommand: get, watch, rejects, approve, held, reapply, cancel"},
 		{args: []string{"runs", "delete", "r1"}, want: `unknown command "runs delete"`},
-		{args: []string{"get"}, want: "usage: ferry get datasets|profiles|xrefs|runs [NAME]"},
+		{args: []string{"get"}, want: "usage: ferry get datasets|profiles|xrefs|templates|exports|runs [NAME]"},
 		{args: []string{"get", "widgets"}, want: `cannot get "widgets"`},
 		{args: []string{"get", "datasets", "a", "b"}, want: "usage: ferry get"},
 		{args: []string{"get", "datasets", "--status", "failed"}, want: "--status apply to runs only"},

@@ -98,6 +98,7 @@ type clients struct {
 	runs     ferryv1.RunServiceClient
 	ingest   ferryv1.IngestServiceClient
 	xrefs    ferryv1.CrossReferenceServiceClient
+	exports  ferryv1.ExportServiceClient
 }
 
 // clients returns the service clients over the session's connection.
@@ -113,5 +114,6 @@ func (s *session) clients() (*clients, error) {
 		runs:     ferryv1.NewRunServiceClient(conn),
 		ingest:   ferryv1.NewIngestServiceClient(conn),
 		xrefs:    ferryv1.NewCrossReferenceServiceClient(conn),
+		exports:  ferryv1.NewExportServiceClient(conn),
 	}, nil
 }

@@ -41,6 +41,7 @@ type fakeServer struct {
 	ingest   *fakeIngest
 	tenants  *fakeTenants
 	xrefs    *fakeXRefs
+	exports  *fakeExports
 }
 
 // call is one RPC as the server saw it.
@@ -61,6 +62,8 @@ func startServer(t testing.TB) *fakeServer {
 		ingest:   &fakeIngest{},
 		tenants:  &fakeTenants{},
 		xrefs:    &fakeXRefs{stored: map[string]*ferryv1.CrossReference{}},
+		exports: &fakeExports{templates: map[string]*ferryv1.Template{}, profiles: map[string]*ferryv1.ExportProfile{},
+			outputs: map[string][]fakeOutput{}, links: map[string]bool{}},
 	}
 	gs := grpc.NewServer(
 		// The server's default (--grpc-max-recv-msg-size).
@@ -75,12 +78,14 @@ func startServer(t testing.TB) *fakeServer {
 		}),
 	)
 	f.profiles.datasets = f.datasets
+	f.exports.datasets = f.datasets
 	ferryv1.RegisterDatasetServiceServer(gs, f.datasets)
 	ferryv1.RegisterImportProfileServiceServer(gs, f.profiles)
 	ferryv1.RegisterRunServiceServer(gs, f.runs)
 	ferryv1.RegisterIngestServiceServer(gs, f.ingest)
 	ferryv1.RegisterTenantServiceServer(gs, f.tenants)
 	ferryv1.RegisterCrossReferenceServiceServer(gs, f.xrefs)
+	ferryv1.RegisterExportServiceServer(gs, f.exports)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	return f

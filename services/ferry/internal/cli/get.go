@@ -31,11 +31,11 @@ func setupGet(fs *flag.FlagSet) action {
 	fs.StringVar(&o.profile, "profile", "", "runs only: list the runs of this import `profile`")
 	fs.StringVar(&status, "status", "", "runs only: list the runs with this `status`: "+strings.Join(runStatusNames(), ", "))
 	fs.IntVar(&o.limit, "limit", 50, "runs only: list at most `n` runs")
-	fs.Int64Var(&o.version, "version", 0, "profiles NAME only: show this `version` of the profile (every change of a profile makes one)")
+	fs.Int64Var(&o.version, "version", 0, "profiles NAME and exports NAME only: show this `version` of the profile (every change of a profile makes one)")
 	return func(ctx context.Context, s *session, args []string) error {
 		kind, ok := resourceKinds[strings.ToLower(args[0])]
 		if !ok {
-			return usageErrorf("get", "cannot get %q (want datasets, profiles, crossreferences or runs)", args[0])
+			return usageErrorf("get", "cannot get %q (want datasets, profiles, crossreferences, templates, exports or runs)", args[0])
 		}
 		switch o.output {
 		case "table", "yaml", "json":
@@ -48,8 +48,8 @@ func setupGet(fs *flag.FlagSet) action {
 				runFlags = append(runFlags, "--"+f.Name)
 			}
 		})
-		if o.version != 0 && (kind != "profiles" || len(args) < 2) {
-			return usageErrorf("get", "--version applies to one profile: get profiles NAME --version N")
+		if o.version != 0 && ((kind != "profiles" && kind != "exports") || len(args) < 2) {
+			return usageErrorf("get", "--version applies to one profile: get profiles|exports NAME --version N")
 		}
 		if kind != "runs" && len(runFlags) > 0 {
 			return usageErrorf("get", "%s apply to runs only", strings.Join(runFlags, ", "))
@@ -77,6 +77,10 @@ func setupGet(fs *flag.FlagSet) action {
 			return s.getProfiles(ctx, c, name, o)
 		case "crossreferences":
 			return s.getXRefs(ctx, c, name, o)
+		case "templates":
+			return s.getTemplates(ctx, c, name, o)
+		case "exports":
+			return s.getExportProfiles(ctx, c, name, o)
 		default:
 			return s.getRuns(ctx, c, name, o)
 		}
@@ -91,6 +95,9 @@ var resourceKinds = map[string]string{
 	"run": "runs", "runs": "runs",
 	"crossreference": "crossreferences", "crossreferences": "crossreferences",
 	"xref": "crossreferences", "xrefs": "crossreferences",
+	"template": "templates", "templates": "templates",
+	"export": "exports", "exports": "exports",
+	"exportprofile": "exports", "exportprofiles": "exports",
 }
 
 func (s *session) getDatasets(ctx context.Context, c *clients, name string, o getOptions) error {

@@ -25,10 +25,12 @@ const (
 	kindDataset        = "Dataset"
 	kindImportProfile  = "ImportProfile"
 	kindCrossReference = "CrossReference"
+	kindTemplate       = "Template"
+	kindExportProfile  = "ExportProfile"
 )
 
-// resource is one YAML document. Spec is a *datasetSpec, a *profileSpec or
-// an *xrefSpec.
+// resource is one YAML document. Spec is a *datasetSpec, a *profileSpec, an
+// *xrefSpec, a *templateSpec or an *exportProfileSpec.
 type resource struct {
 	APIVersion string       `json:"apiVersion"`
 	Kind       string       `json:"kind"`
@@ -165,6 +167,8 @@ type document struct {
 	dataset *ferryv1.Dataset                    // kind Dataset
 	profile *ferryv1.ApplyImportProfileRequest  // kind ImportProfile
 	xref    *ferryv1.ApplyCrossReferenceRequest // kind CrossReference
+	tmpl    *ferryv1.ApplyTemplateRequest       // kind Template
+	export  *ferryv1.ApplyExportProfileRequest  // kind ExportProfile
 }
 
 // ref names the resource the way apply prints it: "dataset/users".
@@ -193,11 +197,15 @@ func (d *document) where() string {
 }
 
 func isKnownKind(kind string) bool {
-	return kind == kindDataset || kind == kindImportProfile || kind == kindCrossReference
+	switch kind {
+	case kindDataset, kindImportProfile, kindCrossReference, kindTemplate, kindExportProfile:
+		return true
+	}
+	return false
 }
 
 // knownKinds lists the kinds for error messages.
-const knownKinds = kindDataset + ", " + kindImportProfile + " or " + kindCrossReference
+const knownKinds = kindDataset + ", " + kindImportProfile + ", " + kindCrossReference + ", " + kindTemplate + " or " + kindExportProfile
 
 // docError is a problem with one document.
 type docError struct {
@@ -365,6 +373,18 @@ func (doc *document) decode(raw rawDocument) []error {
 		if spec != nil {
 			d.decodeValue("spec", spec, &xs)
 			doc.xref = d.xref(head.Metadata.Name, &xs)
+		}
+	case kindTemplate:
+		var ts templateSpec
+		if spec != nil {
+			d.decodeValue("spec", spec, &ts)
+			doc.tmpl = d.template(head.Metadata.Name, &ts)
+		}
+	case kindExportProfile:
+		var es exportProfileSpec
+		if spec != nil {
+			d.decodeValue("spec", spec, &es)
+			doc.export = d.exportProfile(head.Metadata.Name, &es)
 		}
 	}
 	return d.errs

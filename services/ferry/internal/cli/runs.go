@@ -51,12 +51,16 @@ func (s *session) describeRun(run *ferryv1.Run) error {
 		fmt.Fprintf(tw, "%s:\t%s\n", label, value)
 	}
 	line("ID", run.GetId())
+	line("Kind", enumName(int32(run.GetKind()), ferryv1.RunKind_name, "RUN_KIND_"))
 	line("Profile", fmt.Sprintf("%s (version %d)", run.GetProfile(), run.GetProfileVersion()))
 	line("Dataset", run.GetDataset())
 	line("Trigger", trimEnum(run.GetTrigger().String(), "RUN_TRIGGER_"))
 	line("Status", runStatusName(run.GetStatus()))
 	if run.GetError() != "" {
 		line("Error", run.GetError())
+	}
+	if run.GetKind() == ferryv1.RunKind_RUN_KIND_EXPORT {
+		return s.describeExport(tw, line, run)
 	}
 	if f := run.GetFile(); f != nil {
 		line("File", f.GetName())

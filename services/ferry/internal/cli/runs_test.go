@@ -33,7 +33,7 @@ func seedRuns(srv *fakeServer) {
 		ChunksTotal: 1, ChunksDone: 1, CreateTime: at(10), StartTime: at(10), EndTime: timestamppb.New(at(10).AsTime().Add(1500 * time.Millisecond)),
 	}
 	srv.runs.runs["r3"] = &ferryv1.Run{
-		Id: "r3", Profile: "groups-csv", ProfileVersion: 1, Dataset: "groups", Trigger: ferryv1.RunTrigger_RUN_TRIGGER_UPLOAD,
+		Id: "r3", Profile: "groups-csv", ProfileVersion: 1, Dataset: "groups", Kind: ferryv1.RunKind_RUN_KIND_IMPORT, Trigger: ferryv1.RunTrigger_RUN_TRIGGER_UPLOAD,
 		Status: ferryv1.RunStatus_RUN_STATUS_FAILED, Error: "row 1: no column \"code\" in the header",
 		File: &ferryv1.RunFile{Name: "groups.csv", Size: 10}, Counts: &ferryv1.RunCounts{}, CreateTime: at(20),
 	}
@@ -49,6 +49,7 @@ func TestRunsGet(t *testing.T) {
 	res := srv.run(t, "", "runs", "get", "r3")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, `ID:          r3
+Kind:        import
 Profile:     groups-csv (version 1)
 Dataset:     groups
 Trigger:     upload

@@ -98,8 +98,9 @@ func ended(st ferryv1.RunStatus) bool {
 	return false
 }
 
-// summarize prints an ended run's status, counts and first rejects, and
-// returns an *exitError when the run failed or was canceled.
+// summarize prints an ended run's status and counts, and the first rejects
+// of an import or the files of an export; it returns an *exitError when the
+// run failed or was canceled.
 func (s *session) summarize(ctx context.Context, c *clients, run *ferryv1.Run) error {
 	id := run.GetId()
 	line := fmt.Sprintf("run %s %s", id, runStatusName(run.GetStatus()))
@@ -107,6 +108,12 @@ func (s *session) summarize(ctx context.Context, c *clients, run *ferryv1.Run) e
 		line += " in " + d.String()
 	}
 	fmt.Fprintln(s.stdout, line)
+	if run.GetKind() == ferryv1.RunKind_RUN_KIND_EXPORT {
+		if err := s.summarizeExport(run); err != nil {
+			return err
+		}
+		return s.endStatus(run)
+	}
 	n := run.GetCounts()
 	fmt.Fprintf(s.stdout, "read %d, inserted %d, updated %d, unchanged %d, superseded %d, rejected %d\n",
 		n.GetRead(), n.GetInserted(), n.GetUpdated(), n.GetUnchanged(), n.GetSuperseded(), n.GetRejected())
@@ -143,7 +150,13 @@ func (s *session) summarize(ctx context.Context, c *clients, run *ferryv1.Run) e
 			}
 		}
 	}
+	return s.endStatus(run)
+}
 
+// endStatus says on stderr why a run did not apply, and returns the
+// *exitError its status stands for.
+func (s *session) endStatus(run *ferryv1.Run) error {
+	id := run.GetId()
 	switch run.GetStatus() {
 	case ferryv1.RunStatus_RUN_STATUS_AWAITING_APPROVAL:
 		fmt.Fprintf(s.stderr, "ferry: run %s awaits approval; nothing was applied: ferry runs approve %s (or ferry runs cancel %s)\n", id, id, id)

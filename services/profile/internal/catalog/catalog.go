@@ -269,7 +269,8 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 			}
 		}
 		for _, f := range ds.GetFields() {
-			if f.GetRequired() && !mapped[f.GetName()] {
+			// A delete file lists keys only.
+			if f.GetRequired() && !mapped[f.GetName()] && s.GetWriteMode() != ferryv1.WriteMode_WRITE_MODE_DELETE {
 				return nil, errs.Invalid("profile %q: required field %q of dataset %q is not mapped", name, f.GetName(), ds.GetName())
 			}
 		}

@@ -207,3 +207,17 @@ func (c *Coordinator) StartImport(ctx context.Context, snap *ferryv1.RunSnapshot
 	return bus.Publish(ctx, c.js, bus.ImportCommandSubject(snap.GetTenantId()), "import/"+snap.GetRunId(),
 		&ferryv1.ImportCommand{Run: snap, Object: snap.GetRunId(), ReportFile: true})
 }
+
+// StartExport implements api.ExportBus.
+func (c *Coordinator) StartExport(ctx context.Context, snap *ferryv1.ExportSnapshot) error {
+	return bus.Publish(ctx, c.js, bus.ExportCommandSubject(snap.GetTenantId()), "export/"+snap.GetRunId(), &ferryv1.ExportCommand{Run: snap})
+}
+
+// OpenFile implements api.ExportBus.
+func (c *Coordinator) OpenFile(ctx context.Context, name string) (io.ReadCloser, error) {
+	files, err := c.js.ObjectStore(ctx, bus.FilesBucket)
+	if err != nil {
+		return nil, err
+	}
+	return files.Get(ctx, name)
+}

@@ -38,7 +38,7 @@ func triggerName(t ferryv1.RunTrigger) string {
 const runCols = `id, profile_name, profile_version, dataset_name, trigger, status, error, file_name, file_size, file_sha256,
 	chunks_total, chunks_done, rows_read, rows_inserted, rows_updated, rows_unchanged, rows_rejected, rows_superseded,
 	created_at, started_at, finished_at, seq, tenant_id, dry_run, note, preview::text, coalesce(parent_run::text, ''),
-	rows_deleted, rows_held`
+	rows_deleted, rows_held, kind, outputs::text`
 
 // RunRow is a run with what only the control plane needs of it.
 type RunRow struct {
@@ -59,14 +59,24 @@ func scanRun(row pgx.Row) (RunRow, error) {
 		created           time.Time
 		started, finished *time.Time
 		preview           *string
+		kind              string
+		outputs           *string
 	)
 	err := row.Scan(&id, &run.Profile, &run.ProfileVersion, &run.Dataset, &trigger, &status, &run.Error,
 		&file.Name, &file.Size, &file.Sha256, &total, &run.ChunksDone,
 		&c.Read, &c.Inserted, &c.Updated, &c.Unchanged, &c.Rejected, &c.Superseded,
 		&created, &started, &finished, &r.Seq, &r.TenantID, &run.DryRun, &run.Note, &preview, &run.ParentRun,
-		&c.Deleted, &c.Held)
+		&c.Deleted, &c.Held, &kind, &outputs)
 	if err != nil {
 		return r, err
+	}
+	run.Kind = ferryv1.RunKind(ferryv1.RunKind_value["RUN_KIND_"+strings.ToUpper(kind)])
+	if outputs != nil {
+		var list ferryv1.RunOutputs
+		if err := protojson.Unmarshal([]byte(*outputs), &list); err != nil {
+			return r, fmt.Errorf("decode outputs: %w", err)
+		}
+		run.Outputs = list.GetOutputs()
 	}
 	if preview != nil {
 		run.Preview = &ferryv1.Preview{}

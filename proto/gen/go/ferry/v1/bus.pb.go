@@ -9,6 +9,7 @@ package ferryv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1432,11 +1433,236 @@ func (x *CrossReferenceFetchReply) GetMessage() string {
 	return ""
 }
 
+// ExportSnapshot is what an export run was created with.
+type ExportSnapshot struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	TenantId       string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	RunId          string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	RunSeq         int64                  `protobuf:"varint,3,opt,name=run_seq,json=runSeq,proto3" json:"run_seq,omitempty"`
+	Profile        string                 `protobuf:"bytes,4,opt,name=profile,proto3" json:"profile,omitempty"`
+	ProfileVersion int64                  `protobuf:"varint,5,opt,name=profile_version,json=profileVersion,proto3" json:"profile_version,omitempty"`
+	Spec           *ExportProfileSpec     `protobuf:"bytes,6,opt,name=spec,proto3" json:"spec,omitempty"`
+	// template is the profile's template as it was; empty columns: every field.
+	Template *TemplateSpec `protobuf:"bytes,7,opt,name=template,proto3" json:"template,omitempty"`
+	Dataset  *Dataset      `protobuf:"bytes,8,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Schema   string        `protobuf:"bytes,9,opt,name=schema,proto3" json:"schema,omitempty"`
+	Table    string        `protobuf:"bytes,10,opt,name=table,proto3" json:"table,omitempty"`
+	// watermark is the pg_snapshot of the last successful run (incremental mode); empty: none yet.
+	Watermark     string                 `protobuf:"bytes,11,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSnapshot) Reset() {
+	*x = ExportSnapshot{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSnapshot) ProtoMessage() {}
+
+func (x *ExportSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSnapshot.ProtoReflect.Descriptor instead.
+func (*ExportSnapshot) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ExportSnapshot) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ExportSnapshot) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ExportSnapshot) GetRunSeq() int64 {
+	if x != nil {
+		return x.RunSeq
+	}
+	return 0
+}
+
+func (x *ExportSnapshot) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *ExportSnapshot) GetProfileVersion() int64 {
+	if x != nil {
+		return x.ProfileVersion
+	}
+	return 0
+}
+
+func (x *ExportSnapshot) GetSpec() *ExportProfileSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *ExportSnapshot) GetTemplate() *TemplateSpec {
+	if x != nil {
+		return x.Template
+	}
+	return nil
+}
+
+func (x *ExportSnapshot) GetDataset() *Dataset {
+	if x != nil {
+		return x.Dataset
+	}
+	return nil
+}
+
+func (x *ExportSnapshot) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ExportSnapshot) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ExportSnapshot) GetWatermark() string {
+	if x != nil {
+		return x.Watermark
+	}
+	return ""
+}
+
+func (x *ExportSnapshot) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// ExportCommand tells the export service to run an export.
+type ExportCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *ExportSnapshot        `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportCommand) Reset() {
+	*x = ExportCommand{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportCommand) ProtoMessage() {}
+
+func (x *ExportCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportCommand.ProtoReflect.Descriptor instead.
+func (*ExportCommand) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExportCommand) GetRun() *ExportSnapshot {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+// RunOutputs is how a run's outputs are stored (protojson in ferry.runs.outputs).
+type RunOutputs struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Outputs       []*RunOutput           `protobuf:"bytes,1,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunOutputs) Reset() {
+	*x = RunOutputs{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunOutputs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunOutputs) ProtoMessage() {}
+
+func (x *RunOutputs) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunOutputs.ProtoReflect.Descriptor instead.
+func (*RunOutputs) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RunOutputs) GetOutputs() []*RunOutput {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
 var File_ferry_v1_bus_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\n" +
-	"\x12ferry/v1/bus.proto\x12\bferry.v1\x1a\x1eferry/v1/cross_reference.proto\x1a\x16ferry/v1/dataset.proto\x1a\x1dferry/v1/import_profile.proto\x1a\x12ferry/v1/run.proto\"\xc1\x03\n" +
+	"\x12ferry/v1/bus.proto\x12\bferry.v1\x1a\x1eferry/v1/cross_reference.proto\x1a\x16ferry/v1/dataset.proto\x1a\x15ferry/v1/export.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dferry/v1/import_profile.proto\x1a\x12ferry/v1/run.proto\"\xc1\x03\n" +
 	"\vRunSnapshot\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x17\n" +
@@ -1545,7 +1771,27 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x05table\x18\x01 \x01(\v2\x18.ferry.v1.CrossReferenceR\x05table\x12\x12\n" +
 	"\x04more\x18\x02 \x01(\bR\x04more\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessageB\x93\x01\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xbb\x03\n" +
+	"\x0eExportSnapshot\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x17\n" +
+	"\arun_seq\x18\x03 \x01(\x03R\x06runSeq\x12\x18\n" +
+	"\aprofile\x18\x04 \x01(\tR\aprofile\x12'\n" +
+	"\x0fprofile_version\x18\x05 \x01(\x03R\x0eprofileVersion\x12/\n" +
+	"\x04spec\x18\x06 \x01(\v2\x1b.ferry.v1.ExportProfileSpecR\x04spec\x122\n" +
+	"\btemplate\x18\a \x01(\v2\x16.ferry.v1.TemplateSpecR\btemplate\x12+\n" +
+	"\adataset\x18\b \x01(\v2\x11.ferry.v1.DatasetR\adataset\x12\x16\n" +
+	"\x06schema\x18\t \x01(\tR\x06schema\x12\x14\n" +
+	"\x05table\x18\n" +
+	" \x01(\tR\x05table\x12\x1c\n" +
+	"\twatermark\x18\v \x01(\tR\twatermark\x12;\n" +
+	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\";\n" +
+	"\rExportCommand\x12*\n" +
+	"\x03run\x18\x01 \x01(\v2\x18.ferry.v1.ExportSnapshotR\x03run\";\n" +
+	"\n" +
+	"RunOutputs\x12-\n" +
+	"\aoutputs\x18\x01 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputsB\x93\x01\n" +
 	"\fcom.ferry.v1B\bBusProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -1560,7 +1806,7 @@ func file_ferry_v1_bus_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_bus_proto_rawDescData
 }
 
-var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ferry_v1_bus_proto_goTypes = []any{
 	(*RunSnapshot)(nil),                // 0: ferry.v1.RunSnapshot
 	(*ReferencedDataset)(nil),          // 1: ferry.v1.ReferencedDataset
@@ -1581,49 +1827,62 @@ var file_ferry_v1_bus_proto_goTypes = []any{
 	(*RunEvent)(nil),                   // 16: ferry.v1.RunEvent
 	(*CrossReferenceFetchRequest)(nil), // 17: ferry.v1.CrossReferenceFetchRequest
 	(*CrossReferenceFetchReply)(nil),   // 18: ferry.v1.CrossReferenceFetchReply
-	nil,                                // 19: ferry.v1.RecordBatch.FieldColumnsEntry
-	(*ImportProfileSpec)(nil),          // 20: ferry.v1.ImportProfileSpec
-	(*Dataset)(nil),                    // 21: ferry.v1.Dataset
-	(RunTrigger)(0),                    // 22: ferry.v1.RunTrigger
-	(*RunFile)(nil),                    // 23: ferry.v1.RunFile
-	(*Run)(nil),                        // 24: ferry.v1.Run
-	(*Reject)(nil),                     // 25: ferry.v1.Reject
-	(*HeldRow)(nil),                    // 26: ferry.v1.HeldRow
-	(*RunCounts)(nil),                  // 27: ferry.v1.RunCounts
-	(*CrossReference)(nil),             // 28: ferry.v1.CrossReference
+	(*ExportSnapshot)(nil),             // 19: ferry.v1.ExportSnapshot
+	(*ExportCommand)(nil),              // 20: ferry.v1.ExportCommand
+	(*RunOutputs)(nil),                 // 21: ferry.v1.RunOutputs
+	nil,                                // 22: ferry.v1.RecordBatch.FieldColumnsEntry
+	(*ImportProfileSpec)(nil),          // 23: ferry.v1.ImportProfileSpec
+	(*Dataset)(nil),                    // 24: ferry.v1.Dataset
+	(RunTrigger)(0),                    // 25: ferry.v1.RunTrigger
+	(*RunFile)(nil),                    // 26: ferry.v1.RunFile
+	(*Run)(nil),                        // 27: ferry.v1.Run
+	(*Reject)(nil),                     // 28: ferry.v1.Reject
+	(*HeldRow)(nil),                    // 29: ferry.v1.HeldRow
+	(*RunCounts)(nil),                  // 30: ferry.v1.RunCounts
+	(*CrossReference)(nil),             // 31: ferry.v1.CrossReference
+	(*ExportProfileSpec)(nil),          // 32: ferry.v1.ExportProfileSpec
+	(*TemplateSpec)(nil),               // 33: ferry.v1.TemplateSpec
+	(*timestamppb.Timestamp)(nil),      // 34: google.protobuf.Timestamp
+	(*RunOutput)(nil),                  // 35: ferry.v1.RunOutput
 }
 var file_ferry_v1_bus_proto_depIdxs = []int32{
-	20, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
-	21, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
+	23, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
+	24, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
 	1,  // 2: ferry.v1.RunSnapshot.references:type_name -> ferry.v1.ReferencedDataset
-	21, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
-	22, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
-	23, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
-	24, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
+	24, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
+	25, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
+	26, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
+	27, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
 	0,  // 7: ferry.v1.RunCreateReply.snapshot:type_name -> ferry.v1.RunSnapshot
 	0,  // 8: ferry.v1.ImportCommand.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 9: ferry.v1.Chunk.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 10: ferry.v1.RecordBatch.run:type_name -> ferry.v1.RunSnapshot
-	25, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
+	28, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
 	7,  // 12: ferry.v1.RecordBatch.held:type_name -> ferry.v1.HeldRecord
-	19, // 13: ferry.v1.RecordBatch.field_columns:type_name -> ferry.v1.RecordBatch.FieldColumnsEntry
-	26, // 14: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
-	27, // 15: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
+	22, // 13: ferry.v1.RecordBatch.field_columns:type_name -> ferry.v1.RecordBatch.FieldColumnsEntry
+	29, // 14: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
+	30, // 15: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
 	0,  // 16: ferry.v1.ApplyCommand.run:type_name -> ferry.v1.RunSnapshot
-	23, // 17: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
+	26, // 17: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
 	8,  // 18: ferry.v1.Progress.applied:type_name -> ferry.v1.ChunkApplied
 	11, // 19: ferry.v1.Progress.manifest:type_name -> ferry.v1.Manifest
 	12, // 20: ferry.v1.Progress.failed:type_name -> ferry.v1.RunFailed
 	13, // 21: ferry.v1.Progress.canceled:type_name -> ferry.v1.RunCanceled
 	14, // 22: ferry.v1.Progress.started:type_name -> ferry.v1.RunStarted
 	10, // 23: ferry.v1.Progress.run_applied:type_name -> ferry.v1.RunApplied
-	24, // 24: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
-	28, // 25: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	27, // 24: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
+	31, // 25: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
+	32, // 26: ferry.v1.ExportSnapshot.spec:type_name -> ferry.v1.ExportProfileSpec
+	33, // 27: ferry.v1.ExportSnapshot.template:type_name -> ferry.v1.TemplateSpec
+	24, // 28: ferry.v1.ExportSnapshot.dataset:type_name -> ferry.v1.Dataset
+	34, // 29: ferry.v1.ExportSnapshot.create_time:type_name -> google.protobuf.Timestamp
+	19, // 30: ferry.v1.ExportCommand.run:type_name -> ferry.v1.ExportSnapshot
+	35, // 31: ferry.v1.RunOutputs.outputs:type_name -> ferry.v1.RunOutput
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_bus_proto_init() }
@@ -1633,6 +1892,7 @@ func file_ferry_v1_bus_proto_init() {
 	}
 	file_ferry_v1_cross_reference_proto_init()
 	file_ferry_v1_dataset_proto_init()
+	file_ferry_v1_export_proto_init()
 	file_ferry_v1_import_profile_proto_init()
 	file_ferry_v1_run_proto_init()
 	file_ferry_v1_bus_proto_msgTypes[15].OneofWrappers = []any{
@@ -1649,7 +1909,7 @@ func file_ferry_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_bus_proto_rawDesc), len(file_ferry_v1_bus_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

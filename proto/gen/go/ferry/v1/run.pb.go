@@ -98,6 +98,8 @@ const (
 	RunTrigger_RUN_TRIGGER_UPLOAD RunTrigger = 1
 	// The held rows of another run, re-applied.
 	RunTrigger_RUN_TRIGGER_REAPPLY RunTrigger = 2
+	// Started by hand or through the API (StartExport).
+	RunTrigger_RUN_TRIGGER_MANUAL RunTrigger = 3
 )
 
 // Enum value maps for RunTrigger.
@@ -106,11 +108,13 @@ var (
 		0: "RUN_TRIGGER_UNSPECIFIED",
 		1: "RUN_TRIGGER_UPLOAD",
 		2: "RUN_TRIGGER_REAPPLY",
+		3: "RUN_TRIGGER_MANUAL",
 	}
 	RunTrigger_value = map[string]int32{
 		"RUN_TRIGGER_UNSPECIFIED": 0,
 		"RUN_TRIGGER_UPLOAD":      1,
 		"RUN_TRIGGER_REAPPLY":     2,
+		"RUN_TRIGGER_MANUAL":      3,
 	}
 )
 
@@ -141,6 +145,142 @@ func (RunTrigger) EnumDescriptor() ([]byte, []int) {
 	return file_ferry_v1_run_proto_rawDescGZIP(), []int{1}
 }
 
+// RunKind says what a run does.
+type RunKind int32
+
+const (
+	RunKind_RUN_KIND_UNSPECIFIED RunKind = 0
+	RunKind_RUN_KIND_IMPORT      RunKind = 1
+	RunKind_RUN_KIND_EXPORT      RunKind = 2
+)
+
+// Enum value maps for RunKind.
+var (
+	RunKind_name = map[int32]string{
+		0: "RUN_KIND_UNSPECIFIED",
+		1: "RUN_KIND_IMPORT",
+		2: "RUN_KIND_EXPORT",
+	}
+	RunKind_value = map[string]int32{
+		"RUN_KIND_UNSPECIFIED": 0,
+		"RUN_KIND_IMPORT":      1,
+		"RUN_KIND_EXPORT":      2,
+	}
+)
+
+func (x RunKind) Enum() *RunKind {
+	p := new(RunKind)
+	*p = x
+	return p
+}
+
+func (x RunKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RunKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_run_proto_enumTypes[2].Descriptor()
+}
+
+func (RunKind) Type() protoreflect.EnumType {
+	return &file_ferry_v1_run_proto_enumTypes[2]
+}
+
+func (x RunKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RunKind.Descriptor instead.
+func (RunKind) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{2}
+}
+
+// RunOutput is a file an export run wrote.
+type RunOutput struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size        int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256      string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Rows        int64                  `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
+	ContentType string                 `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// role is "rows", "deleted", "added", "changed" or "removed".
+	Role          string `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunOutput) Reset() {
+	*x = RunOutput{}
+	mi := &file_ferry_v1_run_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunOutput) ProtoMessage() {}
+
+func (x *RunOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunOutput.ProtoReflect.Descriptor instead.
+func (*RunOutput) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RunOutput) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RunOutput) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *RunOutput) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *RunOutput) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *RunOutput) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *RunOutput) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
 // RunCounts counts a run's rows.
 type RunCounts struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -163,7 +303,7 @@ type RunCounts struct {
 
 func (x *RunCounts) Reset() {
 	*x = RunCounts{}
-	mi := &file_ferry_v1_run_proto_msgTypes[0]
+	mi := &file_ferry_v1_run_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +315,7 @@ func (x *RunCounts) String() string {
 func (*RunCounts) ProtoMessage() {}
 
 func (x *RunCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[0]
+	mi := &file_ferry_v1_run_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +328,7 @@ func (x *RunCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunCounts.ProtoReflect.Descriptor instead.
 func (*RunCounts) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{0}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *RunCounts) GetRead() int64 {
@@ -260,7 +400,7 @@ type RunFile struct {
 
 func (x *RunFile) Reset() {
 	*x = RunFile{}
-	mi := &file_ferry_v1_run_proto_msgTypes[1]
+	mi := &file_ferry_v1_run_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -272,7 +412,7 @@ func (x *RunFile) String() string {
 func (*RunFile) ProtoMessage() {}
 
 func (x *RunFile) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[1]
+	mi := &file_ferry_v1_run_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -285,7 +425,7 @@ func (x *RunFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunFile.ProtoReflect.Descriptor instead.
 func (*RunFile) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{1}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RunFile) GetName() string {
@@ -336,14 +476,17 @@ type Run struct {
 	ParentRun string `protobuf:"bytes,17,opt,name=parent_run,json=parentRun,proto3" json:"parent_run,omitempty"`
 	// note says what the run did not do and why (mirror deletions skipped) or
 	// why it waits for approval.
-	Note          string `protobuf:"bytes,18,opt,name=note,proto3" json:"note,omitempty"`
+	Note string  `protobuf:"bytes,18,opt,name=note,proto3" json:"note,omitempty"`
+	Kind RunKind `protobuf:"varint,19,opt,name=kind,proto3,enum=ferry.v1.RunKind" json:"kind,omitempty"`
+	// outputs are the files an export run wrote.
+	Outputs       []*RunOutput `protobuf:"bytes,20,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_ferry_v1_run_proto_msgTypes[2]
+	mi := &file_ferry_v1_run_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +498,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[2]
+	mi := &file_ferry_v1_run_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +511,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Run) GetId() string {
@@ -497,6 +640,20 @@ func (x *Run) GetNote() string {
 	return ""
 }
 
+func (x *Run) GetKind() RunKind {
+	if x != nil {
+		return x.Kind
+	}
+	return RunKind_RUN_KIND_UNSPECIFIED
+}
+
+func (x *Run) GetOutputs() []*RunOutput {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
 // Preview is what a dry run would do.
 type Preview struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -510,7 +667,7 @@ type Preview struct {
 
 func (x *Preview) Reset() {
 	*x = Preview{}
-	mi := &file_ferry_v1_run_proto_msgTypes[3]
+	mi := &file_ferry_v1_run_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +679,7 @@ func (x *Preview) String() string {
 func (*Preview) ProtoMessage() {}
 
 func (x *Preview) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[3]
+	mi := &file_ferry_v1_run_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +692,7 @@ func (x *Preview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Preview.ProtoReflect.Descriptor instead.
 func (*Preview) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Preview) GetRows() []*PreviewRow {
@@ -566,7 +723,7 @@ type PreviewRow struct {
 
 func (x *PreviewRow) Reset() {
 	*x = PreviewRow{}
-	mi := &file_ferry_v1_run_proto_msgTypes[4]
+	mi := &file_ferry_v1_run_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +735,7 @@ func (x *PreviewRow) String() string {
 func (*PreviewRow) ProtoMessage() {}
 
 func (x *PreviewRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[4]
+	mi := &file_ferry_v1_run_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +748,7 @@ func (x *PreviewRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewRow.ProtoReflect.Descriptor instead.
 func (*PreviewRow) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PreviewRow) GetRow() int64 {
@@ -636,7 +793,7 @@ type Reject struct {
 
 func (x *Reject) Reset() {
 	*x = Reject{}
-	mi := &file_ferry_v1_run_proto_msgTypes[5]
+	mi := &file_ferry_v1_run_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +805,7 @@ func (x *Reject) String() string {
 func (*Reject) ProtoMessage() {}
 
 func (x *Reject) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[5]
+	mi := &file_ferry_v1_run_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +818,7 @@ func (x *Reject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reject.ProtoReflect.Descriptor instead.
 func (*Reject) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Reject) GetRow() int64 {
@@ -722,7 +879,7 @@ type HeldRow struct {
 
 func (x *HeldRow) Reset() {
 	*x = HeldRow{}
-	mi := &file_ferry_v1_run_proto_msgTypes[6]
+	mi := &file_ferry_v1_run_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +891,7 @@ func (x *HeldRow) String() string {
 func (*HeldRow) ProtoMessage() {}
 
 func (x *HeldRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[6]
+	mi := &file_ferry_v1_run_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +904,7 @@ func (x *HeldRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldRow.ProtoReflect.Descriptor instead.
 func (*HeldRow) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HeldRow) GetRow() int64 {
@@ -802,7 +959,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[7]
+	mi := &file_ferry_v1_run_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +971,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[7]
+	mi := &file_ferry_v1_run_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +984,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRunRequest) GetId() string {
@@ -847,7 +1004,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[8]
+	mi := &file_ferry_v1_run_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1016,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[8]
+	mi := &file_ferry_v1_run_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1029,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -896,7 +1053,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[9]
+	mi := &file_ferry_v1_run_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1065,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[9]
+	mi := &file_ferry_v1_run_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1078,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsRequest) GetProfile() string {
@@ -963,7 +1120,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[10]
+	mi := &file_ferry_v1_run_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1132,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[10]
+	mi := &file_ferry_v1_run_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1145,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -1015,7 +1172,7 @@ type WatchRunRequest struct {
 
 func (x *WatchRunRequest) Reset() {
 	*x = WatchRunRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[11]
+	mi := &file_ferry_v1_run_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1184,7 @@ func (x *WatchRunRequest) String() string {
 func (*WatchRunRequest) ProtoMessage() {}
 
 func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[11]
+	mi := &file_ferry_v1_run_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1197,7 @@ func (x *WatchRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunRequest.ProtoReflect.Descriptor instead.
 func (*WatchRunRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchRunRequest) GetId() string {
@@ -1060,7 +1217,7 @@ type WatchRunResponse struct {
 
 func (x *WatchRunResponse) Reset() {
 	*x = WatchRunResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[12]
+	mi := &file_ferry_v1_run_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1229,7 @@ func (x *WatchRunResponse) String() string {
 func (*WatchRunResponse) ProtoMessage() {}
 
 func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[12]
+	mi := &file_ferry_v1_run_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1242,7 @@ func (x *WatchRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRunResponse.ProtoReflect.Descriptor instead.
 func (*WatchRunResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchRunResponse) GetRun() *Run {
@@ -1105,7 +1262,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[13]
+	mi := &file_ferry_v1_run_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1274,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[13]
+	mi := &file_ferry_v1_run_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1287,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{13}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelRunRequest) GetId() string {
@@ -1150,7 +1307,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[14]
+	mi := &file_ferry_v1_run_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1319,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[14]
+	mi := &file_ferry_v1_run_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1332,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{14}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -1198,7 +1355,7 @@ type ListRunRejectsRequest struct {
 
 func (x *ListRunRejectsRequest) Reset() {
 	*x = ListRunRejectsRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[15]
+	mi := &file_ferry_v1_run_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1367,7 @@ func (x *ListRunRejectsRequest) String() string {
 func (*ListRunRejectsRequest) ProtoMessage() {}
 
 func (x *ListRunRejectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[15]
+	mi := &file_ferry_v1_run_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1380,7 @@ func (x *ListRunRejectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunRejectsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunRejectsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{15}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRunRejectsRequest) GetId() string {
@@ -1258,7 +1415,7 @@ type ListRunRejectsResponse struct {
 
 func (x *ListRunRejectsResponse) Reset() {
 	*x = ListRunRejectsResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[16]
+	mi := &file_ferry_v1_run_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1427,7 @@ func (x *ListRunRejectsResponse) String() string {
 func (*ListRunRejectsResponse) ProtoMessage() {}
 
 func (x *ListRunRejectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[16]
+	mi := &file_ferry_v1_run_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1440,7 @@ func (x *ListRunRejectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunRejectsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunRejectsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{16}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRunRejectsResponse) GetRejects() []*Reject {
@@ -1310,7 +1467,7 @@ type DownloadRejectsRequest struct {
 
 func (x *DownloadRejectsRequest) Reset() {
 	*x = DownloadRejectsRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[17]
+	mi := &file_ferry_v1_run_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1479,7 @@ func (x *DownloadRejectsRequest) String() string {
 func (*DownloadRejectsRequest) ProtoMessage() {}
 
 func (x *DownloadRejectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[17]
+	mi := &file_ferry_v1_run_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1492,7 @@ func (x *DownloadRejectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRejectsRequest.ProtoReflect.Descriptor instead.
 func (*DownloadRejectsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{17}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DownloadRejectsRequest) GetId() string {
@@ -1357,7 +1514,7 @@ type DownloadRejectsResponse struct {
 
 func (x *DownloadRejectsResponse) Reset() {
 	*x = DownloadRejectsResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[18]
+	mi := &file_ferry_v1_run_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1526,7 @@ func (x *DownloadRejectsResponse) String() string {
 func (*DownloadRejectsResponse) ProtoMessage() {}
 
 func (x *DownloadRejectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[18]
+	mi := &file_ferry_v1_run_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1539,7 @@ func (x *DownloadRejectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadRejectsResponse.ProtoReflect.Descriptor instead.
 func (*DownloadRejectsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{18}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DownloadRejectsResponse) GetData() []byte {
@@ -1409,7 +1566,7 @@ type ApproveRunRequest struct {
 
 func (x *ApproveRunRequest) Reset() {
 	*x = ApproveRunRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[19]
+	mi := &file_ferry_v1_run_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1578,7 @@ func (x *ApproveRunRequest) String() string {
 func (*ApproveRunRequest) ProtoMessage() {}
 
 func (x *ApproveRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[19]
+	mi := &file_ferry_v1_run_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1591,7 @@ func (x *ApproveRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRunRequest.ProtoReflect.Descriptor instead.
 func (*ApproveRunRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{19}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ApproveRunRequest) GetId() string {
@@ -1454,7 +1611,7 @@ type ApproveRunResponse struct {
 
 func (x *ApproveRunResponse) Reset() {
 	*x = ApproveRunResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[20]
+	mi := &file_ferry_v1_run_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1623,7 @@ func (x *ApproveRunResponse) String() string {
 func (*ApproveRunResponse) ProtoMessage() {}
 
 func (x *ApproveRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[20]
+	mi := &file_ferry_v1_run_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1636,7 @@ func (x *ApproveRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRunResponse.ProtoReflect.Descriptor instead.
 func (*ApproveRunResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{20}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ApproveRunResponse) GetRun() *Run {
@@ -1501,7 +1658,7 @@ type ListHeldRowsRequest struct {
 
 func (x *ListHeldRowsRequest) Reset() {
 	*x = ListHeldRowsRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[21]
+	mi := &file_ferry_v1_run_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1670,7 @@ func (x *ListHeldRowsRequest) String() string {
 func (*ListHeldRowsRequest) ProtoMessage() {}
 
 func (x *ListHeldRowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[21]
+	mi := &file_ferry_v1_run_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1683,7 @@ func (x *ListHeldRowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHeldRowsRequest.ProtoReflect.Descriptor instead.
 func (*ListHeldRowsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{21}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListHeldRowsRequest) GetId() string {
@@ -1561,7 +1718,7 @@ type ListHeldRowsResponse struct {
 
 func (x *ListHeldRowsResponse) Reset() {
 	*x = ListHeldRowsResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[22]
+	mi := &file_ferry_v1_run_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1730,7 @@ func (x *ListHeldRowsResponse) String() string {
 func (*ListHeldRowsResponse) ProtoMessage() {}
 
 func (x *ListHeldRowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[22]
+	mi := &file_ferry_v1_run_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1743,7 @@ func (x *ListHeldRowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHeldRowsResponse.ProtoReflect.Descriptor instead.
 func (*ListHeldRowsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{22}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListHeldRowsResponse) GetRows() []*HeldRow {
@@ -1613,7 +1770,7 @@ type ReapplyHeldRowsRequest struct {
 
 func (x *ReapplyHeldRowsRequest) Reset() {
 	*x = ReapplyHeldRowsRequest{}
-	mi := &file_ferry_v1_run_proto_msgTypes[23]
+	mi := &file_ferry_v1_run_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1782,7 @@ func (x *ReapplyHeldRowsRequest) String() string {
 func (*ReapplyHeldRowsRequest) ProtoMessage() {}
 
 func (x *ReapplyHeldRowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[23]
+	mi := &file_ferry_v1_run_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1795,7 @@ func (x *ReapplyHeldRowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapplyHeldRowsRequest.ProtoReflect.Descriptor instead.
 func (*ReapplyHeldRowsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{23}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReapplyHeldRowsRequest) GetId() string {
@@ -1658,7 +1815,7 @@ type ReapplyHeldRowsResponse struct {
 
 func (x *ReapplyHeldRowsResponse) Reset() {
 	*x = ReapplyHeldRowsResponse{}
-	mi := &file_ferry_v1_run_proto_msgTypes[24]
+	mi := &file_ferry_v1_run_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1827,7 @@ func (x *ReapplyHeldRowsResponse) String() string {
 func (*ReapplyHeldRowsResponse) ProtoMessage() {}
 
 func (x *ReapplyHeldRowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_run_proto_msgTypes[24]
+	mi := &file_ferry_v1_run_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1840,7 @@ func (x *ReapplyHeldRowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReapplyHeldRowsResponse.ProtoReflect.Descriptor instead.
 func (*ReapplyHeldRowsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_run_proto_rawDescGZIP(), []int{24}
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReapplyHeldRowsResponse) GetRun() *Run {
@@ -1697,7 +1854,14 @@ var File_ferry_v1_run_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_run_proto_rawDesc = "" +
 	"\n" +
-	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n" +
+	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x01\n" +
+	"\tRunOutput\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04rows\x18\x04 \x01(\x03R\x04rows\x12!\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04role\x18\x06 \x01(\tR\x04role\"\xdd\x01\n" +
 	"\tRunCounts\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x03R\x04read\x12\x1a\n" +
 	"\binserted\x18\x02 \x01(\x03R\binserted\x12\x18\n" +
@@ -1712,7 +1876,7 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\aRunFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xa5\x05\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xfb\x05\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12'\n" +
@@ -1736,7 +1900,9 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\apreview\x18\x10 \x01(\v2\x11.ferry.v1.PreviewR\apreview\x12\x1d\n" +
 	"\n" +
 	"parent_run\x18\x11 \x01(\tR\tparentRun\x12\x12\n" +
-	"\x04note\x18\x12 \x01(\tR\x04note\"_\n" +
+	"\x04note\x18\x12 \x01(\tR\x04note\x12%\n" +
+	"\x04kind\x18\x13 \x01(\x0e2\x11.ferry.v1.RunKindR\x04kind\x12-\n" +
+	"\aoutputs\x18\x14 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputs\"_\n" +
 	"\aPreview\x12(\n" +
 	"\x04rows\x18\x01 \x03(\v2\x14.ferry.v1.PreviewRowR\x04rows\x12*\n" +
 	"\arejects\x18\x02 \x03(\v2\x10.ferry.v1.RejectR\arejects\"\xab\x01\n" +
@@ -1820,12 +1986,17 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	" RUN_STATUS_SUCCEEDED_WITH_ERRORS\x10\x04\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x05\x12\x17\n" +
 	"\x13RUN_STATUS_CANCELED\x10\x06\x12 \n" +
-	"\x1cRUN_STATUS_AWAITING_APPROVAL\x10\a*Z\n" +
+	"\x1cRUN_STATUS_AWAITING_APPROVAL\x10\a*r\n" +
 	"\n" +
 	"RunTrigger\x12\x1b\n" +
 	"\x17RUN_TRIGGER_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RUN_TRIGGER_UPLOAD\x10\x01\x12\x17\n" +
-	"\x13RUN_TRIGGER_REAPPLY\x10\x022\xb6\x05\n" +
+	"\x13RUN_TRIGGER_REAPPLY\x10\x02\x12\x16\n" +
+	"\x12RUN_TRIGGER_MANUAL\x10\x03*M\n" +
+	"\aRunKind\x12\x18\n" +
+	"\x14RUN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fRUN_KIND_IMPORT\x10\x01\x12\x13\n" +
+	"\x0fRUN_KIND_EXPORT\x10\x022\xb6\x05\n" +
 	"\n" +
 	"RunService\x12;\n" +
 	"\x06GetRun\x12\x17.ferry.v1.GetRunRequest\x1a\x18.ferry.v1.GetRunResponse\x12A\n" +
@@ -1852,83 +2023,87 @@ func file_ferry_v1_run_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_run_proto_rawDescData
 }
 
-var file_ferry_v1_run_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ferry_v1_run_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ferry_v1_run_proto_goTypes = []any{
 	(RunStatus)(0),                  // 0: ferry.v1.RunStatus
 	(RunTrigger)(0),                 // 1: ferry.v1.RunTrigger
-	(*RunCounts)(nil),               // 2: ferry.v1.RunCounts
-	(*RunFile)(nil),                 // 3: ferry.v1.RunFile
-	(*Run)(nil),                     // 4: ferry.v1.Run
-	(*Preview)(nil),                 // 5: ferry.v1.Preview
-	(*PreviewRow)(nil),              // 6: ferry.v1.PreviewRow
-	(*Reject)(nil),                  // 7: ferry.v1.Reject
-	(*HeldRow)(nil),                 // 8: ferry.v1.HeldRow
-	(*GetRunRequest)(nil),           // 9: ferry.v1.GetRunRequest
-	(*GetRunResponse)(nil),          // 10: ferry.v1.GetRunResponse
-	(*ListRunsRequest)(nil),         // 11: ferry.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),        // 12: ferry.v1.ListRunsResponse
-	(*WatchRunRequest)(nil),         // 13: ferry.v1.WatchRunRequest
-	(*WatchRunResponse)(nil),        // 14: ferry.v1.WatchRunResponse
-	(*CancelRunRequest)(nil),        // 15: ferry.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),       // 16: ferry.v1.CancelRunResponse
-	(*ListRunRejectsRequest)(nil),   // 17: ferry.v1.ListRunRejectsRequest
-	(*ListRunRejectsResponse)(nil),  // 18: ferry.v1.ListRunRejectsResponse
-	(*DownloadRejectsRequest)(nil),  // 19: ferry.v1.DownloadRejectsRequest
-	(*DownloadRejectsResponse)(nil), // 20: ferry.v1.DownloadRejectsResponse
-	(*ApproveRunRequest)(nil),       // 21: ferry.v1.ApproveRunRequest
-	(*ApproveRunResponse)(nil),      // 22: ferry.v1.ApproveRunResponse
-	(*ListHeldRowsRequest)(nil),     // 23: ferry.v1.ListHeldRowsRequest
-	(*ListHeldRowsResponse)(nil),    // 24: ferry.v1.ListHeldRowsResponse
-	(*ReapplyHeldRowsRequest)(nil),  // 25: ferry.v1.ReapplyHeldRowsRequest
-	(*ReapplyHeldRowsResponse)(nil), // 26: ferry.v1.ReapplyHeldRowsResponse
-	nil,                             // 27: ferry.v1.PreviewRow.ValuesEntry
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
+	(RunKind)(0),                    // 2: ferry.v1.RunKind
+	(*RunOutput)(nil),               // 3: ferry.v1.RunOutput
+	(*RunCounts)(nil),               // 4: ferry.v1.RunCounts
+	(*RunFile)(nil),                 // 5: ferry.v1.RunFile
+	(*Run)(nil),                     // 6: ferry.v1.Run
+	(*Preview)(nil),                 // 7: ferry.v1.Preview
+	(*PreviewRow)(nil),              // 8: ferry.v1.PreviewRow
+	(*Reject)(nil),                  // 9: ferry.v1.Reject
+	(*HeldRow)(nil),                 // 10: ferry.v1.HeldRow
+	(*GetRunRequest)(nil),           // 11: ferry.v1.GetRunRequest
+	(*GetRunResponse)(nil),          // 12: ferry.v1.GetRunResponse
+	(*ListRunsRequest)(nil),         // 13: ferry.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),        // 14: ferry.v1.ListRunsResponse
+	(*WatchRunRequest)(nil),         // 15: ferry.v1.WatchRunRequest
+	(*WatchRunResponse)(nil),        // 16: ferry.v1.WatchRunResponse
+	(*CancelRunRequest)(nil),        // 17: ferry.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),       // 18: ferry.v1.CancelRunResponse
+	(*ListRunRejectsRequest)(nil),   // 19: ferry.v1.ListRunRejectsRequest
+	(*ListRunRejectsResponse)(nil),  // 20: ferry.v1.ListRunRejectsResponse
+	(*DownloadRejectsRequest)(nil),  // 21: ferry.v1.DownloadRejectsRequest
+	(*DownloadRejectsResponse)(nil), // 22: ferry.v1.DownloadRejectsResponse
+	(*ApproveRunRequest)(nil),       // 23: ferry.v1.ApproveRunRequest
+	(*ApproveRunResponse)(nil),      // 24: ferry.v1.ApproveRunResponse
+	(*ListHeldRowsRequest)(nil),     // 25: ferry.v1.ListHeldRowsRequest
+	(*ListHeldRowsResponse)(nil),    // 26: ferry.v1.ListHeldRowsResponse
+	(*ReapplyHeldRowsRequest)(nil),  // 27: ferry.v1.ReapplyHeldRowsRequest
+	(*ReapplyHeldRowsResponse)(nil), // 28: ferry.v1.ReapplyHeldRowsResponse
+	nil,                             // 29: ferry.v1.PreviewRow.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
 }
 var file_ferry_v1_run_proto_depIdxs = []int32{
 	1,  // 0: ferry.v1.Run.trigger:type_name -> ferry.v1.RunTrigger
 	0,  // 1: ferry.v1.Run.status:type_name -> ferry.v1.RunStatus
-	3,  // 2: ferry.v1.Run.file:type_name -> ferry.v1.RunFile
-	2,  // 3: ferry.v1.Run.counts:type_name -> ferry.v1.RunCounts
-	28, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
-	28, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
-	28, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
-	5,  // 7: ferry.v1.Run.preview:type_name -> ferry.v1.Preview
-	6,  // 8: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
-	7,  // 9: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
-	27, // 10: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
-	4,  // 11: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
-	0,  // 12: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
-	4,  // 13: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
-	4,  // 14: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
-	4,  // 15: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
-	7,  // 16: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
-	4,  // 17: ferry.v1.ApproveRunResponse.run:type_name -> ferry.v1.Run
-	8,  // 18: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
-	4,  // 19: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
-	9,  // 20: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
-	11, // 21: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
-	13, // 22: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
-	15, // 23: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
-	17, // 24: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
-	19, // 25: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
-	21, // 26: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
-	23, // 27: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
-	25, // 28: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
-	10, // 29: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
-	12, // 30: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
-	14, // 31: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
-	16, // 32: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
-	18, // 33: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
-	20, // 34: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
-	22, // 35: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
-	24, // 36: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
-	26, // 37: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	5,  // 2: ferry.v1.Run.file:type_name -> ferry.v1.RunFile
+	4,  // 3: ferry.v1.Run.counts:type_name -> ferry.v1.RunCounts
+	30, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
+	30, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
+	30, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 7: ferry.v1.Run.preview:type_name -> ferry.v1.Preview
+	2,  // 8: ferry.v1.Run.kind:type_name -> ferry.v1.RunKind
+	3,  // 9: ferry.v1.Run.outputs:type_name -> ferry.v1.RunOutput
+	8,  // 10: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
+	9,  // 11: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
+	29, // 12: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
+	6,  // 13: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
+	0,  // 14: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
+	6,  // 15: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
+	6,  // 16: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
+	6,  // 17: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
+	9,  // 18: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
+	6,  // 19: ferry.v1.ApproveRunResponse.run:type_name -> ferry.v1.Run
+	10, // 20: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
+	6,  // 21: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
+	11, // 22: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
+	13, // 23: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
+	15, // 24: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
+	17, // 25: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
+	19, // 26: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
+	21, // 27: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
+	23, // 28: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
+	25, // 29: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
+	27, // 30: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
+	12, // 31: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
+	14, // 32: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
+	16, // 33: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
+	18, // 34: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
+	20, // 35: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
+	22, // 36: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
+	24, // 37: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
+	26, // 38: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
+	28, // 39: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_run_proto_init() }
@@ -1941,8 +2116,8 @@ func file_ferry_v1_run_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_run_proto_rawDesc), len(file_ferry_v1_run_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   26,
+			NumEnums:      3,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

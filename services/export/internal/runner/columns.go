@@ -1,0 +1,167 @@
+package runner
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/expr"
+	"github.com/ferrydata/ferry/libs/formats/outfile"
+	"github.com/ferrydata/ferry/libs/values"
+)
+
+// Reverser translates internal values to external ones (cross-references).
+type Reverser interface {
+	Reverse(internal string) (external string, ok bool, err error)
+}
+
+// column is one column of the file: where its value comes from, compiled.
+type column struct {
+	out   outfile.Column
+	field int           // index into the dataset's fields; -1 for expr
+	prog  *expr.Program // expr columns
+	xref  Reverser
+	xname string
+}
+
+// kindOf is the file kind of a dataset field type.
+func kindOf(t ferryv1.FieldType) outfile.ValueKind {
+	switch t {
+	case ferryv1.FieldType_FIELD_TYPE_INTEGER:
+		return outfile.Integer
+	case ferryv1.FieldType_FIELD_TYPE_DECIMAL:
+		return outfile.Decimal
+	case ferryv1.FieldType_FIELD_TYPE_BOOLEAN:
+		return outfile.Bool
+	case ferryv1.FieldType_FIELD_TYPE_DATE:
+		return outfile.Date
+	case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
+		return outfile.Timestamp
+	case ferryv1.FieldType_FIELD_TYPE_JSON:
+		return outfile.JSON
+	}
+	return outfile.String
+}
+
+// columns compiles the template (every field when it has no columns).
+func columns(ds *ferryv1.Dataset, t *ferryv1.TemplateSpec, tables map[string]Reverser) ([]*column, error) {
+	index := map[string]int{}
+	for i, f := range ds.GetFields() {
+		index[f.GetName()] = i
+	}
+	specs := t.GetColumns()
+	if len(specs) == 0 {
+		for _, f := range ds.GetFields() {
+			specs = append(specs, &ferryv1.TemplateColumn{Header: f.GetName(), Field: f.GetName()})
+		}
+	}
+	var out []*column
+	for _, s := range specs {
+		c := &column{field: -1, out: outfile.Column{Header: s.GetHeader(), Kind: outfile.String, TrueWord: s.GetTrueWord(), FalseWord: s.GetFalseWord()}}
+		if s.GetField() != "" {
+			i, ok := index[s.GetField()]
+			if !ok {
+				return nil, fmt.Errorf("column %q shows field %q, which dataset %q does not have", s.GetHeader(), s.GetField(), ds.GetName())
+			}
+			c.field, c.out.Kind = i, kindOf(ds.GetFields()[i].GetType())
+		} else {
+			prog, err := expr.Compile(s.GetExpr(), expr.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("column %q: expression %w", s.GetHeader(), err)
+			}
+			c.prog = prog
+			switch prog.ResultType() {
+			case "int", "uint":
+				c.out.Kind = outfile.Integer
+			case "bool":
+				c.out.Kind = outfile.Bool
+			}
+		}
+		if s.GetDateFormat() != "" {
+			l, err := values.ParseLayout(s.GetDateFormat())
+			if err != nil {
+				return nil, fmt.Errorf("column %q: %w", s.GetHeader(), err)
+			}
+			c.out.DateFormat = l
+		}
+		if d := s.GetDecimalSeparator(); d != "" {
+			c.out.DecimalSeparator, _ = utf8.DecodeRuneInString(d)
+		}
+		if x := s.GetCrossReference(); x != "" {
+			c.xref, c.xname = tables[x], x
+			if c.xref == nil {
+				return nil, fmt.Errorf("column %q: cross-reference table %q is not loaded", s.GetHeader(), x)
+			}
+			c.out.Kind = outfile.String
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// cell is a field's value as the database returned it (as text), typed.
+func cell(t ferryv1.FieldType, raw []byte) (outfile.Value, any, error) {
+	if raw == nil {
+		return outfile.Value{Kind: outfile.Null}, nil, nil
+	}
+	s := string(raw)
+	switch t {
+	case ferryv1.FieldType_FIELD_TYPE_INTEGER:
+		n, err := strconv.ParseInt(s, 10, 64)
+		return outfile.Value{Kind: outfile.Integer, Num: s}, n, err
+	case ferryv1.FieldType_FIELD_TYPE_DECIMAL:
+		f, _ := strconv.ParseFloat(s, 64)
+		return outfile.Value{Kind: outfile.Decimal, Num: s}, f, nil
+	case ferryv1.FieldType_FIELD_TYPE_BOOLEAN:
+		b := s == "true" || s == "t"
+		return outfile.Value{Kind: outfile.Bool, Bool: b}, b, nil
+	case ferryv1.FieldType_FIELD_TYPE_DATE:
+		d, err := time.Parse("2006-01-02", s)
+		return outfile.Value{Kind: outfile.Date, Time: d}, d, err
+	case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
+		ts, err := time.Parse("2006-01-02T15:04:05.999999Z", s)
+		return outfile.Value{Kind: outfile.Timestamp, Time: ts}, ts, err
+	case ferryv1.FieldType_FIELD_TYPE_JSON:
+		return outfile.Value{Kind: outfile.JSON, Text: s}, s, nil
+	}
+	return outfile.Value{Kind: outfile.String, Text: s}, s, nil
+}
+
+// exprValue is an expression's result as a cell.
+func exprValue(v any) outfile.Value {
+	switch x := v.(type) {
+	case nil:
+		return outfile.Value{Kind: outfile.Null}
+	case string:
+		return outfile.Value{Kind: outfile.String, Text: x}
+	case int64:
+		return outfile.Value{Kind: outfile.Integer, Num: strconv.FormatInt(x, 10)}
+	case uint64:
+		return outfile.Value{Kind: outfile.Integer, Num: strconv.FormatUint(x, 10)}
+	case float64:
+		return outfile.Value{Kind: outfile.Decimal, Num: strconv.FormatFloat(x, 'f', -1, 64)}
+	case bool:
+		return outfile.Value{Kind: outfile.Bool, Bool: x}
+	}
+	return outfile.Value{Kind: outfile.String, Text: fmt.Sprint(v)}
+}
+
+// text is a value as text, for a cross-reference lookup.
+func text(v outfile.Value) string {
+	switch v.Kind {
+	case outfile.String, outfile.JSON:
+		return v.Text
+	case outfile.Integer, outfile.Decimal:
+		return v.Num
+	case outfile.Bool:
+		return strconv.FormatBool(v.Bool)
+	case outfile.Date:
+		return v.Time.Format("2006-01-02")
+	case outfile.Timestamp:
+		return v.Time.UTC().Format(time.RFC3339Nano)
+	}
+	return ""
+}

@@ -1,0 +1,136 @@
+package catalog
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/expr"
+	"github.com/ferrydata/ferry/libs/formats/filename"
+	"github.com/ferrydata/ferry/libs/values"
+)
+
+// DefaultFileName is the file name template of a profile that sets none.
+const DefaultFileName = "{profile}_{date:20060102T150405Z}_{run}"
+
+// exportEncodings are the encodings an export can write.
+var exportEncodings = map[string]bool{"utf-8": true, "utf-16le": true, "utf-16be": true, "windows-1252": true,
+	"iso-8859-1": true, "iso-8859-15": true, "shift_jis": true, "gbk": true}
+
+// ValidateTemplate checks a template and returns it normalised.
+func ValidateTemplate(name string, spec *ferryv1.TemplateSpec) (*ferryv1.TemplateSpec, error) {
+	if !nameRE.MatchString(name) && !profileNameRE.MatchString(name) {
+		return nil, errs.Invalid("template name %q: want lowercase letters, digits, '-' and '_', starting with a letter", name)
+	}
+	s := proto.Clone(spec).(*ferryv1.TemplateSpec)
+	if len(s.GetColumns()) == 0 {
+		return nil, errs.Invalid("template %q has no columns", name)
+	}
+	seen := map[string]bool{}
+	for i, c := range s.GetColumns() {
+		where := fmt.Sprintf("template %q column %d", name, i+1)
+		switch {
+		case c.GetHeader() == "":
+			return nil, errs.Invalid("%s has no header", where)
+		case seen[c.GetHeader()]:
+			return nil, errs.Invalid("%s: header %q appears twice", where, c.GetHeader())
+		case strings.ContainsAny(c.GetHeader(), "\x00\r\n"):
+			return nil, errs.Invalid("%s: header %q has a line break or NUL", where, c.GetHeader())
+		case (c.GetField() == "") == (c.GetExpr() == ""):
+			return nil, errs.Invalid("%s (%s): give a field or an expr, not both and not neither", where, c.GetHeader())
+		}
+		seen[c.GetHeader()] = true
+		if c.GetExpr() != "" {
+			if _, err := expr.Compile(c.GetExpr(), expr.Options{}); err != nil {
+				return nil, errs.Invalid("%s (%s): expression %s", where, c.GetHeader(), err)
+			}
+		}
+		if c.GetDateFormat() != "" {
+			if _, err := values.ParseLayout(c.GetDateFormat()); err != nil {
+				return nil, errs.Invalid("%s (%s): %s", where, c.GetHeader(), err)
+			}
+		}
+		if d := c.GetDecimalSeparator(); d != "" && utf8.RuneCountInString(d) != 1 {
+			return nil, errs.Invalid("%s (%s): decimal separator %q must be one character", where, c.GetHeader(), d)
+		}
+		if (c.GetTrueWord() == "") != (c.GetFalseWord() == "") {
+			return nil, errs.Invalid("%s (%s): give both trueWord and falseWord", where, c.GetHeader())
+		}
+	}
+	return s, nil
+}
+
+// ValidateExportProfile checks what an export profile says by itself and
+// fills in defaults. What depends on other resources (dataset, template,
+// fields, selection) is its validity, computed when it is read.
+func ValidateExportProfile(name string, spec *ferryv1.ExportProfileSpec) (*ferryv1.ExportProfileSpec, error) {
+	if !profileNameRE.MatchString(name) {
+		return nil, errs.Invalid("export profile name %q: want lowercase letters, digits, '-' and '_', starting with a letter", name)
+	}
+	s := proto.Clone(spec).(*ferryv1.ExportProfileSpec)
+	if s.GetFormat() == ferryv1.ExportFormat_EXPORT_FORMAT_UNSPECIFIED {
+		s.Format = ferryv1.ExportFormat_EXPORT_FORMAT_CSV
+	}
+	if s.GetStatus() == ferryv1.ProfileStatus_PROFILE_STATUS_UNSPECIFIED {
+		s.Status = ferryv1.ProfileStatus_PROFILE_STATUS_DRAFT
+	}
+	if s.GetMode() == ferryv1.ExportMode_EXPORT_MODE_UNSPECIFIED {
+		s.Mode = ferryv1.ExportMode_EXPORT_MODE_FULL
+	}
+	if s.GetDeletions() == ferryv1.Deletions_DELETIONS_UNSPECIFIED {
+		s.Deletions = ferryv1.Deletions_DELETIONS_OMIT
+	}
+	if s.GetUnencodable() == ferryv1.Unencodable_UNENCODABLE_UNSPECIFIED {
+		s.Unencodable = ferryv1.Unencodable_UNENCODABLE_FAIL
+	}
+	if s.GetFileName() == "" {
+		s.FileName = DefaultFileName
+	}
+	if s.GetMaxRows() < 0 {
+		return nil, errs.Invalid("export profile %q: maxRows must not be negative", name)
+	}
+	if s.GetMode() == ferryv1.ExportMode_EXPORT_MODE_FULL && (s.GetDeltaFiles() || s.GetDeletions() != ferryv1.Deletions_DELETIONS_OMIT) {
+		return nil, errs.Invalid("export profile %q: deletions and deltaFiles need mode incremental", name)
+	}
+	if s.GetDeltaFiles() && s.GetDeletions() == ferryv1.Deletions_DELETIONS_TOMBSTONES {
+		return nil, errs.Invalid("export profile %q: deltaFiles write removed rows as their own file; deletions tombstones does not apply", name)
+	}
+	if s.GetFormat() == ferryv1.ExportFormat_EXPORT_FORMAT_CSV {
+		if s.Csv == nil {
+			s.Csv = &ferryv1.ExportCSV{}
+		}
+		c := s.Csv
+		if c.Delimiter == "" {
+			c.Delimiter = ","
+		}
+		if c.LineEnding == "" {
+			c.LineEnding = "crlf"
+		}
+		if c.Encoding == "" {
+			c.Encoding = "utf-8"
+		}
+		c.Encoding = strings.ToLower(c.Encoding)
+		switch {
+		case len(c.Delimiter) != 1 || c.Delimiter == "\"" || c.Delimiter == "\r" || c.Delimiter == "\n":
+			return nil, errs.Invalid("export profile %q: delimiter %q must be one single-byte character other than a quote or a line break", name, c.Delimiter)
+		case c.LineEnding != "crlf" && c.LineEnding != "lf":
+			return nil, errs.Invalid("export profile %q: lineEnding %q: want crlf or lf", name, c.LineEnding)
+		case !exportEncodings[c.Encoding]:
+			return nil, errs.Invalid("export profile %q: encoding %q is not one Ferry writes (utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1, iso-8859-15, shift_jis, gbk)", name, c.Encoding)
+		case c.Bom && !strings.HasPrefix(c.Encoding, "utf-"):
+			return nil, errs.Invalid("export profile %q: encoding %s has no byte-order mark", name, c.Encoding)
+		}
+	} else if s.Csv != nil {
+		return nil, errs.Invalid("export profile %q: csv settings need format csv", name)
+	}
+	if _, err := filename.Fill(s.GetFileName(), "p", "d", "00000000-0000-0000-0000-000000000000", 1, time.Unix(0, 0), ""); err != nil {
+		return nil, errs.Invalid("export profile %q: %s", name, err)
+	}
+	return s, nil
+}
