@@ -19,6 +19,9 @@ type Options struct {
 	// RowRule says that the expression is a row rule: it must yield a
 	// boolean, and fields holds the mapped values of the row.
 	RowRule bool
+	// Fields says that fields holds the row's typed values (export
+	// template columns); the result is any field result.
+	Fields bool
 }
 
 // Program is a compiled expression. It is safe for concurrent use, each
@@ -35,6 +38,7 @@ type Program struct {
 	dynamic    bool  // reads row, cols or fields other than by constant keys
 	colIndexes []int // constant indexes of cols
 	rowRule    bool
+	fields     bool // fields holds the row's values
 	costLimit  uint64
 	resultType string
 	columns    []string
@@ -107,6 +111,7 @@ func plan(e *cel.Env, checked *cel.Ast, w *walker, opts Options, allowNative boo
 		prg:        prg,
 		dynamic:    w.dynamic,
 		rowRule:    opts.RowRule,
+		fields:     opts.RowRule || opts.Fields,
 		costLimit:  limit,
 		resultType: kind,
 		columns:    sortedKeys(w.columns),
@@ -117,9 +122,9 @@ func plan(e *cel.Env, checked *cel.Ast, w *walker, opts Options, allowNative boo
 	for i := range w.colIndexes {
 		p.colIndexes = append(p.colIndexes, int(i))
 	}
-	// The fields of a row rule have no size bound, so row rules are always
+	// Fields have no size bound, so expressions that read them are always
 	// tracked.
-	if opts.RowRule {
+	if opts.RowRule || opts.Fields {
 		return p, nil
 	}
 	if est, err := e.EstimateCost(checked, staticCosts{}); err == nil && est.Max <= limit {

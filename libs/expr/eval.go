@@ -38,7 +38,7 @@ func (p *Program) Eval(in *Input) (any, error) {
 		return s, nil
 	}
 	a := &in.act
-	a.reset(in, p.rowRule)
+	a.reset(in, p.fields)
 	prg := p.prg
 	if p.fast != nil && p.bounded(in) {
 		prg = p.fast

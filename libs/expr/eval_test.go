@@ -297,3 +297,18 @@ func TestEvalAllocations(t *testing.T) {
 	// the row, nothing for cost tracking.
 	require.LessOrEqual(t, allocs(p), 5.0)
 }
+
+// TestFieldsOption: expressions of export templates read the row's typed
+// values through fields; field expressions of imports see an empty map.
+func TestFieldsOption(t *testing.T) {
+	in := &Input{Fields: map[string]any{"first": "Ann", "grade": int64(9)}}
+	p, err := Compile(`concat(fields.first, "/", string(fields.grade + 1))`, Options{Fields: true})
+	require.NoError(t, err)
+	got, err := p.Eval(in)
+	require.NoError(t, err)
+	require.Equal(t, "Ann/10", got)
+	p, err = Compile(`string(fields.first)`, Options{})
+	require.NoError(t, err)
+	_, err = p.Eval(in)
+	require.Error(t, err, "an import field expression does not see the fields")
+}

@@ -27,17 +27,23 @@ import (
 type Config struct {
 	// Workers is how many export runs one process runs at once.
 	Workers int `yaml:"workers"`
+	// Retention is how long an export run's files are kept.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // RegisterFlags registers the service's flags on f.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.Workers, "export-workers", 2, "export runs run at once by one export process")
+	f.DurationVar(&c.Retention, "export-retention", 30*24*time.Hour, "how long the files of an export run are kept in the object store")
 }
 
 // Validate checks the config.
 func (c *Config) Validate() error {
 	if c.Workers < 1 {
 		return errors.New("export-workers must be at least 1")
+	}
+	if c.Retention < time.Second {
+		return errors.New("export-retention must be at least 1s")
 	}
 	return nil
 }
@@ -86,8 +92,39 @@ func (s *Service) Starting(ctx context.Context) error {
 	return nil
 }
 
-// Running runs exports until ctx ends, finishing those in flight.
-func (s *Service) Running(ctx context.Context) error { return s.worker.Run(ctx) }
+// Running runs exports until ctx ends, finishing those in flight, and
+// deletes files whose retention ended.
+func (s *Service) Running(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.sweep(ctx)
+	}()
+	err := s.worker.Run(ctx)
+	<-done
+	return err
+}
+
+// sweep deletes, now and then, the files of export runs that ended longer
+// than the retention ago. Several replicas may sweep at once: deleting a
+// file twice is harmless.
+func (s *Service) sweep(ctx context.Context) {
+	every := min(max(s.cfg.Retention/10, time.Second), time.Hour)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.runner.Expire(ctx, s.cfg.Retention); err != nil && ctx.Err() == nil {
+			s.deps.Log.Warn("deleting expired export files failed", "err", err)
+		} else if n > 0 {
+			s.deps.Log.Info("deleted expired export files", "runs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // Stopping has nothing left to do: the worker drained in Running.
 func (s *Service) Stopping(context.Context) error { return nil }

@@ -424,3 +424,30 @@ func TestShareLinks(t *testing.T) {
 	resp, _ = get(short.GetPath())
 	require.Equal(t, http.StatusGone, resp.StatusCode)
 }
+
+// TestExportRetention: the files of an export run are deleted when their
+// retention ends; the run says when, downloads and links say they are gone.
+func TestExportRetention(t *testing.T) {
+	db := testkit.Database(t, true)
+	srv := startServer(t, nil, "--database-url", db, "--data-dir", t.TempDir(), "--export-retention", "2s")
+	c := dial(t, srv.GRPCAddr, srv.Key)
+	applyResources(t, srv.GRPCAddr, srv.Key)
+	importFile(t, c, srv.GRPCAddr, srv.Key, "students-csv", writeCSV(t, genStudents(3, 11)))
+	c.applyExport(t, "short", &ferryv1.ExportProfileSpec{Dataset: "students"})
+	run, files := c.export(t, "short")
+	require.Len(t, files, 1, "the file is there at first")
+	link, err := c.Exp.CreateShareLink(c.ctx(t), &ferryv1.CreateShareLinkRequest{Run: run.GetId()})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return c.run(t, run.GetId()).GetOutputsDeleteTime() != nil }, time.Minute, 200*time.Millisecond)
+	stream, err := c.Exp.DownloadOutput(c.ctx(t), &ferryv1.DownloadOutputRequest{Run: run.GetId()})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	require.Equal(t, codes.FailedPrecondition, status.Code(err))
+	require.Contains(t, status.Convert(err).Message(), "their retention period ended")
+	resp, err := http.Get("http://" + srv.HTTPAddr + link.GetPath())
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusGone, resp.StatusCode)
+	require.Len(t, c.run(t, run.GetId()).GetOutputs(), 1, "the run still lists what it wrote")
+}

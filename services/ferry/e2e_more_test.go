@@ -66,6 +66,19 @@ func TestQuickstartExamples(t *testing.T) {
 	var last string
 	require.NoError(t, conn.QueryRow(ctx, `SELECT last_name FROM tenant_default.students WHERE student_id = '000127'`).Scan(&last))
 	require.Equal(t, "Two\nLines", last)
+
+	// The quickstart's export.
+	out, errOut, code = runCLI(t, srv.GRPCAddr, srv.Key, "apply", "-f", filepath.Join(examples, "roster-export.yaml"))
+	require.Zero(t, code, errOut)
+	require.Equal(t, "template/roster created\nexportprofile/roster created\n", out)
+	roster := filepath.Join(t.TempDir(), "roster.csv")
+	_, errOut, code = runCLI(t, srv.GRPCAddr, srv.Key, "export", "roster", "--wait", "--out", roster)
+	require.Zero(t, code, errOut)
+	data, err := os.ReadFile(roster)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\r\n")
+	require.Equal(t, "Student ID,Name,Grade,Born", lines[0])
+	require.Contains(t, lines[1], `000123,"Zoë O'Brien, Jr.",10,02/04/2011`)
 }
 
 // TestRedeliveredChunkAppliedOnce crashes the server between a chunk's

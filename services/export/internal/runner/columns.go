@@ -68,7 +68,7 @@ func columns(ds *ferryv1.Dataset, t *ferryv1.TemplateSpec, tables map[string]Rev
 			}
 			c.field, c.out.Kind = i, kindOf(ds.GetFields()[i].GetType())
 		} else {
-			prog, err := expr.Compile(s.GetExpr(), expr.Options{})
+			prog, err := expr.Compile(s.GetExpr(), expr.Options{Fields: true})
 			if err != nil {
 				return nil, fmt.Errorf("column %q: expression %w", s.GetHeader(), err)
 			}

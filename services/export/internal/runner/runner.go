@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -464,4 +465,38 @@ func (r *Runner) record(ctx context.Context, snap *ferryv1.ExportSnapshot, metas
 func fileName(snap *ferryv1.ExportSnapshot) (string, error) {
 	return filename.Fill(snap.GetSpec().GetFileName(), snap.GetProfile(), snap.GetDataset().GetName(), snap.GetRunId(),
 		snap.GetProfileVersion(), snap.GetCreateTime().AsTime(), extension(snap.GetSpec()))
+}
+
+// Expire deletes the files of export runs that ended longer than retention
+// ago and records when; it returns how many runs it cleared.
+func (r *Runner) Expire(ctx context.Context, retention time.Duration) (int, error) {
+	rows, err := r.Pool.Query(ctx, `SELECT id::text, outputs::text FROM ferry.runs
+		WHERE kind = 'export' AND outputs IS NOT NULL AND outputs_deleted_at IS NULL AND finished_at < now() - $1::interval
+		ORDER BY finished_at LIMIT 1000`, fmt.Sprintf("%d milliseconds", retention.Milliseconds()))
+	if err != nil {
+		return 0, err
+	}
+	type expired struct{ id, outputs string }
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (expired, error) {
+		var e expired
+		return e, row.Scan(&e.id, &e.outputs)
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range list {
+		var outs ferryv1.RunOutputs
+		if err := protojson.Unmarshal([]byte(e.outputs), &outs); err != nil {
+			return 0, err
+		}
+		for _, o := range outs.GetOutputs() {
+			if err := r.Files.Delete(ctx, "exports/"+e.id+"/"+o.GetName()); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				return 0, fmt.Errorf("delete %s of run %s: %w", o.GetName(), e.id, err)
+			}
+		}
+		if _, err := r.Pool.Exec(ctx, `UPDATE ferry.runs SET outputs_deleted_at = now() WHERE id = $1 AND outputs_deleted_at IS NULL`, e.id); err != nil {
+			return 0, err
+		}
+	}
+	return len(list), nil
 }

@@ -230,6 +230,9 @@ func (e *Exports) ServeDownload(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrLinkGone):
 		http.Error(w, err.Error(), http.StatusGone)
 		return
+	case errors.Is(err, store.ErrFilesDeleted):
+		http.Error(w, "the file was deleted after its retention period", http.StatusGone)
+		return
 	case errs.Is(err, errs.KindNotFound) || errs.Is(err, errs.KindFailedPrecondition):
 		http.Error(w, "not found", http.StatusNotFound)
 		return

@@ -47,7 +47,7 @@ func ValidateTemplate(name string, spec *ferryv1.TemplateSpec) (*ferryv1.Templat
 		}
 		seen[c.GetHeader()] = true
 		if c.GetExpr() != "" {
-			if _, err := expr.Compile(c.GetExpr(), expr.Options{}); err != nil {
+			if _, err := expr.Compile(c.GetExpr(), expr.Options{Fields: true}); err != nil {
 				return nil, errs.Invalid("%s (%s): expression %s", where, c.GetHeader(), err)
 			}
 		}

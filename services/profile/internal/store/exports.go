@@ -170,7 +170,7 @@ func (s *Store) exportValidity(ctx context.Context, p auth.Principal, spec *ferr
 			problems = append(problems, fmt.Sprintf("column %q shows field %q, which dataset %q no longer has", c.GetHeader(), c.GetField(), ds.GetName()))
 		}
 		if c.GetExpr() != "" {
-			if _, err := expr.Compile(c.GetExpr(), expr.Options{Tables: tables}); err != nil {
+			if _, err := expr.Compile(c.GetExpr(), expr.Options{Tables: tables, Fields: true}); err != nil {
 				problems = append(problems, fmt.Sprintf("column %q: expression %s", c.GetHeader(), err))
 			}
 		}

@@ -38,7 +38,7 @@ func triggerName(t ferryv1.RunTrigger) string {
 const runCols = `id, profile_name, profile_version, dataset_name, trigger, status, error, file_name, file_size, file_sha256,
 	chunks_total, chunks_done, rows_read, rows_inserted, rows_updated, rows_unchanged, rows_rejected, rows_superseded,
 	created_at, started_at, finished_at, seq, tenant_id, dry_run, note, preview::text, coalesce(parent_run::text, ''),
-	rows_deleted, rows_held, kind, outputs::text`
+	rows_deleted, rows_held, kind, outputs::text, outputs_deleted_at`
 
 // RunRow is a run with what only the control plane needs of it.
 type RunRow struct {
@@ -61,14 +61,18 @@ func scanRun(row pgx.Row) (RunRow, error) {
 		preview           *string
 		kind              string
 		outputs           *string
+		outputsDeleted    *time.Time
 	)
 	err := row.Scan(&id, &run.Profile, &run.ProfileVersion, &run.Dataset, &trigger, &status, &run.Error,
 		&file.Name, &file.Size, &file.Sha256, &total, &run.ChunksDone,
 		&c.Read, &c.Inserted, &c.Updated, &c.Unchanged, &c.Rejected, &c.Superseded,
 		&created, &started, &finished, &r.Seq, &r.TenantID, &run.DryRun, &run.Note, &preview, &run.ParentRun,
-		&c.Deleted, &c.Held, &kind, &outputs)
+		&c.Deleted, &c.Held, &kind, &outputs, &outputsDeleted)
 	if err != nil {
 		return r, err
+	}
+	if outputsDeleted != nil {
+		run.OutputsDeleteTime = timestamppb.New(*outputsDeleted)
 	}
 	run.Kind = ferryv1.RunKind(ferryv1.RunKind_value["RUN_KIND_"+strings.ToUpper(kind)])
 	if outputs != nil {

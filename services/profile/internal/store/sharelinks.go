@@ -46,6 +46,10 @@ func pickOutput(tenant uuid.UUID, run *ferryv1.Run, output string) (*Download, e
 	if run.GetKind() != ferryv1.RunKind_RUN_KIND_EXPORT {
 		return nil, errs.FailedPrecondition("run %s is not an export run", run.GetId())
 	}
+	if t := run.GetOutputsDeleteTime(); t != nil {
+		return nil, &errs.Error{Kind: errs.KindFailedPrecondition, Err: ErrFilesDeleted,
+			Msg: fmt.Sprintf("the files of run %s were deleted at %s", run.GetId(), t.AsTime().UTC().Format(time.RFC3339))}
+	}
 	for _, o := range run.GetOutputs() {
 		if output == "" || o.GetName() == output {
 			return &Download{TenantID: tenant, RunID: run.GetId(), Output: o, Object: OutputObject(run.GetId(), o.GetName())}, nil
@@ -117,6 +121,9 @@ func (s *Store) RevokeShareLink(ctx context.Context, p auth.Principal, token str
 	}
 	return nil
 }
+
+// ErrFilesDeleted says a run's files are gone: their retention ended.
+var ErrFilesDeleted = errors.New("their retention period ended")
 
 // ErrLinkGone says a share link expired or was revoked.
 var ErrLinkGone = errors.New("this link has expired or was revoked")

@@ -479,9 +479,11 @@ type Run struct {
 	Note string  `protobuf:"bytes,18,opt,name=note,proto3" json:"note,omitempty"`
 	Kind RunKind `protobuf:"varint,19,opt,name=kind,proto3,enum=ferry.v1.RunKind" json:"kind,omitempty"`
 	// outputs are the files an export run wrote.
-	Outputs       []*RunOutput `protobuf:"bytes,20,rep,name=outputs,proto3" json:"outputs,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Outputs []*RunOutput `protobuf:"bytes,20,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	// outputs_delete_time is when the outputs' files were deleted (retention).
+	OutputsDeleteTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=outputs_delete_time,json=outputsDeleteTime,proto3" json:"outputs_delete_time,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Run) Reset() {
@@ -650,6 +652,13 @@ func (x *Run) GetKind() RunKind {
 func (x *Run) GetOutputs() []*RunOutput {
 	if x != nil {
 		return x.Outputs
+	}
+	return nil
+}
+
+func (x *Run) GetOutputsDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OutputsDeleteTime
 	}
 	return nil
 }
@@ -1876,7 +1885,7 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\aRunFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xfb\x05\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xc7\x06\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12'\n" +
@@ -1902,7 +1911,8 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"parent_run\x18\x11 \x01(\tR\tparentRun\x12\x12\n" +
 	"\x04note\x18\x12 \x01(\tR\x04note\x12%\n" +
 	"\x04kind\x18\x13 \x01(\x0e2\x11.ferry.v1.RunKindR\x04kind\x12-\n" +
-	"\aoutputs\x18\x14 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputs\"_\n" +
+	"\aoutputs\x18\x14 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputs\x12J\n" +
+	"\x13outputs_delete_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x11outputsDeleteTime\"_\n" +
 	"\aPreview\x12(\n" +
 	"\x04rows\x18\x01 \x03(\v2\x14.ferry.v1.PreviewRowR\x04rows\x12*\n" +
 	"\arejects\x18\x02 \x03(\v2\x10.ferry.v1.RejectR\arejects\"\xab\x01\n" +
@@ -2069,41 +2079,42 @@ var file_ferry_v1_run_proto_depIdxs = []int32{
 	7,  // 7: ferry.v1.Run.preview:type_name -> ferry.v1.Preview
 	2,  // 8: ferry.v1.Run.kind:type_name -> ferry.v1.RunKind
 	3,  // 9: ferry.v1.Run.outputs:type_name -> ferry.v1.RunOutput
-	8,  // 10: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
-	9,  // 11: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
-	29, // 12: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
-	6,  // 13: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
-	0,  // 14: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
-	6,  // 15: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
-	6,  // 16: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
-	6,  // 17: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
-	9,  // 18: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
-	6,  // 19: ferry.v1.ApproveRunResponse.run:type_name -> ferry.v1.Run
-	10, // 20: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
-	6,  // 21: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
-	11, // 22: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
-	13, // 23: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
-	15, // 24: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
-	17, // 25: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
-	19, // 26: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
-	21, // 27: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
-	23, // 28: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
-	25, // 29: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
-	27, // 30: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
-	12, // 31: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
-	14, // 32: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
-	16, // 33: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
-	18, // 34: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
-	20, // 35: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
-	22, // 36: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
-	24, // 37: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
-	26, // 38: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
-	28, // 39: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	30, // 10: ferry.v1.Run.outputs_delete_time:type_name -> google.protobuf.Timestamp
+	8,  // 11: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
+	9,  // 12: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
+	29, // 13: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
+	6,  // 14: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
+	0,  // 15: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
+	6,  // 16: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
+	6,  // 17: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
+	6,  // 18: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
+	9,  // 19: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
+	6,  // 20: ferry.v1.ApproveRunResponse.run:type_name -> ferry.v1.Run
+	10, // 21: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
+	6,  // 22: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
+	11, // 23: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
+	13, // 24: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
+	15, // 25: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
+	17, // 26: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
+	19, // 27: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
+	21, // 28: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
+	23, // 29: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
+	25, // 30: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
+	27, // 31: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
+	12, // 32: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
+	14, // 33: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
+	16, // 34: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
+	18, // 35: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
+	20, // 36: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
+	22, // 37: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
+	24, // 38: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
+	26, // 39: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
+	28, // 40: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_run_proto_init() }
