@@ -109,7 +109,7 @@ func (h *hashCount) Write(p []byte) (int, error) {
 // open starts an output named name; its bytes stream into the object store.
 func (r *Runner) open(ctx context.Context, snap *ferryv1.ExportSnapshot, role, name string, cols []outfile.Column, o outfile.Options) (*output, error) {
 	pr, pw := io.Pipe()
-	out := &output{meta: &ferryv1.RunOutput{Name: name, Role: role, ContentType: contentType(snap.GetSpec())},
+	out := &output{meta: &ferryv1.RunOutput{Name: name, Role: role, ContentType: contentType(snap.GetSpec()), Format: extension(snap.GetSpec())},
 		pw: pw, done: make(chan error, 1), object: "exports/" + snap.GetRunId() + "/" + name}
 	out.hash.h = sha256.New()
 	go func() {

@@ -21,6 +21,9 @@ import (
 	libstore "github.com/ferrydata/ferry/libs/store"
 )
 
+// APIVersion is the version of the API runs are recorded by.
+const APIVersion = "ferry.v1"
+
 // StatusName is the stored name of a run status ("succeeded_with_errors").
 func StatusName(s ferryv1.RunStatus) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "RUN_STATUS_"))
@@ -89,6 +92,7 @@ func scanRun(row pgx.Row) (RunRow, error) {
 		}
 	}
 	run.Id = id.String()
+	run.ApiVersion = APIVersion
 	run.Trigger = ferryv1.RunTrigger(ferryv1.RunTrigger_value["RUN_TRIGGER_"+strings.ToUpper(trigger)])
 	run.Status = ParseStatus(status)
 	run.File, run.Counts = &file, &c

@@ -204,7 +204,9 @@ type RunOutput struct {
 	Rows        int64                  `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
 	ContentType string                 `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// role is "rows", "deleted", "added", "changed" or "removed".
-	Role          string `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`
+	Role string `protobuf:"bytes,6,opt,name=role,proto3" json:"role,omitempty"`
+	// format is "csv", "xlsx" or "jsonl".
+	Format        string `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -277,6 +279,13 @@ func (x *RunOutput) GetContentType() string {
 func (x *RunOutput) GetRole() string {
 	if x != nil {
 		return x.Role
+	}
+	return ""
+}
+
+func (x *RunOutput) GetFormat() string {
+	if x != nil {
+		return x.Format
 	}
 	return ""
 }
@@ -482,8 +491,10 @@ type Run struct {
 	Outputs []*RunOutput `protobuf:"bytes,20,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	// outputs_delete_time is when the outputs' files were deleted (retention).
 	OutputsDeleteTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=outputs_delete_time,json=outputsDeleteTime,proto3" json:"outputs_delete_time,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// api_version is the version of the API the run was recorded by ("ferry.v1").
+	ApiVersion    string `protobuf:"bytes,22,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Run) Reset() {
@@ -661,6 +672,13 @@ func (x *Run) GetOutputsDeleteTime() *timestamppb.Timestamp {
 		return x.OutputsDeleteTime
 	}
 	return nil
+}
+
+func (x *Run) GetApiVersion() string {
+	if x != nil {
+		return x.ApiVersion
+	}
+	return ""
 }
 
 // Preview is what a dry run would do.
@@ -1863,14 +1881,15 @@ var File_ferry_v1_run_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_run_proto_rawDesc = "" +
 	"\n" +
-	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x01\n" +
+	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
 	"\tRunOutput\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04rows\x18\x04 \x01(\x03R\x04rows\x12!\n" +
 	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12\x12\n" +
-	"\x04role\x18\x06 \x01(\tR\x04role\"\xdd\x01\n" +
+	"\x04role\x18\x06 \x01(\tR\x04role\x12\x16\n" +
+	"\x06format\x18\a \x01(\tR\x06format\"\xdd\x01\n" +
 	"\tRunCounts\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x03R\x04read\x12\x1a\n" +
 	"\binserted\x18\x02 \x01(\x03R\binserted\x12\x18\n" +
@@ -1885,7 +1904,7 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\aRunFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xc7\x06\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xe8\x06\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12'\n" +
@@ -1912,7 +1931,9 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\x04note\x18\x12 \x01(\tR\x04note\x12%\n" +
 	"\x04kind\x18\x13 \x01(\x0e2\x11.ferry.v1.RunKindR\x04kind\x12-\n" +
 	"\aoutputs\x18\x14 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputs\x12J\n" +
-	"\x13outputs_delete_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x11outputsDeleteTime\"_\n" +
+	"\x13outputs_delete_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x11outputsDeleteTime\x12\x1f\n" +
+	"\vapi_version\x18\x16 \x01(\tR\n" +
+	"apiVersion\"_\n" +
 	"\aPreview\x12(\n" +
 	"\x04rows\x18\x01 \x03(\v2\x14.ferry.v1.PreviewRowR\x04rows\x12*\n" +
 	"\arejects\x18\x02 \x03(\v2\x10.ferry.v1.RejectR\arejects\"\xab\x01\n" +
