@@ -84,7 +84,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5m) each
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; mod=$${pkg%%/*}; \
 		echo "=== fuzz $$name in $$pkg for $(FUZZTIME)"; \
-		(cd $$mod && $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$${pkg#*/}/) || exit 1; \
+		deploy/fuzz.sh $$mod $${pkg#*/} $$name $(FUZZTIME) || exit 1; \
 	done
 
 # Benchmarks print rows per second and, as ratios, how they compare with
