@@ -544,3 +544,24 @@ func TestLostStagingFailsTheRun(t *testing.T) {
 	require.Contains(t, reason, "staged rows of this run are gone")
 	require.Empty(t, f.names(t))
 }
+
+// TestDryRunOverTheErrorPolicy: a dry run that the error policy would fail
+// says so, and still shows its rows and rejects.
+func TestDryRunOverTheErrorPolicy(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	sp := spec(ferryv1.WriteMode_WRITE_MODE_UPSERT)
+	sp.ErrorPolicy = &ferryv1.ErrorPolicy{MaxRejectedRows: 0, MaxRejectedPercent: 10}
+	snap := f.run(t, sp, 1)
+	snap.DryRun, snap.PreviewRows = true, 5
+	b := batch(snap, 1, "2:k1:A")
+	b.Read = 2
+	b.Rejects = []*ferryv1.Reject{{Row: 3, Reason: "bad", Rule: "type"}}
+	out := stageAll(t, a, b)
+	require.Equal(t, "failed", out.Status)
+	var preview string
+	require.NoError(t, f.pool.QueryRow(context.Background(), `SELECT preview::text FROM ferry.runs WHERE id = $1`, snap.GetRunId()).Scan(&preview))
+	require.Contains(t, preview, `"action": "insert"`)
+	require.Contains(t, preview, `"reason": "bad"`)
+	require.Empty(t, f.names(t))
+}

@@ -116,6 +116,12 @@ func (r *runApply) run(ctx context.Context) (string, error) {
 		}
 	}
 	if reason := r.errorPolicy(); reason != "" {
+		if r.snap.GetDryRun() {
+			// A dry run still shows the rows it read and the rejects.
+			if err := r.loadPreview(ctx); err != nil {
+				return "", err
+			}
+		}
 		return r.end(ctx, "failed", reason)
 	}
 	mirrorDeletes := r.mirrorDeletes()
