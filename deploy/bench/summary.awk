@@ -1,10 +1,13 @@
 # Reads `go test -bench` output and prints every rows/s figure as a ratio
 # against PostgreSQL's own COPY measured in the same run.
 /rows\/s/ {
-	for (i = 1; i < NF; i++) if ($(i + 1) == "rows/s") rate = $i
 	name = $1
 	sub(/-[0-9]+$/, "", name)
-	rates[name] = rate
+	for (i = 1; i < NF; i++) {
+		if ($(i + 1) == "rows/s") rates[name] = $i
+		if ($(i + 1) == "peak-rss-MiB") rss[name] = $i
+		if ($(i + 1) == "peak-heap-MiB") heap[name] = $i
+	}
 }
 END {
 	copy = rates["BenchmarkDelivery/copy"]
@@ -25,5 +28,10 @@ END {
 		printf "%-46s %12.0f %10.2f\n", "PostgreSQL COPY (SELECT ...) TO STDOUT", copyto, 1
 		printf "%-46s %12.0f %10.2f\n", "export: CSV into the object store", rates["BenchmarkExport/csv"], rates["BenchmarkExport/csv"] / copyto
 		printf "%-46s %12.0f %10.2f\n", "export: XLSX into the object store", rates["BenchmarkExport/xlsx"], rates["BenchmarkExport/xlsx"] / copyto
+	}
+	if (rss["BenchmarkExportMemory/csv"] != "") {
+		printf "\n%-46s %12s %12s\n", "export memory (one process, NATS embedded)", "peak RSS", "peak heap"
+		printf "%-46s %9.0f MiB %8.0f MiB\n", "CSV, 5 000 000 rows", rss["BenchmarkExportMemory/csv"], heap["BenchmarkExportMemory/csv"]
+		printf "%-46s %9.0f MiB %8.0f MiB\n", "XLSX, 1 000 000 rows (a sheet's limit is 1 048 576)", rss["BenchmarkExportMemory/xlsx"], heap["BenchmarkExportMemory/xlsx"]
 	}
 }

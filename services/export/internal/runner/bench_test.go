@@ -4,7 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -18,14 +24,15 @@ import (
 	"github.com/ferrydata/ferry/libs/testkit"
 )
 
-const benchRows = 200_000
+const (
+	benchRows = 200_000
+	// bigRows is the size of the memory benchmark's dataset.
+	bigRows = 5_000_000
+)
 
-// BenchmarkExport measures, on the same database in the same run,
-// PostgreSQL's own `COPY (SELECT …) TO STDOUT` of a dataset's rows (the
-// baseline), and export runs writing the same rows as CSV and as XLSX into
-// the object store. Each reports rows per second; `make bench` prints them
-// as ratios.
-func BenchmarkExport(b *testing.B) {
+// benchSetup makes a database with a people table of rows rows and a
+// runner writing into an embedded NATS object store.
+func benchSetup(b *testing.B, rows int) (*Runner, uuid.UUID, *ferryv1.Dataset) {
 	ctx := context.Background()
 	pool, err := store.Open(ctx, testkit.Database(b, true), testkit.Log(b))
 	if err != nil {
@@ -44,7 +51,7 @@ func BenchmarkExport(b *testing.B) {
 			_ferry_created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(), _ferry_deleted_at timestamptz)`,
 		fmt.Sprintf(`INSERT INTO tenant_t.people (id, name, grade, balance, born)
 			SELECT lpad(i::text, 7, '0'), 'Name number ' || i, i %% 12, (i %% 100000) / 100.0, date '2005-01-01' + (i %% 3650)
-			FROM generate_series(1, %d) i`, benchRows),
+			FROM generate_series(1, %d) i`, rows),
 		`ANALYZE tenant_t.people`,
 	} {
 		if _, err := pool.Exec(ctx, sql); err != nil {
@@ -75,6 +82,18 @@ func BenchmarkExport(b *testing.B) {
 		f("grade", ferryv1.FieldType_FIELD_TYPE_INTEGER), f("balance", ferryv1.FieldType_FIELD_TYPE_DECIMAL),
 		f("born", ferryv1.FieldType_FIELD_TYPE_DATE)}}
 
+	return r, tenant, ds
+}
+
+// BenchmarkExport measures, on the same database in the same run,
+// PostgreSQL's own `COPY (SELECT …) TO STDOUT` of a dataset's rows (the
+// baseline), and export runs writing the same rows as CSV and as XLSX into
+// the object store. Each reports rows per second; `make bench` prints them
+// as ratios.
+func BenchmarkExport(b *testing.B) {
+	ctx := context.Background()
+	r, tenant, ds := benchSetup(b, benchRows)
+	pool := r.Pool
 	b.Run("copy-to", func(b *testing.B) {
 		for range b.N {
 			conn, err := pool.Acquire(ctx)
@@ -105,4 +124,72 @@ func BenchmarkExport(b *testing.B) {
 			b.ReportMetric(float64(b.N*benchRows)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// BenchmarkExportMemory exports 5 000 000 rows as CSV, and 1 000 000 as XLSX
+// (a sheet holds at most 1 048 576 rows), and reports the process's peak
+// resident set (VmHWM) and the peak Go heap in use while it ran: memory
+// bounded by the batch, not the row count.
+func BenchmarkExportMemory(b *testing.B) {
+	ctx := context.Background()
+	r, tenant, ds := benchSetup(b, bigRows)
+	for _, format := range []ferryv1.ExportFormat{ferryv1.ExportFormat_EXPORT_FORMAT_CSV, ferryv1.ExportFormat_EXPORT_FORMAT_XLSX} {
+		name := map[ferryv1.ExportFormat]string{ferryv1.ExportFormat_EXPORT_FORMAT_CSV: "csv", ferryv1.ExportFormat_EXPORT_FORMAT_XLSX: "xlsx"}[format]
+		b.Run(name, func(b *testing.B) {
+			spec := &ferryv1.ExportProfileSpec{Dataset: "people", Format: format, FileName: "people", Mode: ferryv1.ExportMode_EXPORT_MODE_FULL,
+				Csv: &ferryv1.ExportCSV{Delimiter: ",", LineEnding: "crlf", Encoding: "utf-8"}}
+			rows := int64(bigRows)
+			if format == ferryv1.ExportFormat_EXPORT_FORMAT_XLSX {
+				rows, spec.MaxRows = 1_000_000, 1_000_000
+			}
+			var peak atomic.Uint64
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				var m runtime.MemStats
+				for {
+					runtime.ReadMemStats(&m)
+					if m.HeapInuse > peak.Load() {
+						peak.Store(m.HeapInuse)
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+			}()
+			for range b.N {
+				snap := &ferryv1.ExportSnapshot{TenantId: tenant.String(), RunId: uuid.NewString(), Profile: "p", ProfileVersion: 1,
+					Spec: spec, Template: &ferryv1.TemplateSpec{}, Dataset: ds, Schema: "tenant_t", Table: "people", CreateTime: timestamppb.Now()}
+				out, err := r.export(ctx, snap)
+				if err != nil || out.Rows != rows {
+					b.Fatalf("export: %v, %d rows", err, out.Rows)
+				}
+				// The object store is not what is measured: drop the file.
+				_ = r.Files.Delete(ctx, "exports/"+snap.GetRunId()+"/people."+name)
+			}
+			close(stop)
+			<-sampled
+			b.ReportMetric(float64(int64(b.N)*rows)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(peakRSS()/(1<<20), "peak-rss-MiB")
+		})
+	}
+}
+
+// peakRSS is the process's peak resident set size in bytes (Linux VmHWM).
+func peakRSS() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
