@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -460,4 +461,72 @@ func TestExportRetention(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusGone, resp.StatusCode)
 	require.Len(t, c.run(t, run.GetId()).GetOutputs(), 1, "the run still lists what it wrote")
+}
+
+// TestDatabaseExport bundles two datasets, each with its own selection and
+// file, into one run: as two files, and zipped into one archive.
+func TestDatabaseExport(t *testing.T) {
+	srv, c, _ := startExportServer(t)
+	importFile(t, c, srv.GRPCAddr, srv.Key, "students-csv", writeCSV(t, genStudents(30, 12)))
+	const classes = `apiVersion: ferry.dev/v1
+kind: Dataset
+metadata: {name: classes}
+spec:
+  fields: [{name: code, type: string}, {name: title, type: string}]
+  key: [code]
+---
+apiVersion: ferry.dev/v1
+kind: ImportProfile
+metadata: {name: classes-csv}
+spec:
+  dataset: classes
+---
+apiVersion: ferry.dev/v1
+kind: ExportProfile
+metadata: {name: district}
+spec:
+  fileName: "district_{date:2006-01-02}"
+  bundle:
+    - {dataset: students, selection: 'grade != null && grade >= 10', fileName: "students.csv"}
+    - {dataset: classes}
+`
+	_, errOut, code := runCLI(t, srv.GRPCAddr, srv.Key, "apply", "-f", tempFile(t, "c.yaml", classes))
+	require.Zero(t, code, errOut)
+	run := importFile(t, c, srv.GRPCAddr, srv.Key, "classes-csv", tempFile(t, "c.csv", "code,title\nM1,Maths\nE1,\"English, advanced\"\n"))
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
+
+	run, files := c.export(t, "district")
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
+	require.Len(t, run.GetOutputs(), 2)
+	require.Equal(t, "students.csv", run.GetOutputs()[0].GetName())
+	require.Equal(t, "classes.csv", run.GetOutputs()[1].GetName())
+	require.Equal(t, "code,title\r\nE1,\"English, advanced\"\r\nM1,Maths\r\n", string(files["classes"]))
+	records, err := csv.NewReader(bytes.NewReader(files["students"])).ReadAll()
+	require.NoError(t, err)
+	for _, r := range records[1:] {
+		g, err := strconv.Atoi(r[3])
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, g, 10, "each dataset keeps its own selection")
+	}
+	require.EqualValues(t, len(records)-1+2, run.GetCounts().GetRead(), "one run counts both files")
+
+	zipped := strings.Replace(classes, `fileName: "district_{date:2006-01-02}"`, `fileName: "district_{date:2006-01-02}"`+"\n  zip: true", 1)
+	_, errOut, code = runCLI(t, srv.GRPCAddr, srv.Key, "apply", "-f", tempFile(t, "z.yaml", zipped))
+	require.Zero(t, code, errOut)
+	run, files = c.export(t, "district")
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
+	require.Len(t, run.GetOutputs(), 1)
+	out := run.GetOutputs()[0]
+	require.Equal(t, "district_"+run.GetCreateTime().AsTime().UTC().Format("2006-01-02")+".zip", out.GetName())
+	require.Equal(t, "application/zip", out.GetContentType())
+	zr, err := zip.NewReader(bytes.NewReader(files["archive"]), int64(len(files["archive"])))
+	require.NoError(t, err)
+	require.Len(t, zr.File, 2)
+	require.Equal(t, "students.csv", zr.File[0].Name)
+	require.Equal(t, "classes.csv", zr.File[1].Name)
+	f, err := zr.File[1].Open()
+	require.NoError(t, err)
+	body, err := io.ReadAll(f)
+	require.NoError(t, err)
+	require.Equal(t, "code,title\r\nE1,\"English, advanced\"\r\nM1,Maths\r\n", string(body))
 }

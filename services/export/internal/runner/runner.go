@@ -106,10 +106,11 @@ func (h *hashCount) Write(p []byte) (int, error) {
 	return h.h.Write(p)
 }
 
-// open starts an output named name; its bytes stream into the object store.
-func (r *Runner) open(ctx context.Context, snap *ferryv1.ExportSnapshot, role, name string, cols []outfile.Column, o outfile.Options) (*output, error) {
+// openRaw starts an output named name whose bytes (written to its pw)
+// stream into the object store.
+func (r *Runner) openRaw(ctx context.Context, snap *ferryv1.ExportSnapshot, role, name, contentType, format string) *output {
 	pr, pw := io.Pipe()
-	out := &output{meta: &ferryv1.RunOutput{Name: name, Role: role, ContentType: contentType(snap.GetSpec()), Format: extension(snap.GetSpec())},
+	out := &output{meta: &ferryv1.RunOutput{Name: name, Role: role, ContentType: contentType, Format: format},
 		pw: pw, done: make(chan error, 1), object: "exports/" + snap.GetRunId() + "/" + name}
 	out.hash.h = sha256.New()
 	go func() {
@@ -117,9 +118,15 @@ func (r *Runner) open(ctx context.Context, snap *ferryv1.ExportSnapshot, role, n
 		pr.CloseWithError(err)
 		out.done <- err
 	}()
-	w, err := outfile.New(pw, cols, o)
+	return out
+}
+
+// open starts an output of rows formatted as the profile says.
+func (r *Runner) open(ctx context.Context, snap *ferryv1.ExportSnapshot, role, name string, cols []outfile.Column, o outfile.Options) (*output, error) {
+	out := r.openRaw(ctx, snap, role, name, contentType(snap.GetSpec()), extension(snap.GetSpec()))
+	w, err := outfile.New(out.pw, cols, o)
 	if err != nil {
-		pw.CloseWithError(err)
+		out.pw.CloseWithError(err)
 		<-out.done
 		return nil, permanent("%v", err)
 	}
@@ -127,12 +134,9 @@ func (r *Runner) open(ctx context.Context, snap *ferryv1.ExportSnapshot, role, n
 	return out, nil
 }
 
-// close finishes an output; on failure (err set) it discards it.
-func (o *output) close(failed error) error {
-	stats, err := o.w.Close()
-	if failed == nil {
-		failed = err
-	}
+// finish ends a raw output after its writer is closed; on failure (err
+// set) it discards it.
+func (o *output) finish(failed error) error {
 	o.pw.CloseWithError(failed)
 	perr := <-o.done
 	if failed != nil {
@@ -141,9 +145,19 @@ func (o *output) close(failed error) error {
 	if perr != nil {
 		return fmt.Errorf("store %s: %w", o.meta.GetName(), perr)
 	}
-	o.meta.Rows, o.meta.Size, o.replaced = stats.Rows, o.hash.n, stats.Replaced
+	o.meta.Size = o.hash.n
 	o.meta.Sha256 = hex.EncodeToString(o.hash.h.Sum(nil))
 	return nil
+}
+
+// close finishes an output; on failure (err set) it discards it.
+func (o *output) close(failed error) error {
+	stats, err := o.w.Close()
+	if failed == nil {
+		failed = err
+	}
+	o.meta.Rows, o.replaced = stats.Rows, stats.Replaced
+	return o.finish(failed)
 }
 
 func contentType(spec *ferryv1.ExportProfileSpec) string {
@@ -185,62 +199,22 @@ func fileOptions(spec *ferryv1.ExportProfileSpec) outfile.Options {
 
 // export reads and writes the run's files and records them.
 func (r *Runner) export(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outcome, error) {
+	if len(snap.GetParts()) > 0 {
+		return r.exportBundle(ctx, snap)
+	}
 	spec, ds := snap.GetSpec(), snap.GetDataset()
-	tables := map[string]Reverser{}
-	for _, c := range snap.GetTemplate().GetColumns() {
-		if x := c.GetCrossReference(); x != "" && tables[x] == nil {
-			t, err := r.Tables(ctx, snap.GetTenantId(), x)
-			if err != nil {
-				return Outcome{}, fmt.Errorf("load cross-reference table %s: %w", x, err)
-			}
-			tables[x] = t
-		}
+	tables, err := r.loadTables(ctx, snap.GetTenantId(), snap.GetTemplate())
+	if err != nil {
+		return Outcome{}, err
 	}
 	cols, err := columns(ds, snap.GetTemplate(), tables)
 	if err != nil {
 		return Outcome{}, permanent("%v", err)
 	}
-	var args []any
-	mode := "_ferry_deleted_at IS NULL"
-	incremental := spec.GetMode() == ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL && snap.GetWatermark() != ""
-	if incremental {
-		args = append(args, snap.GetWatermark())
-		mode = "NOT pg_visible_in_snapshot(_ferry_xid, $1::pg_snapshot)"
-		if spec.GetDeletions() == ferryv1.Deletions_DELETIONS_OMIT && !spec.GetDeltaFiles() {
-			mode += " AND _ferry_deleted_at IS NULL"
-		}
-	}
-	q, err := selection.Compile(spec.GetSelection(), ds.GetFields(), ds.GetKey(), spec.GetSort(), len(args))
+	sql, args, err := buildQuery(snap, ds, snap.GetTable(), spec.GetSelection(), spec.GetSort(), spec.GetMaxRows())
 	if err != nil {
-		return Outcome{}, permanent("selection: %v", err)
+		return Outcome{}, err
 	}
-	args = append(args, q.Args...)
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
-	for i, f := range ds.GetFields() {
-		if i > 0 {
-			sel.WriteString(", ")
-		}
-		id := libstore.Ident(f.GetName())
-		switch f.GetType() {
-		case ferryv1.FieldType_FIELD_TYPE_DATE:
-			fmt.Fprintf(&sel, "to_char(%s, 'YYYY-MM-DD')", id)
-		case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
-			fmt.Fprintf(&sel, `to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, id)
-		default:
-			sel.WriteString(id + "::text")
-		}
-	}
-	prev := "false"
-	if incremental {
-		prev = "pg_visible_in_snapshot(_ferry_created_xid, $1::pg_snapshot)"
-	}
-	fmt.Fprintf(&sel, ", (_ferry_deleted_at IS NOT NULL)::text, (%s)::text FROM %s WHERE %s AND (%s) ORDER BY %s", prev,
-		libstore.Ident(snap.GetSchema(), snap.GetTable()), mode, q.Where, q.OrderBy)
-	if n := spec.GetMaxRows(); n > 0 {
-		fmt.Fprintf(&sel, " LIMIT %d", n)
-	}
-
 	tx, err := r.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return Outcome{}, err
@@ -254,7 +228,7 @@ func (r *Runner) export(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outc
 	if err != nil {
 		return Outcome{}, err
 	}
-	rowsRead, werr := r.write(ctx, tx, sel.String(), args, ds, cols, outs, spec)
+	rowsRead, werr := r.write(ctx, tx, sql, args, ds, cols, outs, spec)
 	var (
 		metas    []*ferryv1.RunOutput
 		replaced int64
@@ -286,6 +260,68 @@ func (r *Runner) export(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outc
 	return Outcome{Status: "succeeded", Rows: rowsRead}, r.record(ctx, snap, metas, rowsRead, watermark, note)
 }
 
+// loadTables loads the cross-reference tables a template uses.
+func (r *Runner) loadTables(ctx context.Context, tenant string, t *ferryv1.TemplateSpec) (map[string]Reverser, error) {
+	tables := map[string]Reverser{}
+	for _, c := range t.GetColumns() {
+		if x := c.GetCrossReference(); x != "" && tables[x] == nil {
+			rt, err := r.Tables(ctx, tenant, x)
+			if err != nil {
+				return nil, fmt.Errorf("load cross-reference table %s: %w", x, err)
+			}
+			tables[x] = rt
+		}
+	}
+	return tables, nil
+}
+
+// buildQuery is the SELECT of one dataset's rows: every field as text, then
+// whether the row is deleted and whether it existed at the watermark.
+func buildQuery(snap *ferryv1.ExportSnapshot, ds *ferryv1.Dataset, table, selectionSrc string, sort []*ferryv1.SortKey, maxRows int64) (string, []any, error) {
+	spec := snap.GetSpec()
+	var args []any
+	mode := "_ferry_deleted_at IS NULL"
+	incremental := spec.GetMode() == ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL && snap.GetWatermark() != ""
+	if incremental {
+		args = append(args, snap.GetWatermark())
+		mode = "NOT pg_visible_in_snapshot(_ferry_xid, $1::pg_snapshot)"
+		if spec.GetDeletions() == ferryv1.Deletions_DELETIONS_OMIT && !spec.GetDeltaFiles() {
+			mode += " AND _ferry_deleted_at IS NULL"
+		}
+	}
+	q, err := selection.Compile(selectionSrc, ds.GetFields(), ds.GetKey(), sort, len(args))
+	if err != nil {
+		return "", nil, permanent("selection: %v", err)
+	}
+	args = append(args, q.Args...)
+	var sel strings.Builder
+	sel.WriteString("SELECT ")
+	for i, f := range ds.GetFields() {
+		if i > 0 {
+			sel.WriteString(", ")
+		}
+		id := libstore.Ident(f.GetName())
+		switch f.GetType() {
+		case ferryv1.FieldType_FIELD_TYPE_DATE:
+			fmt.Fprintf(&sel, "to_char(%s, 'YYYY-MM-DD')", id)
+		case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
+			fmt.Fprintf(&sel, `to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, id)
+		default:
+			sel.WriteString(id + "::text")
+		}
+	}
+	prev := "false"
+	if incremental {
+		prev = "pg_visible_in_snapshot(_ferry_created_xid, $1::pg_snapshot)"
+	}
+	fmt.Fprintf(&sel, ", (_ferry_deleted_at IS NOT NULL)::text, (%s)::text FROM %s WHERE %s AND (%s) ORDER BY %s", prev,
+		libstore.Ident(snap.GetSchema(), table), mode, q.Where, q.OrderBy)
+	if maxRows > 0 {
+		fmt.Fprintf(&sel, " LIMIT %d", maxRows)
+	}
+	return sel.String(), args, nil
+}
+
 // outputs are a run's files by role.
 type outputs struct {
 	rows, deleted, added, changed, removed *output
@@ -306,10 +342,7 @@ func (o *outputs) all() []*output {
 func (r *Runner) openOutputs(ctx context.Context, snap *ferryv1.ExportSnapshot, cols []*column) (*outputs, error) {
 	spec := snap.GetSpec()
 	o := fileOptions(spec)
-	fcols := make([]outfile.Column, len(cols))
-	for i, c := range cols {
-		fcols[i] = c.out
-	}
+	fcols := fileColumns(cols)
 	name := func(role string) (string, error) {
 		base, err := fileName(snap)
 		if err != nil || role == "rows" {

@@ -29,7 +29,7 @@ type templateColumnSpec struct {
 
 // exportProfileSpec is the spec of an ExportProfile document.
 type exportProfileSpec struct {
-	Dataset       string         `json:"dataset"`
+	Dataset       string         `json:"dataset,omitempty"`
 	Selection     string         `json:"selection,omitempty"`
 	Sort          []sortKeySpec  `json:"sort,omitempty"`
 	MaxRows       int64          `json:"maxRows,omitempty"`
@@ -43,6 +43,18 @@ type exportProfileSpec struct {
 	DeltaFiles    bool           `json:"deltaFiles,omitempty"`
 	AllowFormulas bool           `json:"allowFormulas,omitempty"`
 	Unencodable   string         `json:"unencodable,omitempty"`
+	Bundle        []bundleSpec   `json:"bundle,omitempty"`
+	Zip           bool           `json:"zip,omitempty"`
+}
+
+// bundleSpec is one file of a database export.
+type bundleSpec struct {
+	Dataset   string        `json:"dataset"`
+	Selection string        `json:"selection,omitempty"`
+	Sort      []sortKeySpec `json:"sort,omitempty"`
+	MaxRows   int64         `json:"maxRows,omitempty"`
+	Template  string        `json:"template,omitempty"`
+	FileName  string        `json:"fileName,omitempty"`
 }
 
 type sortKeySpec struct {
@@ -103,9 +115,23 @@ func (d *decoder) template(name string, spec *templateSpec) *ferryv1.ApplyTempla
 // invalid and says why.
 func (d *decoder) exportProfile(name string, spec *exportProfileSpec) *ferryv1.ApplyExportProfileRequest {
 	es := &ferryv1.ExportProfileSpec{Dataset: spec.Dataset, Selection: spec.Selection, MaxRows: spec.MaxRows, Template: spec.Template,
-		FileName: spec.FileName, DeltaFiles: spec.DeltaFiles, AllowFormulas: spec.AllowFormulas}
-	if spec.Dataset == "" {
-		d.errorf("spec.dataset", "missing")
+		FileName: spec.FileName, DeltaFiles: spec.DeltaFiles, AllowFormulas: spec.AllowFormulas, Zip: spec.Zip}
+	if spec.Dataset == "" && len(spec.Bundle) == 0 {
+		d.errorf("spec.dataset", "missing (or give a bundle of datasets)")
+	}
+	for i, b := range spec.Bundle {
+		path := fmt.Sprintf("spec.bundle[%d]", i)
+		if b.Dataset == "" {
+			d.errorf(path+".dataset", "missing")
+		}
+		if b.MaxRows < 0 {
+			d.errorf(path+".maxRows", "must not be negative (0 is no limit)")
+		}
+		e := &ferryv1.BundleEntry{Dataset: b.Dataset, Selection: b.Selection, MaxRows: b.MaxRows, Template: b.Template, FileName: b.FileName}
+		for _, k := range b.Sort {
+			e.Sort = append(e.Sort, &ferryv1.SortKey{Field: k.Field, Descending: k.Descending})
+		}
+		es.Bundle = append(es.Bundle, e)
 	}
 	for i, k := range spec.Sort {
 		path := fmt.Sprintf("spec.sort[%d].field", i)
@@ -189,6 +215,14 @@ func exportProfileResource(p *ferryv1.ExportProfile) *resource {
 	}
 	if c := s.GetCsv(); c != nil {
 		spec.CSV = &exportCSVSpec{Delimiter: c.GetDelimiter(), QuoteAll: c.GetQuoteAll(), LineEnding: c.GetLineEnding(), Encoding: c.GetEncoding(), BOM: c.GetBom()}
+	}
+	spec.Zip = s.GetZip()
+	for _, e := range s.GetBundle() {
+		b := bundleSpec{Dataset: e.GetDataset(), Selection: e.GetSelection(), MaxRows: e.GetMaxRows(), Template: e.GetTemplate(), FileName: e.GetFileName()}
+		for _, k := range e.GetSort() {
+			b.Sort = append(b.Sort, sortKeySpec{Field: k.GetField(), Descending: k.GetDescending()})
+		}
+		spec.Bundle = append(spec.Bundle, b)
 	}
 	return &resource{APIVersion: apiVersion, Kind: kindExportProfile, Metadata: resourceMeta{Name: p.GetName()}, Spec: spec}
 }

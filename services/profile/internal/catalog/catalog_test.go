@@ -171,3 +171,25 @@ func TestValidateReference(t *testing.T) {
 	bad := &ferryv1.Dataset{Name: "m", Fields: m.Fields, Key: m.Key, References: []*ferryv1.Reference{{Fields: []string{"nope"}, Dataset: "users"}}}
 	require.ErrorContains(t, ValidateDataset(bad), `"nope" is not a field`)
 }
+
+func TestValidateExportBundle(t *testing.T) {
+	e := func(ds, file string) *ferryv1.BundleEntry { return &ferryv1.BundleEntry{Dataset: ds, FileName: file} }
+	tests := []struct {
+		spec *ferryv1.ExportProfileSpec
+		want string
+	}{
+		{&ferryv1.ExportProfileSpec{Dataset: "a", Zip: true}, "zip needs a bundle"},
+		{&ferryv1.ExportProfileSpec{Dataset: "a", Bundle: []*ferryv1.BundleEntry{e("b", "")}}, "give dataset, selection, sort, maxRows and template per entry"},
+		{&ferryv1.ExportProfileSpec{Bundle: []*ferryv1.BundleEntry{e("a", "x.csv"), e("b", "x.csv")}}, "bundle entry 2 writes the same file name as entry 1 (x.csv)"},
+		{&ferryv1.ExportProfileSpec{Bundle: []*ferryv1.BundleEntry{e("", "")}}, "bundle entry 1 names no dataset"},
+		{&ferryv1.ExportProfileSpec{Bundle: []*ferryv1.BundleEntry{e("a", "../x")}}, "must not contain a slash"},
+		{&ferryv1.ExportProfileSpec{Mode: ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL, DeltaFiles: true, Bundle: []*ferryv1.BundleEntry{e("a", "")}}, "deltaFiles and deletions other than omit do not apply"},
+	}
+	for _, tt := range tests {
+		_, err := ValidateExportProfile("p", tt.spec)
+		require.ErrorContains(t, err, tt.want)
+	}
+	s, err := ValidateExportProfile("p", &ferryv1.ExportProfileSpec{Zip: true, Bundle: []*ferryv1.BundleEntry{e("a", ""), e("b", "")}})
+	require.NoError(t, err)
+	require.Equal(t, "{dataset}", s.GetBundle()[0].GetFileName())
+}

@@ -95,6 +95,9 @@ func ValidateExportProfile(name string, spec *ferryv1.ExportProfileSpec) (*ferry
 	if s.GetMaxRows() < 0 {
 		return nil, errs.Invalid("export profile %q: maxRows must not be negative", name)
 	}
+	if err := validateBundle(name, s); err != nil {
+		return nil, err
+	}
 	if s.GetMode() == ferryv1.ExportMode_EXPORT_MODE_FULL && (s.GetDeltaFiles() || s.GetDeletions() != ferryv1.Deletions_DELETIONS_OMIT) {
 		return nil, errs.Invalid("export profile %q: deletions and deltaFiles need mode incremental", name)
 	}
@@ -133,4 +136,42 @@ func ValidateExportProfile(name string, spec *ferryv1.ExportProfileSpec) (*ferry
 		return nil, errs.Invalid("export profile %q: %s", name, err)
 	}
 	return s, nil
+}
+
+// validateBundle checks the entries of a database export.
+func validateBundle(name string, s *ferryv1.ExportProfileSpec) error {
+	if len(s.GetBundle()) == 0 {
+		if s.GetZip() {
+			return errs.Invalid("export profile %q: zip needs a bundle of datasets", name)
+		}
+		return nil
+	}
+	if s.GetDataset() != "" || s.GetSelection() != "" || s.GetTemplate() != "" || len(s.GetSort()) > 0 || s.GetMaxRows() != 0 {
+		return errs.Invalid("export profile %q: with a bundle, give dataset, selection, sort, maxRows and template per entry", name)
+	}
+	if s.GetDeltaFiles() || s.GetDeletions() != ferryv1.Deletions_DELETIONS_OMIT {
+		return errs.Invalid("export profile %q: a bundle writes one file per dataset; deltaFiles and deletions other than omit do not apply", name)
+	}
+	names := map[string]int{}
+	for i, e := range s.GetBundle() {
+		where := fmt.Sprintf("export profile %q bundle entry %d", name, i+1)
+		switch {
+		case e.GetDataset() == "":
+			return errs.Invalid("%s names no dataset", where)
+		case e.GetMaxRows() < 0:
+			return errs.Invalid("%s: maxRows must not be negative", where)
+		}
+		if e.GetFileName() == "" {
+			e.FileName = "{dataset}"
+		}
+		n, err := filename.Fill(e.GetFileName(), "p", e.GetDataset(), "00000000-0000-0000-0000-000000000000", 1, time.Unix(0, 0), "csv")
+		if err != nil {
+			return errs.Invalid("%s: %s", where, err)
+		}
+		if j, ok := names[n]; ok {
+			return errs.Invalid("%s writes the same file name as entry %d (%s)", where, j, n)
+		}
+		names[n] = i + 1
+	}
+	return nil
 }

@@ -116,6 +116,8 @@ func (s *Store) ListExportProfiles(ctx context.Context, p auth.Principal) ([]*fe
 type resolved struct {
 	dataset  *ferryv1.Dataset
 	template *ferryv1.TemplateSpec
+	// parts are a bundle's entries.
+	parts []*ferryv1.ExportPart
 }
 
 func (s *Store) toExportProfile(ctx context.Context, p auth.Principal, v version) (*ferryv1.ExportProfile, *resolved, error) {
@@ -132,8 +134,30 @@ func (s *Store) toExportProfile(ctx context.Context, p auth.Principal, v version
 	return ep, r, nil
 }
 
-// exportValidity lists why an export profile cannot run now.
+// exportValidity lists why an export profile cannot run now. For a bundle
+// it checks every entry and returns the resolved entries.
 func (s *Store) exportValidity(ctx context.Context, p auth.Principal, spec *ferryv1.ExportProfileSpec) (*resolved, []string, error) {
+	if len(spec.GetBundle()) == 0 {
+		return s.entryValidity(ctx, p, spec)
+	}
+	r := &resolved{}
+	var problems []string
+	for i, e := range spec.GetBundle() {
+		one := &ferryv1.ExportProfileSpec{Dataset: e.GetDataset(), Selection: e.GetSelection(), Sort: e.GetSort(), Template: e.GetTemplate()}
+		er, eps, err := s.entryValidity(ctx, p, one)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, prob := range eps {
+			problems = append(problems, fmt.Sprintf("entry %d (%s): %s", i+1, e.GetDataset(), prob))
+		}
+		r.parts = append(r.parts, &ferryv1.ExportPart{Entry: e, Dataset: er.dataset, Template: er.template, Table: e.GetDataset()})
+	}
+	return r, problems, nil
+}
+
+// entryValidity lists why one dataset's export cannot run now.
+func (s *Store) entryValidity(ctx context.Context, p auth.Principal, spec *ferryv1.ExportProfileSpec) (*resolved, []string, error) {
 	var problems []string
 	r := &resolved{template: &ferryv1.TemplateSpec{}}
 	ds, err := s.GetDataset(ctx, p, spec.GetDataset())
@@ -232,14 +256,22 @@ func (s *Store) CreateExportRun(ctx context.Context, p auth.Principal, name stri
 	}
 	runID := uuid.New()
 	snap := &ferryv1.ExportSnapshot{TenantId: p.TenantID.String(), RunId: runID.String(), Profile: name, ProfileVersion: ep.GetVersion(),
-		Spec: ep.GetSpec(), Template: r.template, Dataset: r.dataset, Schema: p.Schema, Table: r.dataset.GetName()}
+		Spec: ep.GetSpec(), Template: r.template, Dataset: r.dataset, Schema: p.Schema, Table: r.dataset.GetName(), Parts: r.parts}
+	datasetName := r.dataset.GetName()
+	if len(r.parts) > 0 {
+		var names []string
+		for _, part := range r.parts {
+			names = append(names, part.GetDataset().GetName())
+		}
+		datasetName = strings.Join(names, ",")
+	}
 	if v.Watermark != nil && ep.GetSpec().GetMode() == ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL {
 		snap.Watermark = *v.Watermark
 	}
 	var seq int64
 	err = s.pool.QueryRow(ctx, `INSERT INTO ferry.runs (id, tenant_id, export_profile_id, profile_name, profile_version, dataset_name,
 			trigger, status, kind, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 'export', '') RETURNING seq`,
-		runID, p.TenantID, v.ID, name, ep.GetVersion(), r.dataset.GetName(), triggerName(trigger)).Scan(&seq)
+		runID, p.TenantID, v.ID, name, ep.GetVersion(), datasetName, triggerName(trigger)).Scan(&seq)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create export run of %s: %w", name, err)
 	}

@@ -1448,8 +1448,10 @@ type ExportSnapshot struct {
 	Schema   string        `protobuf:"bytes,9,opt,name=schema,proto3" json:"schema,omitempty"`
 	Table    string        `protobuf:"bytes,10,opt,name=table,proto3" json:"table,omitempty"`
 	// watermark is the pg_snapshot of the last successful run (incremental mode); empty: none yet.
-	Watermark     string                 `protobuf:"bytes,11,opt,name=watermark,proto3" json:"watermark,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Watermark  string                 `protobuf:"bytes,11,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// parts are the files of a database export, as they were.
+	Parts         []*ExportPart `protobuf:"bytes,13,rep,name=parts,proto3" json:"parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1568,6 +1570,82 @@ func (x *ExportSnapshot) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ExportSnapshot) GetParts() []*ExportPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+// ExportPart is one file of a database export.
+type ExportPart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *BundleEntry           `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	Dataset       *Dataset               `protobuf:"bytes,2,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Template      *TemplateSpec          `protobuf:"bytes,3,opt,name=template,proto3" json:"template,omitempty"`
+	Table         string                 `protobuf:"bytes,4,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPart) Reset() {
+	*x = ExportPart{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPart) ProtoMessage() {}
+
+func (x *ExportPart) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPart.ProtoReflect.Descriptor instead.
+func (*ExportPart) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExportPart) GetEntry() *BundleEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *ExportPart) GetDataset() *Dataset {
+	if x != nil {
+		return x.Dataset
+	}
+	return nil
+}
+
+func (x *ExportPart) GetTemplate() *TemplateSpec {
+	if x != nil {
+		return x.Template
+	}
+	return nil
+}
+
+func (x *ExportPart) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
 // ExportCommand tells the export service to run an export.
 type ExportCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1578,7 +1656,7 @@ type ExportCommand struct {
 
 func (x *ExportCommand) Reset() {
 	*x = ExportCommand{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[20]
+	mi := &file_ferry_v1_bus_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1668,7 @@ func (x *ExportCommand) String() string {
 func (*ExportCommand) ProtoMessage() {}
 
 func (x *ExportCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[20]
+	mi := &file_ferry_v1_bus_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1681,7 @@ func (x *ExportCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportCommand.ProtoReflect.Descriptor instead.
 func (*ExportCommand) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{20}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExportCommand) GetRun() *ExportSnapshot {
@@ -1623,7 +1701,7 @@ type RunOutputs struct {
 
 func (x *RunOutputs) Reset() {
 	*x = RunOutputs{}
-	mi := &file_ferry_v1_bus_proto_msgTypes[21]
+	mi := &file_ferry_v1_bus_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1713,7 @@ func (x *RunOutputs) String() string {
 func (*RunOutputs) ProtoMessage() {}
 
 func (x *RunOutputs) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_bus_proto_msgTypes[21]
+	mi := &file_ferry_v1_bus_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1726,7 @@ func (x *RunOutputs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunOutputs.ProtoReflect.Descriptor instead.
 func (*RunOutputs) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{21}
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RunOutputs) GetOutputs() []*RunOutput {
@@ -1771,7 +1849,7 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x05table\x18\x01 \x01(\v2\x18.ferry.v1.CrossReferenceR\x05table\x12\x12\n" +
 	"\x04more\x18\x02 \x01(\bR\x04more\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\xbb\x03\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xe7\x03\n" +
 	"\x0eExportSnapshot\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x17\n" +
@@ -1786,7 +1864,14 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	" \x01(\tR\x05table\x12\x1c\n" +
 	"\twatermark\x18\v \x01(\tR\twatermark\x12;\n" +
 	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\";\n" +
+	"createTime\x12*\n" +
+	"\x05parts\x18\r \x03(\v2\x14.ferry.v1.ExportPartR\x05parts\"\xb0\x01\n" +
+	"\n" +
+	"ExportPart\x12+\n" +
+	"\x05entry\x18\x01 \x01(\v2\x15.ferry.v1.BundleEntryR\x05entry\x12+\n" +
+	"\adataset\x18\x02 \x01(\v2\x11.ferry.v1.DatasetR\adataset\x122\n" +
+	"\btemplate\x18\x03 \x01(\v2\x16.ferry.v1.TemplateSpecR\btemplate\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table\";\n" +
 	"\rExportCommand\x12*\n" +
 	"\x03run\x18\x01 \x01(\v2\x18.ferry.v1.ExportSnapshotR\x03run\";\n" +
 	"\n" +
@@ -1806,7 +1891,7 @@ func file_ferry_v1_bus_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_bus_proto_rawDescData
 }
 
-var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_ferry_v1_bus_proto_goTypes = []any{
 	(*RunSnapshot)(nil),                // 0: ferry.v1.RunSnapshot
 	(*ReferencedDataset)(nil),          // 1: ferry.v1.ReferencedDataset
@@ -1828,61 +1913,67 @@ var file_ferry_v1_bus_proto_goTypes = []any{
 	(*CrossReferenceFetchRequest)(nil), // 17: ferry.v1.CrossReferenceFetchRequest
 	(*CrossReferenceFetchReply)(nil),   // 18: ferry.v1.CrossReferenceFetchReply
 	(*ExportSnapshot)(nil),             // 19: ferry.v1.ExportSnapshot
-	(*ExportCommand)(nil),              // 20: ferry.v1.ExportCommand
-	(*RunOutputs)(nil),                 // 21: ferry.v1.RunOutputs
-	nil,                                // 22: ferry.v1.RecordBatch.FieldColumnsEntry
-	(*ImportProfileSpec)(nil),          // 23: ferry.v1.ImportProfileSpec
-	(*Dataset)(nil),                    // 24: ferry.v1.Dataset
-	(RunTrigger)(0),                    // 25: ferry.v1.RunTrigger
-	(*RunFile)(nil),                    // 26: ferry.v1.RunFile
-	(*Run)(nil),                        // 27: ferry.v1.Run
-	(*Reject)(nil),                     // 28: ferry.v1.Reject
-	(*HeldRow)(nil),                    // 29: ferry.v1.HeldRow
-	(*RunCounts)(nil),                  // 30: ferry.v1.RunCounts
-	(*CrossReference)(nil),             // 31: ferry.v1.CrossReference
-	(*ExportProfileSpec)(nil),          // 32: ferry.v1.ExportProfileSpec
-	(*TemplateSpec)(nil),               // 33: ferry.v1.TemplateSpec
-	(*timestamppb.Timestamp)(nil),      // 34: google.protobuf.Timestamp
-	(*RunOutput)(nil),                  // 35: ferry.v1.RunOutput
+	(*ExportPart)(nil),                 // 20: ferry.v1.ExportPart
+	(*ExportCommand)(nil),              // 21: ferry.v1.ExportCommand
+	(*RunOutputs)(nil),                 // 22: ferry.v1.RunOutputs
+	nil,                                // 23: ferry.v1.RecordBatch.FieldColumnsEntry
+	(*ImportProfileSpec)(nil),          // 24: ferry.v1.ImportProfileSpec
+	(*Dataset)(nil),                    // 25: ferry.v1.Dataset
+	(RunTrigger)(0),                    // 26: ferry.v1.RunTrigger
+	(*RunFile)(nil),                    // 27: ferry.v1.RunFile
+	(*Run)(nil),                        // 28: ferry.v1.Run
+	(*Reject)(nil),                     // 29: ferry.v1.Reject
+	(*HeldRow)(nil),                    // 30: ferry.v1.HeldRow
+	(*RunCounts)(nil),                  // 31: ferry.v1.RunCounts
+	(*CrossReference)(nil),             // 32: ferry.v1.CrossReference
+	(*ExportProfileSpec)(nil),          // 33: ferry.v1.ExportProfileSpec
+	(*TemplateSpec)(nil),               // 34: ferry.v1.TemplateSpec
+	(*timestamppb.Timestamp)(nil),      // 35: google.protobuf.Timestamp
+	(*BundleEntry)(nil),                // 36: ferry.v1.BundleEntry
+	(*RunOutput)(nil),                  // 37: ferry.v1.RunOutput
 }
 var file_ferry_v1_bus_proto_depIdxs = []int32{
-	23, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
-	24, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
+	24, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
+	25, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
 	1,  // 2: ferry.v1.RunSnapshot.references:type_name -> ferry.v1.ReferencedDataset
-	24, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
-	25, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
-	26, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
-	27, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
+	25, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
+	26, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
+	27, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
+	28, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
 	0,  // 7: ferry.v1.RunCreateReply.snapshot:type_name -> ferry.v1.RunSnapshot
 	0,  // 8: ferry.v1.ImportCommand.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 9: ferry.v1.Chunk.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 10: ferry.v1.RecordBatch.run:type_name -> ferry.v1.RunSnapshot
-	28, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
+	29, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
 	7,  // 12: ferry.v1.RecordBatch.held:type_name -> ferry.v1.HeldRecord
-	22, // 13: ferry.v1.RecordBatch.field_columns:type_name -> ferry.v1.RecordBatch.FieldColumnsEntry
-	29, // 14: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
-	30, // 15: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
+	23, // 13: ferry.v1.RecordBatch.field_columns:type_name -> ferry.v1.RecordBatch.FieldColumnsEntry
+	30, // 14: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
+	31, // 15: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
 	0,  // 16: ferry.v1.ApplyCommand.run:type_name -> ferry.v1.RunSnapshot
-	26, // 17: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
+	27, // 17: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
 	8,  // 18: ferry.v1.Progress.applied:type_name -> ferry.v1.ChunkApplied
 	11, // 19: ferry.v1.Progress.manifest:type_name -> ferry.v1.Manifest
 	12, // 20: ferry.v1.Progress.failed:type_name -> ferry.v1.RunFailed
 	13, // 21: ferry.v1.Progress.canceled:type_name -> ferry.v1.RunCanceled
 	14, // 22: ferry.v1.Progress.started:type_name -> ferry.v1.RunStarted
 	10, // 23: ferry.v1.Progress.run_applied:type_name -> ferry.v1.RunApplied
-	27, // 24: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
-	31, // 25: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
-	32, // 26: ferry.v1.ExportSnapshot.spec:type_name -> ferry.v1.ExportProfileSpec
-	33, // 27: ferry.v1.ExportSnapshot.template:type_name -> ferry.v1.TemplateSpec
-	24, // 28: ferry.v1.ExportSnapshot.dataset:type_name -> ferry.v1.Dataset
-	34, // 29: ferry.v1.ExportSnapshot.create_time:type_name -> google.protobuf.Timestamp
-	19, // 30: ferry.v1.ExportCommand.run:type_name -> ferry.v1.ExportSnapshot
-	35, // 31: ferry.v1.RunOutputs.outputs:type_name -> ferry.v1.RunOutput
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	28, // 24: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
+	32, // 25: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
+	33, // 26: ferry.v1.ExportSnapshot.spec:type_name -> ferry.v1.ExportProfileSpec
+	34, // 27: ferry.v1.ExportSnapshot.template:type_name -> ferry.v1.TemplateSpec
+	25, // 28: ferry.v1.ExportSnapshot.dataset:type_name -> ferry.v1.Dataset
+	35, // 29: ferry.v1.ExportSnapshot.create_time:type_name -> google.protobuf.Timestamp
+	20, // 30: ferry.v1.ExportSnapshot.parts:type_name -> ferry.v1.ExportPart
+	36, // 31: ferry.v1.ExportPart.entry:type_name -> ferry.v1.BundleEntry
+	25, // 32: ferry.v1.ExportPart.dataset:type_name -> ferry.v1.Dataset
+	34, // 33: ferry.v1.ExportPart.template:type_name -> ferry.v1.TemplateSpec
+	19, // 34: ferry.v1.ExportCommand.run:type_name -> ferry.v1.ExportSnapshot
+	37, // 35: ferry.v1.RunOutputs.outputs:type_name -> ferry.v1.RunOutput
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_bus_proto_init() }
@@ -1909,7 +2000,7 @@ func file_ferry_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_bus_proto_rawDesc), len(file_ferry_v1_bus_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -679,6 +679,13 @@ type ExportProfileSpec struct {
 	// text starting with = + - @ tab CR or NUL), for machine feeds.
 	AllowFormulas bool        `protobuf:"varint,13,opt,name=allow_formulas,json=allowFormulas,proto3" json:"allow_formulas,omitempty"`
 	Unencodable   Unencodable `protobuf:"varint,14,opt,name=unencodable,proto3,enum=ferry.v1.Unencodable" json:"unencodable,omitempty"`
+	// bundle makes a database export: one file per entry, each a dataset with
+	// its own selection, sort, template and file name, read from one snapshot
+	// and recorded as one run. With a bundle, dataset, selection, sort,
+	// max_rows and template above are not used.
+	Bundle []*BundleEntry `protobuf:"bytes,15,rep,name=bundle,proto3" json:"bundle,omitempty"`
+	// zip puts the bundle's files into one .zip archive.
+	Zip           bool `protobuf:"varint,16,opt,name=zip,proto3" json:"zip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -811,6 +818,106 @@ func (x *ExportProfileSpec) GetUnencodable() Unencodable {
 	return Unencodable_UNENCODABLE_UNSPECIFIED
 }
 
+func (x *ExportProfileSpec) GetBundle() []*BundleEntry {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
+func (x *ExportProfileSpec) GetZip() bool {
+	if x != nil {
+		return x.Zip
+	}
+	return false
+}
+
+// BundleEntry is one file of a database export.
+type BundleEntry struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Dataset   string                 `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
+	Selection string                 `protobuf:"bytes,2,opt,name=selection,proto3" json:"selection,omitempty"`
+	Sort      []*SortKey             `protobuf:"bytes,3,rep,name=sort,proto3" json:"sort,omitempty"`
+	MaxRows   int64                  `protobuf:"varint,4,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
+	Template  string                 `protobuf:"bytes,5,opt,name=template,proto3" json:"template,omitempty"`
+	// file_name is a file name template as ExportProfileSpec.file_name; "{dataset}" when empty.
+	FileName      string `protobuf:"bytes,6,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundleEntry) Reset() {
+	*x = BundleEntry{}
+	mi := &file_ferry_v1_export_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundleEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundleEntry) ProtoMessage() {}
+
+func (x *BundleEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_export_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundleEntry.ProtoReflect.Descriptor instead.
+func (*BundleEntry) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BundleEntry) GetDataset() string {
+	if x != nil {
+		return x.Dataset
+	}
+	return ""
+}
+
+func (x *BundleEntry) GetSelection() string {
+	if x != nil {
+		return x.Selection
+	}
+	return ""
+}
+
+func (x *BundleEntry) GetSort() []*SortKey {
+	if x != nil {
+		return x.Sort
+	}
+	return nil
+}
+
+func (x *BundleEntry) GetMaxRows() int64 {
+	if x != nil {
+		return x.MaxRows
+	}
+	return 0
+}
+
+func (x *BundleEntry) GetTemplate() string {
+	if x != nil {
+		return x.Template
+	}
+	return ""
+}
+
+func (x *BundleEntry) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
 // ExportProfile is one version of an export profile, with its validity now.
 type ExportProfile struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -828,7 +935,7 @@ type ExportProfile struct {
 
 func (x *ExportProfile) Reset() {
 	*x = ExportProfile{}
-	mi := &file_ferry_v1_export_proto_msgTypes[6]
+	mi := &file_ferry_v1_export_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +947,7 @@ func (x *ExportProfile) String() string {
 func (*ExportProfile) ProtoMessage() {}
 
 func (x *ExportProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[6]
+	mi := &file_ferry_v1_export_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +960,7 @@ func (x *ExportProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportProfile.ProtoReflect.Descriptor instead.
 func (*ExportProfile) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExportProfile) GetName() string {
@@ -915,7 +1022,7 @@ type ApplyTemplateRequest struct {
 
 func (x *ApplyTemplateRequest) Reset() {
 	*x = ApplyTemplateRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[7]
+	mi := &file_ferry_v1_export_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1034,7 @@ func (x *ApplyTemplateRequest) String() string {
 func (*ApplyTemplateRequest) ProtoMessage() {}
 
 func (x *ApplyTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[7]
+	mi := &file_ferry_v1_export_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1047,7 @@ func (x *ApplyTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyTemplateRequest.ProtoReflect.Descriptor instead.
 func (*ApplyTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ApplyTemplateRequest) GetName() string {
@@ -967,7 +1074,7 @@ type ApplyTemplateResponse struct {
 
 func (x *ApplyTemplateResponse) Reset() {
 	*x = ApplyTemplateResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[8]
+	mi := &file_ferry_v1_export_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1086,7 @@ func (x *ApplyTemplateResponse) String() string {
 func (*ApplyTemplateResponse) ProtoMessage() {}
 
 func (x *ApplyTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[8]
+	mi := &file_ferry_v1_export_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1099,7 @@ func (x *ApplyTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyTemplateResponse.ProtoReflect.Descriptor instead.
 func (*ApplyTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ApplyTemplateResponse) GetTemplate() *Template {
@@ -1018,7 +1125,7 @@ type GetTemplateRequest struct {
 
 func (x *GetTemplateRequest) Reset() {
 	*x = GetTemplateRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[9]
+	mi := &file_ferry_v1_export_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1137,7 @@ func (x *GetTemplateRequest) String() string {
 func (*GetTemplateRequest) ProtoMessage() {}
 
 func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[9]
+	mi := &file_ferry_v1_export_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1150,7 @@ func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateRequest.ProtoReflect.Descriptor instead.
 func (*GetTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetTemplateRequest) GetName() string {
@@ -1062,7 +1169,7 @@ type GetTemplateResponse struct {
 
 func (x *GetTemplateResponse) Reset() {
 	*x = GetTemplateResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[10]
+	mi := &file_ferry_v1_export_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1181,7 @@ func (x *GetTemplateResponse) String() string {
 func (*GetTemplateResponse) ProtoMessage() {}
 
 func (x *GetTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[10]
+	mi := &file_ferry_v1_export_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1194,7 @@ func (x *GetTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateResponse.ProtoReflect.Descriptor instead.
 func (*GetTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetTemplateResponse) GetTemplate() *Template {
@@ -1105,7 +1212,7 @@ type ListTemplatesRequest struct {
 
 func (x *ListTemplatesRequest) Reset() {
 	*x = ListTemplatesRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[11]
+	mi := &file_ferry_v1_export_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1224,7 @@ func (x *ListTemplatesRequest) String() string {
 func (*ListTemplatesRequest) ProtoMessage() {}
 
 func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[11]
+	mi := &file_ferry_v1_export_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1237,7 @@ func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesRequest.ProtoReflect.Descriptor instead.
 func (*ListTemplatesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{12}
 }
 
 type ListTemplatesResponse struct {
@@ -1142,7 +1249,7 @@ type ListTemplatesResponse struct {
 
 func (x *ListTemplatesResponse) Reset() {
 	*x = ListTemplatesResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[12]
+	mi := &file_ferry_v1_export_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1261,7 @@ func (x *ListTemplatesResponse) String() string {
 func (*ListTemplatesResponse) ProtoMessage() {}
 
 func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[12]
+	mi := &file_ferry_v1_export_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1274,7 @@ func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesResponse.ProtoReflect.Descriptor instead.
 func (*ListTemplatesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListTemplatesResponse) GetTemplates() []*Template {
@@ -1187,7 +1294,7 @@ type ApplyExportProfileRequest struct {
 
 func (x *ApplyExportProfileRequest) Reset() {
 	*x = ApplyExportProfileRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[13]
+	mi := &file_ferry_v1_export_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1306,7 @@ func (x *ApplyExportProfileRequest) String() string {
 func (*ApplyExportProfileRequest) ProtoMessage() {}
 
 func (x *ApplyExportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[13]
+	mi := &file_ferry_v1_export_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1319,7 @@ func (x *ApplyExportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyExportProfileRequest.ProtoReflect.Descriptor instead.
 func (*ApplyExportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{13}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApplyExportProfileRequest) GetName() string {
@@ -1239,7 +1346,7 @@ type ApplyExportProfileResponse struct {
 
 func (x *ApplyExportProfileResponse) Reset() {
 	*x = ApplyExportProfileResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[14]
+	mi := &file_ferry_v1_export_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1358,7 @@ func (x *ApplyExportProfileResponse) String() string {
 func (*ApplyExportProfileResponse) ProtoMessage() {}
 
 func (x *ApplyExportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[14]
+	mi := &file_ferry_v1_export_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1371,7 @@ func (x *ApplyExportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyExportProfileResponse.ProtoReflect.Descriptor instead.
 func (*ApplyExportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{14}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ApplyExportProfileResponse) GetProfile() *ExportProfile {
@@ -1291,7 +1398,7 @@ type GetExportProfileRequest struct {
 
 func (x *GetExportProfileRequest) Reset() {
 	*x = GetExportProfileRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[15]
+	mi := &file_ferry_v1_export_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1410,7 @@ func (x *GetExportProfileRequest) String() string {
 func (*GetExportProfileRequest) ProtoMessage() {}
 
 func (x *GetExportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[15]
+	mi := &file_ferry_v1_export_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1423,7 @@ func (x *GetExportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExportProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetExportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{15}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetExportProfileRequest) GetName() string {
@@ -1342,7 +1449,7 @@ type GetExportProfileResponse struct {
 
 func (x *GetExportProfileResponse) Reset() {
 	*x = GetExportProfileResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[16]
+	mi := &file_ferry_v1_export_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1461,7 @@ func (x *GetExportProfileResponse) String() string {
 func (*GetExportProfileResponse) ProtoMessage() {}
 
 func (x *GetExportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[16]
+	mi := &file_ferry_v1_export_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1474,7 @@ func (x *GetExportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExportProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetExportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{16}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetExportProfileResponse) GetProfile() *ExportProfile {
@@ -1385,7 +1492,7 @@ type ListExportProfilesRequest struct {
 
 func (x *ListExportProfilesRequest) Reset() {
 	*x = ListExportProfilesRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[17]
+	mi := &file_ferry_v1_export_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1504,7 @@ func (x *ListExportProfilesRequest) String() string {
 func (*ListExportProfilesRequest) ProtoMessage() {}
 
 func (x *ListExportProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[17]
+	mi := &file_ferry_v1_export_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1517,7 @@ func (x *ListExportProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExportProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListExportProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{17}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{18}
 }
 
 type ListExportProfilesResponse struct {
@@ -1422,7 +1529,7 @@ type ListExportProfilesResponse struct {
 
 func (x *ListExportProfilesResponse) Reset() {
 	*x = ListExportProfilesResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[18]
+	mi := &file_ferry_v1_export_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1541,7 @@ func (x *ListExportProfilesResponse) String() string {
 func (*ListExportProfilesResponse) ProtoMessage() {}
 
 func (x *ListExportProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[18]
+	mi := &file_ferry_v1_export_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1554,7 @@ func (x *ListExportProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExportProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListExportProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{18}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListExportProfilesResponse) GetProfiles() []*ExportProfile {
@@ -1466,7 +1573,7 @@ type StartExportRequest struct {
 
 func (x *StartExportRequest) Reset() {
 	*x = StartExportRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[19]
+	mi := &file_ferry_v1_export_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1585,7 @@ func (x *StartExportRequest) String() string {
 func (*StartExportRequest) ProtoMessage() {}
 
 func (x *StartExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[19]
+	mi := &file_ferry_v1_export_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1598,7 @@ func (x *StartExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartExportRequest.ProtoReflect.Descriptor instead.
 func (*StartExportRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{19}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StartExportRequest) GetName() string {
@@ -1510,7 +1617,7 @@ type StartExportResponse struct {
 
 func (x *StartExportResponse) Reset() {
 	*x = StartExportResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[20]
+	mi := &file_ferry_v1_export_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1629,7 @@ func (x *StartExportResponse) String() string {
 func (*StartExportResponse) ProtoMessage() {}
 
 func (x *StartExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[20]
+	mi := &file_ferry_v1_export_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1642,7 @@ func (x *StartExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartExportResponse.ProtoReflect.Descriptor instead.
 func (*StartExportResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{20}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StartExportResponse) GetRun() *Run {
@@ -1556,7 +1663,7 @@ type DownloadOutputRequest struct {
 
 func (x *DownloadOutputRequest) Reset() {
 	*x = DownloadOutputRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[21]
+	mi := &file_ferry_v1_export_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1675,7 @@ func (x *DownloadOutputRequest) String() string {
 func (*DownloadOutputRequest) ProtoMessage() {}
 
 func (x *DownloadOutputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[21]
+	mi := &file_ferry_v1_export_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1688,7 @@ func (x *DownloadOutputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadOutputRequest.ProtoReflect.Descriptor instead.
 func (*DownloadOutputRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{21}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DownloadOutputRequest) GetRun() string {
@@ -1611,7 +1718,7 @@ type DownloadOutputResponse struct {
 
 func (x *DownloadOutputResponse) Reset() {
 	*x = DownloadOutputResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[22]
+	mi := &file_ferry_v1_export_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1730,7 @@ func (x *DownloadOutputResponse) String() string {
 func (*DownloadOutputResponse) ProtoMessage() {}
 
 func (x *DownloadOutputResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[22]
+	mi := &file_ferry_v1_export_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1743,7 @@ func (x *DownloadOutputResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadOutputResponse.ProtoReflect.Descriptor instead.
 func (*DownloadOutputResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{22}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DownloadOutputResponse) GetData() []byte {
@@ -1681,7 +1788,7 @@ type CreateShareLinkRequest struct {
 
 func (x *CreateShareLinkRequest) Reset() {
 	*x = CreateShareLinkRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[23]
+	mi := &file_ferry_v1_export_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1800,7 @@ func (x *CreateShareLinkRequest) String() string {
 func (*CreateShareLinkRequest) ProtoMessage() {}
 
 func (x *CreateShareLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[23]
+	mi := &file_ferry_v1_export_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1813,7 @@ func (x *CreateShareLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateShareLinkRequest.ProtoReflect.Descriptor instead.
 func (*CreateShareLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{23}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateShareLinkRequest) GetRun() string {
@@ -1749,7 +1856,7 @@ type CreateShareLinkResponse struct {
 
 func (x *CreateShareLinkResponse) Reset() {
 	*x = CreateShareLinkResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[24]
+	mi := &file_ferry_v1_export_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1868,7 @@ func (x *CreateShareLinkResponse) String() string {
 func (*CreateShareLinkResponse) ProtoMessage() {}
 
 func (x *CreateShareLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[24]
+	mi := &file_ferry_v1_export_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1881,7 @@ func (x *CreateShareLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateShareLinkResponse.ProtoReflect.Descriptor instead.
 func (*CreateShareLinkResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{24}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateShareLinkResponse) GetToken() string {
@@ -1807,7 +1914,7 @@ type RevokeShareLinkRequest struct {
 
 func (x *RevokeShareLinkRequest) Reset() {
 	*x = RevokeShareLinkRequest{}
-	mi := &file_ferry_v1_export_proto_msgTypes[25]
+	mi := &file_ferry_v1_export_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1926,7 @@ func (x *RevokeShareLinkRequest) String() string {
 func (*RevokeShareLinkRequest) ProtoMessage() {}
 
 func (x *RevokeShareLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[25]
+	mi := &file_ferry_v1_export_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1939,7 @@ func (x *RevokeShareLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeShareLinkRequest.ProtoReflect.Descriptor instead.
 func (*RevokeShareLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{25}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RevokeShareLinkRequest) GetToken() string {
@@ -1850,7 +1957,7 @@ type RevokeShareLinkResponse struct {
 
 func (x *RevokeShareLinkResponse) Reset() {
 	*x = RevokeShareLinkResponse{}
-	mi := &file_ferry_v1_export_proto_msgTypes[26]
+	mi := &file_ferry_v1_export_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1969,7 @@ func (x *RevokeShareLinkResponse) String() string {
 func (*RevokeShareLinkResponse) ProtoMessage() {}
 
 func (x *RevokeShareLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_export_proto_msgTypes[26]
+	mi := &file_ferry_v1_export_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1982,7 @@ func (x *RevokeShareLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeShareLinkResponse.ProtoReflect.Descriptor instead.
 func (*RevokeShareLinkResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_export_proto_rawDescGZIP(), []int{26}
+	return file_ferry_v1_export_proto_rawDescGZIP(), []int{27}
 }
 
 var File_ferry_v1_export_proto protoreflect.FileDescriptor
@@ -1915,7 +2022,7 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1e\n" +
 	"\n" +
 	"descending\x18\x02 \x01(\bR\n" +
-	"descending\"\xac\x04\n" +
+	"descending\"\xed\x04\n" +
 	"\x11ExportProfileSpec\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12\x1c\n" +
 	"\tselection\x18\x02 \x01(\tR\tselection\x12%\n" +
@@ -1932,7 +2039,16 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\vdelta_files\x18\f \x01(\bR\n" +
 	"deltaFiles\x12%\n" +
 	"\x0eallow_formulas\x18\r \x01(\bR\rallowFormulas\x127\n" +
-	"\vunencodable\x18\x0e \x01(\x0e2\x15.ferry.v1.UnencodableR\vunencodable\"\x9a\x02\n" +
+	"\vunencodable\x18\x0e \x01(\x0e2\x15.ferry.v1.UnencodableR\vunencodable\x12-\n" +
+	"\x06bundle\x18\x0f \x03(\v2\x15.ferry.v1.BundleEntryR\x06bundle\x12\x10\n" +
+	"\x03zip\x18\x10 \x01(\bR\x03zip\"\xc0\x01\n" +
+	"\vBundleEntry\x12\x18\n" +
+	"\adataset\x18\x01 \x01(\tR\adataset\x12\x1c\n" +
+	"\tselection\x18\x02 \x01(\tR\tselection\x12%\n" +
+	"\x04sort\x18\x03 \x03(\v2\x11.ferry.v1.SortKeyR\x04sort\x12\x19\n" +
+	"\bmax_rows\x18\x04 \x01(\x03R\amaxRows\x12\x1a\n" +
+	"\btemplate\x18\x05 \x01(\tR\btemplate\x12\x1b\n" +
+	"\tfile_name\x18\x06 \x01(\tR\bfileName\"\x9a\x02\n" +
 	"\rExportProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12/\n" +
@@ -2045,7 +2161,7 @@ func file_ferry_v1_export_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_export_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_ferry_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ferry_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ferry_v1_export_proto_goTypes = []any{
 	(ExportFormat)(0),                  // 0: ferry.v1.ExportFormat
 	(ExportMode)(0),                    // 1: ferry.v1.ExportMode
@@ -2058,35 +2174,36 @@ var file_ferry_v1_export_proto_goTypes = []any{
 	(*ExportCSV)(nil),                  // 8: ferry.v1.ExportCSV
 	(*SortKey)(nil),                    // 9: ferry.v1.SortKey
 	(*ExportProfileSpec)(nil),          // 10: ferry.v1.ExportProfileSpec
-	(*ExportProfile)(nil),              // 11: ferry.v1.ExportProfile
-	(*ApplyTemplateRequest)(nil),       // 12: ferry.v1.ApplyTemplateRequest
-	(*ApplyTemplateResponse)(nil),      // 13: ferry.v1.ApplyTemplateResponse
-	(*GetTemplateRequest)(nil),         // 14: ferry.v1.GetTemplateRequest
-	(*GetTemplateResponse)(nil),        // 15: ferry.v1.GetTemplateResponse
-	(*ListTemplatesRequest)(nil),       // 16: ferry.v1.ListTemplatesRequest
-	(*ListTemplatesResponse)(nil),      // 17: ferry.v1.ListTemplatesResponse
-	(*ApplyExportProfileRequest)(nil),  // 18: ferry.v1.ApplyExportProfileRequest
-	(*ApplyExportProfileResponse)(nil), // 19: ferry.v1.ApplyExportProfileResponse
-	(*GetExportProfileRequest)(nil),    // 20: ferry.v1.GetExportProfileRequest
-	(*GetExportProfileResponse)(nil),   // 21: ferry.v1.GetExportProfileResponse
-	(*ListExportProfilesRequest)(nil),  // 22: ferry.v1.ListExportProfilesRequest
-	(*ListExportProfilesResponse)(nil), // 23: ferry.v1.ListExportProfilesResponse
-	(*StartExportRequest)(nil),         // 24: ferry.v1.StartExportRequest
-	(*StartExportResponse)(nil),        // 25: ferry.v1.StartExportResponse
-	(*DownloadOutputRequest)(nil),      // 26: ferry.v1.DownloadOutputRequest
-	(*DownloadOutputResponse)(nil),     // 27: ferry.v1.DownloadOutputResponse
-	(*CreateShareLinkRequest)(nil),     // 28: ferry.v1.CreateShareLinkRequest
-	(*CreateShareLinkResponse)(nil),    // 29: ferry.v1.CreateShareLinkResponse
-	(*RevokeShareLinkRequest)(nil),     // 30: ferry.v1.RevokeShareLinkRequest
-	(*RevokeShareLinkResponse)(nil),    // 31: ferry.v1.RevokeShareLinkResponse
-	(*timestamppb.Timestamp)(nil),      // 32: google.protobuf.Timestamp
-	(*Run)(nil),                        // 33: ferry.v1.Run
+	(*BundleEntry)(nil),                // 11: ferry.v1.BundleEntry
+	(*ExportProfile)(nil),              // 12: ferry.v1.ExportProfile
+	(*ApplyTemplateRequest)(nil),       // 13: ferry.v1.ApplyTemplateRequest
+	(*ApplyTemplateResponse)(nil),      // 14: ferry.v1.ApplyTemplateResponse
+	(*GetTemplateRequest)(nil),         // 15: ferry.v1.GetTemplateRequest
+	(*GetTemplateResponse)(nil),        // 16: ferry.v1.GetTemplateResponse
+	(*ListTemplatesRequest)(nil),       // 17: ferry.v1.ListTemplatesRequest
+	(*ListTemplatesResponse)(nil),      // 18: ferry.v1.ListTemplatesResponse
+	(*ApplyExportProfileRequest)(nil),  // 19: ferry.v1.ApplyExportProfileRequest
+	(*ApplyExportProfileResponse)(nil), // 20: ferry.v1.ApplyExportProfileResponse
+	(*GetExportProfileRequest)(nil),    // 21: ferry.v1.GetExportProfileRequest
+	(*GetExportProfileResponse)(nil),   // 22: ferry.v1.GetExportProfileResponse
+	(*ListExportProfilesRequest)(nil),  // 23: ferry.v1.ListExportProfilesRequest
+	(*ListExportProfilesResponse)(nil), // 24: ferry.v1.ListExportProfilesResponse
+	(*StartExportRequest)(nil),         // 25: ferry.v1.StartExportRequest
+	(*StartExportResponse)(nil),        // 26: ferry.v1.StartExportResponse
+	(*DownloadOutputRequest)(nil),      // 27: ferry.v1.DownloadOutputRequest
+	(*DownloadOutputResponse)(nil),     // 28: ferry.v1.DownloadOutputResponse
+	(*CreateShareLinkRequest)(nil),     // 29: ferry.v1.CreateShareLinkRequest
+	(*CreateShareLinkResponse)(nil),    // 30: ferry.v1.CreateShareLinkResponse
+	(*RevokeShareLinkRequest)(nil),     // 31: ferry.v1.RevokeShareLinkRequest
+	(*RevokeShareLinkResponse)(nil),    // 32: ferry.v1.RevokeShareLinkResponse
+	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
+	(*Run)(nil),                        // 34: ferry.v1.Run
 }
 var file_ferry_v1_export_proto_depIdxs = []int32{
 	5,  // 0: ferry.v1.TemplateSpec.columns:type_name -> ferry.v1.TemplateColumn
 	6,  // 1: ferry.v1.Template.spec:type_name -> ferry.v1.TemplateSpec
-	32, // 2: ferry.v1.Template.create_time:type_name -> google.protobuf.Timestamp
-	32, // 3: ferry.v1.Template.update_time:type_name -> google.protobuf.Timestamp
+	33, // 2: ferry.v1.Template.create_time:type_name -> google.protobuf.Timestamp
+	33, // 3: ferry.v1.Template.update_time:type_name -> google.protobuf.Timestamp
 	9,  // 4: ferry.v1.ExportProfileSpec.sort:type_name -> ferry.v1.SortKey
 	0,  // 5: ferry.v1.ExportProfileSpec.format:type_name -> ferry.v1.ExportFormat
 	8,  // 6: ferry.v1.ExportProfileSpec.csv:type_name -> ferry.v1.ExportCSV
@@ -2094,44 +2211,46 @@ var file_ferry_v1_export_proto_depIdxs = []int32{
 	1,  // 8: ferry.v1.ExportProfileSpec.mode:type_name -> ferry.v1.ExportMode
 	2,  // 9: ferry.v1.ExportProfileSpec.deletions:type_name -> ferry.v1.Deletions
 	4,  // 10: ferry.v1.ExportProfileSpec.unencodable:type_name -> ferry.v1.Unencodable
-	10, // 11: ferry.v1.ExportProfile.spec:type_name -> ferry.v1.ExportProfileSpec
-	32, // 12: ferry.v1.ExportProfile.create_time:type_name -> google.protobuf.Timestamp
-	32, // 13: ferry.v1.ExportProfile.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 14: ferry.v1.ApplyTemplateRequest.spec:type_name -> ferry.v1.TemplateSpec
-	7,  // 15: ferry.v1.ApplyTemplateResponse.template:type_name -> ferry.v1.Template
-	7,  // 16: ferry.v1.GetTemplateResponse.template:type_name -> ferry.v1.Template
-	7,  // 17: ferry.v1.ListTemplatesResponse.templates:type_name -> ferry.v1.Template
-	10, // 18: ferry.v1.ApplyExportProfileRequest.spec:type_name -> ferry.v1.ExportProfileSpec
-	11, // 19: ferry.v1.ApplyExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
-	11, // 20: ferry.v1.GetExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
-	11, // 21: ferry.v1.ListExportProfilesResponse.profiles:type_name -> ferry.v1.ExportProfile
-	33, // 22: ferry.v1.StartExportResponse.run:type_name -> ferry.v1.Run
-	32, // 23: ferry.v1.CreateShareLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	12, // 24: ferry.v1.ExportService.ApplyTemplate:input_type -> ferry.v1.ApplyTemplateRequest
-	14, // 25: ferry.v1.ExportService.GetTemplate:input_type -> ferry.v1.GetTemplateRequest
-	16, // 26: ferry.v1.ExportService.ListTemplates:input_type -> ferry.v1.ListTemplatesRequest
-	18, // 27: ferry.v1.ExportService.ApplyExportProfile:input_type -> ferry.v1.ApplyExportProfileRequest
-	20, // 28: ferry.v1.ExportService.GetExportProfile:input_type -> ferry.v1.GetExportProfileRequest
-	22, // 29: ferry.v1.ExportService.ListExportProfiles:input_type -> ferry.v1.ListExportProfilesRequest
-	24, // 30: ferry.v1.ExportService.StartExport:input_type -> ferry.v1.StartExportRequest
-	26, // 31: ferry.v1.ExportService.DownloadOutput:input_type -> ferry.v1.DownloadOutputRequest
-	28, // 32: ferry.v1.ExportService.CreateShareLink:input_type -> ferry.v1.CreateShareLinkRequest
-	30, // 33: ferry.v1.ExportService.RevokeShareLink:input_type -> ferry.v1.RevokeShareLinkRequest
-	13, // 34: ferry.v1.ExportService.ApplyTemplate:output_type -> ferry.v1.ApplyTemplateResponse
-	15, // 35: ferry.v1.ExportService.GetTemplate:output_type -> ferry.v1.GetTemplateResponse
-	17, // 36: ferry.v1.ExportService.ListTemplates:output_type -> ferry.v1.ListTemplatesResponse
-	19, // 37: ferry.v1.ExportService.ApplyExportProfile:output_type -> ferry.v1.ApplyExportProfileResponse
-	21, // 38: ferry.v1.ExportService.GetExportProfile:output_type -> ferry.v1.GetExportProfileResponse
-	23, // 39: ferry.v1.ExportService.ListExportProfiles:output_type -> ferry.v1.ListExportProfilesResponse
-	25, // 40: ferry.v1.ExportService.StartExport:output_type -> ferry.v1.StartExportResponse
-	27, // 41: ferry.v1.ExportService.DownloadOutput:output_type -> ferry.v1.DownloadOutputResponse
-	29, // 42: ferry.v1.ExportService.CreateShareLink:output_type -> ferry.v1.CreateShareLinkResponse
-	31, // 43: ferry.v1.ExportService.RevokeShareLink:output_type -> ferry.v1.RevokeShareLinkResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	11, // 11: ferry.v1.ExportProfileSpec.bundle:type_name -> ferry.v1.BundleEntry
+	9,  // 12: ferry.v1.BundleEntry.sort:type_name -> ferry.v1.SortKey
+	10, // 13: ferry.v1.ExportProfile.spec:type_name -> ferry.v1.ExportProfileSpec
+	33, // 14: ferry.v1.ExportProfile.create_time:type_name -> google.protobuf.Timestamp
+	33, // 15: ferry.v1.ExportProfile.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 16: ferry.v1.ApplyTemplateRequest.spec:type_name -> ferry.v1.TemplateSpec
+	7,  // 17: ferry.v1.ApplyTemplateResponse.template:type_name -> ferry.v1.Template
+	7,  // 18: ferry.v1.GetTemplateResponse.template:type_name -> ferry.v1.Template
+	7,  // 19: ferry.v1.ListTemplatesResponse.templates:type_name -> ferry.v1.Template
+	10, // 20: ferry.v1.ApplyExportProfileRequest.spec:type_name -> ferry.v1.ExportProfileSpec
+	12, // 21: ferry.v1.ApplyExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
+	12, // 22: ferry.v1.GetExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
+	12, // 23: ferry.v1.ListExportProfilesResponse.profiles:type_name -> ferry.v1.ExportProfile
+	34, // 24: ferry.v1.StartExportResponse.run:type_name -> ferry.v1.Run
+	33, // 25: ferry.v1.CreateShareLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 26: ferry.v1.ExportService.ApplyTemplate:input_type -> ferry.v1.ApplyTemplateRequest
+	15, // 27: ferry.v1.ExportService.GetTemplate:input_type -> ferry.v1.GetTemplateRequest
+	17, // 28: ferry.v1.ExportService.ListTemplates:input_type -> ferry.v1.ListTemplatesRequest
+	19, // 29: ferry.v1.ExportService.ApplyExportProfile:input_type -> ferry.v1.ApplyExportProfileRequest
+	21, // 30: ferry.v1.ExportService.GetExportProfile:input_type -> ferry.v1.GetExportProfileRequest
+	23, // 31: ferry.v1.ExportService.ListExportProfiles:input_type -> ferry.v1.ListExportProfilesRequest
+	25, // 32: ferry.v1.ExportService.StartExport:input_type -> ferry.v1.StartExportRequest
+	27, // 33: ferry.v1.ExportService.DownloadOutput:input_type -> ferry.v1.DownloadOutputRequest
+	29, // 34: ferry.v1.ExportService.CreateShareLink:input_type -> ferry.v1.CreateShareLinkRequest
+	31, // 35: ferry.v1.ExportService.RevokeShareLink:input_type -> ferry.v1.RevokeShareLinkRequest
+	14, // 36: ferry.v1.ExportService.ApplyTemplate:output_type -> ferry.v1.ApplyTemplateResponse
+	16, // 37: ferry.v1.ExportService.GetTemplate:output_type -> ferry.v1.GetTemplateResponse
+	18, // 38: ferry.v1.ExportService.ListTemplates:output_type -> ferry.v1.ListTemplatesResponse
+	20, // 39: ferry.v1.ExportService.ApplyExportProfile:output_type -> ferry.v1.ApplyExportProfileResponse
+	22, // 40: ferry.v1.ExportService.GetExportProfile:output_type -> ferry.v1.GetExportProfileResponse
+	24, // 41: ferry.v1.ExportService.ListExportProfiles:output_type -> ferry.v1.ListExportProfilesResponse
+	26, // 42: ferry.v1.ExportService.StartExport:output_type -> ferry.v1.StartExportResponse
+	28, // 43: ferry.v1.ExportService.DownloadOutput:output_type -> ferry.v1.DownloadOutputResponse
+	30, // 44: ferry.v1.ExportService.CreateShareLink:output_type -> ferry.v1.CreateShareLinkResponse
+	32, // 45: ferry.v1.ExportService.RevokeShareLink:output_type -> ferry.v1.RevokeShareLinkResponse
+	36, // [36:46] is the sub-list for method output_type
+	26, // [26:36] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_export_proto_init() }
@@ -2146,7 +2265,7 @@ func file_ferry_v1_export_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_export_proto_rawDesc), len(file_ferry_v1_export_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
