@@ -37,16 +37,28 @@ func (e *CompileError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-func newCompileError(issues []Issue) *CompileError {
+func newCompileError(issues []Issue) *CompileError { return NewCompileError(issues) }
+
+// NewCompileError reports issues (at least one); the first is the error's
+// position. Packages that compile other CEL dialects (selection) report
+// their problems with it, so that every compile error reads alike.
+func NewCompileError(issues []Issue) *CompileError {
 	return &CompileError{Line: issues[0].Line, Column: issues[0].Column, Message: issues[0].Message, Issues: issues}
+}
+
+// CleanMessage is a CEL issue message as Ferry shows it: without CEL's
+// container note, with operators written as they are in the text.
+func CleanMessage(msg string) string {
+	msg = strings.ReplaceAll(msg, " (in container '')", "")
+	return quotedName.ReplaceAllStringFunc(msg, func(q string) string { return "'" + DisplayName(q[1:len(q)-1]) + "'" })
 }
 
 // quotedName matches a quoted function name in CEL's messages.
 var quotedName = regexp.MustCompile(`'[^' ]+'`)
 
-// displayName writes an operator's function name, such as _+_, as the
+// DisplayName writes an operator's function name, such as _+_, as the
 // operator is written, +.
-func displayName(function string) string {
+func DisplayName(function string) string {
 	if op, ok := operators.FindReverse(function); ok && op != "" {
 		return op
 	}
@@ -76,8 +88,7 @@ func issuesError(src string, parsed *ast.AST, iss *cel.Issues) *CompileError {
 	lines := strings.Split(src, "\n")
 	var issues []Issue
 	for _, e := range iss.Errors() {
-		msg := strings.ReplaceAll(e.Message, " (in container '')", "")
-		msg = quotedName.ReplaceAllStringFunc(msg, func(q string) string { return "'" + displayName(q[1:len(q)-1]) + "'" })
+		msg := CleanMessage(e.Message)
 		line, col := e.Location.Line(), e.Location.Column()
 		if name, ok := calls[e.ExprID]; ok {
 			col = nameStart(lines, line, col, name)

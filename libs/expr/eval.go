@@ -154,7 +154,7 @@ func (p *Program) evalError(in *Input, out ref.Val, err error) error {
 	}
 	if strings.HasPrefix(msg, "no such overload") {
 		if fn, ok := p.calls[e.NodeID()]; ok {
-			if name := displayName(fn); name != fn {
+			if name := DisplayName(fn); name != fn {
 				return fmt.Errorf("operator %s does not apply to the types of these values", name)
 			}
 			return fmt.Errorf("function %s does not apply to the types of these values", fn)

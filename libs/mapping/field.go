@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -127,7 +128,7 @@ func compileField(m *ferryv1.FieldMapping, f *ferryv1.Field, isKey bool, loc *ti
 		if x.GetTable() == "" {
 			return nil, fail("cross reference names no table")
 		}
-		if tables != nil && !contains(tables, x.GetTable()) {
+		if tables != nil && !slices.Contains(tables, x.GetTable()) {
 			return nil, fail("cross-reference table %q does not exist", x.GetTable())
 		}
 		if x.GetUnknown() == ferryv1.UnknownValue_UNKNOWN_VALUE_DEFAULT && x.GetDefaultValue() == "" {
@@ -252,15 +253,6 @@ func oneRune(what, s string, def rune) (rune, error) {
 		return 0, fmt.Errorf("%s %q cannot be a digit or a sign", what, s)
 	}
 	return r, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func typeName(t ferryv1.FieldType) string {

@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,7 +107,7 @@ func Tables(spec *ferryv1.ImportProfileSpec) ([]string, error) {
 			}
 		}
 	}
-	return sortedKeys(seen), nil
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // Check compiles a spec against its dataset without a file: expressions,
@@ -318,7 +320,7 @@ func (p *Plan) locate(pf *planField, m *ferryv1.FieldMapping, header []string, f
 	var matched []string
 	for _, n := range names {
 		for _, i := range find(n) {
-			if !containsInt(at, i) {
+			if !slices.Contains(at, i) {
 				at = append(at, i)
 				matched = append(matched, n)
 			}
@@ -338,15 +340,6 @@ func (p *Plan) locate(pf *planField, m *ferryv1.FieldMapping, header []string, f
 	}
 	pf.src, pf.column = at[0]-1, header[at[0]-1]
 	return nil
-}
-
-func containsInt(v []int, n int) bool {
-	for _, x := range v {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }
 
 func quoteList(v []string) string {
@@ -376,19 +369,6 @@ func joinInts(v []int) string {
 		s[i] = fmt.Sprint(n)
 	}
 	return strings.Join(s, ", ")
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
 
 // Reject is why one row was not taken.
@@ -584,11 +564,7 @@ func exprText(v any) string {
 
 // sourceJSON is a record as a JSON array, storable as PostgreSQL text.
 func sourceJSON(record []string) string {
-	clean := make([]string, len(record))
-	for i, s := range record {
-		clean[i] = strings.ReplaceAll(strings.ToValidUTF8(textenc.Printable(s), "\uFFFD"), "\x00", "\u2400")
-	}
-	b, _ := json.Marshal(clean)
+	b, _ := json.Marshal(textenc.StorableAll(record))
 	return string(b)
 }
 

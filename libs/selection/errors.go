@@ -6,61 +6,22 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/operators"
+
+	"github.com/ferrydata/ferry/libs/expr"
 )
 
-// Issue is one problem in a selection's text.
-type Issue struct {
-	// Line and Column locate the problem, from 1; Column counts characters.
-	Line, Column int
-	Message      string
-}
+// Issue is one problem in a selection's text; Column counts characters.
+type Issue = expr.Issue
 
-// CompileError reports why a selection does not compile.
-type CompileError struct {
-	// Line, Column and Message describe the first problem.
-	Line, Column int
-	Message      string
-	// Issues lists every problem, the first one included, in the order
-	// they were found.
-	Issues []Issue
-}
-
-// Error returns one line per problem, such as
+// CompileError reports why a selection does not compile: one line per
+// problem, such as
 // `line 1, column 1: unknown field "grde" (did you mean "grade"?)`.
-func (e *CompileError) Error() string {
-	lines := make([]string, len(e.Issues))
-	for i, is := range e.Issues {
-		lines[i] = fmt.Sprintf("line %d, column %d: %s", is.Line, is.Column, is.Message)
-	}
-	return strings.Join(lines, "\n")
-}
+type CompileError = expr.CompileError
 
-func newCompileError(issues []Issue) *CompileError {
-	return &CompileError{Line: issues[0].Line, Column: issues[0].Column, Message: issues[0].Message, Issues: issues}
-}
+func newCompileError(issues []Issue) *CompileError { return expr.NewCompileError(issues) }
 
-var (
-	// quotedName matches a quoted function name in CEL's messages.
-	quotedName = regexp.MustCompile(`'[^' ]+'`)
-	// wrapperType matches CEL's name of a nullable field type.
-	wrapperType = regexp.MustCompile(`wrapper\((\w+)\)`)
-)
-
-// displayName writes an operator's function name, such as _+_, as the
-// operator is written, +.
-func displayName(function string) string {
-	if op, ok := operators.FindReverse(function); ok && op != "" {
-		return op
-	}
-	switch function {
-	case operators.Index:
-		return "[]"
-	case operators.Conditional:
-		return "?:"
-	}
-	return function
-}
+// wrapperType matches CEL's name of a nullable field type.
+var wrapperType = regexp.MustCompile(`wrapper\((\w+)\)`)
 
 // celIssues converts CEL's parse and check errors, keeping CEL's messages
 // without its source snippets, with operators written as they are in the
@@ -68,9 +29,7 @@ func displayName(function string) string {
 func celIssues(iss *cel.Issues) *CompileError {
 	var issues []Issue
 	for _, e := range iss.Errors() {
-		msg := strings.ReplaceAll(e.Message, " (in container '')", "")
-		msg = quotedName.ReplaceAllStringFunc(msg, func(q string) string { return "'" + displayName(q[1:len(q)-1]) + "'" })
-		msg = wrapperType.ReplaceAllString(msg, "$1")
+		msg := wrapperType.ReplaceAllString(expr.CleanMessage(e.Message), "$1")
 		line, col := e.Location.Line(), e.Location.Column()+1
 		if line <= 0 {
 			line, col = 1, 1

@@ -13,6 +13,8 @@ import (
 	"github.com/google/cel-go/common/types"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/expr"
 )
 
 // Names of the functions a selection may call.
@@ -332,7 +334,7 @@ func (w *walker) timeLiteral(e ast.Expr) *literal {
 // compare translates a comparison.
 func (w *walker) compare(e ast.Expr) cond {
 	call := e.AsCall()
-	op := displayName(call.FunctionName())
+	op := expr.DisplayName(call.FunctionName())
 	args := call.Args()
 	lf, ll, lok := w.operand(args[0])
 	rf, rl, rok := w.operand(args[1])

@@ -4,11 +4,6 @@ import (
 	"slices"
 	"unicode/utf8"
 
-	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/encoding/japanese"
-	"golang.org/x/text/encoding/simplifiedchinese"
-	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 
 	"github.com/ferrydata/ferry/libs/formats/textenc"
@@ -30,28 +25,6 @@ type textEncoder struct {
 	bom         []byte
 }
 
-// xencoding returns the golang.org/x/text encoding for e; textenc keeps its
-// own mapping unexported.
-func xencoding(e textenc.Encoding) encoding.Encoding {
-	switch e {
-	case textenc.UTF16LE:
-		return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)
-	case textenc.UTF16BE:
-		return unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM)
-	case textenc.Windows1252:
-		return charmap.Windows1252
-	case textenc.ISO88591:
-		return charmap.ISO8859_1
-	case textenc.ISO885915:
-		return charmap.ISO8859_15
-	case textenc.ShiftJIS:
-		return japanese.ShiftJIS
-	case textenc.GBK:
-		return simplifiedchinese.GBK
-	}
-	return nil
-}
-
 func newTextEncoder(e textenc.Encoding, replace bool) *textEncoder {
 	te := &textEncoder{name: e.Name(), replace: replace, replacement: []byte("?"), ascii: true}
 	switch e {
@@ -65,7 +38,7 @@ func newTextEncoder(e textenc.Encoding, replace bool) *textEncoder {
 	case textenc.UTF16BE:
 		te.bom = []byte{0xFE, 0xFF}
 	}
-	te.t = xencoding(e).NewEncoder()
+	te.t = e.XEncoding().NewEncoder()
 	if e == textenc.UTF16LE || e == textenc.UTF16BE {
 		te.ascii = false
 		te.replacement, _ = appendTransform(nil, te.t, []byte(string(utf8.RuneError)))

@@ -25,3 +25,21 @@ func Printable(s string) string {
 		s = s[i+j+1:]
 	}
 }
+
+// Storable returns s as text that PostgreSQL and protobuf can hold, for
+// showing a record to a person (rejects, held rows): invalid-byte markers
+// and invalid UTF-8 become U+FFFD, and NUL, which PostgreSQL text cannot
+// hold, becomes U+2400 (␀).
+func Storable(s string) string {
+	s = strings.ToValidUTF8(Printable(s), "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\u2400")
+}
+
+// StorableAll applies Storable to every value of v.
+func StorableAll(v []string) []string {
+	out := make([]string, len(v))
+	for i, s := range v {
+		out[i] = Storable(s)
+	}
+	return out
+}

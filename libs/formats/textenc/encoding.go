@@ -154,8 +154,9 @@ func (e Encoding) Name() string { return names[e.k] }
 // String returns the canonical name of the encoding.
 func (e Encoding) String() string { return names[e.k] }
 
-// xencoding returns the golang.org/x/text encoding for e.
-func (e Encoding) xencoding() encoding.Encoding {
+// XEncoding returns the golang.org/x/text encoding for e (for writers; the
+// readers here decode with their own checks).
+func (e Encoding) XEncoding() encoding.Encoding {
 	switch e.k {
 	case kindUTF16LE:
 		return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)
@@ -180,7 +181,7 @@ func (e Encoding) xencoding() encoding.Encoding {
 func (e Encoding) newTransformer() transform.Transformer {
 	switch e.k {
 	case kindUTF16LE, kindUTF16BE, kindShiftJIS, kindGBK:
-		return e.xencoding().NewDecoder()
+		return e.XEncoding().NewDecoder()
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func enc(tb testing.TB, e Encoding, s string) []byte {
 	if e == UTF8 {
 		return []byte(s)
 	}
-	b, err := e.xencoding().NewEncoder().Bytes([]byte(s))
+	b, err := e.XEncoding().NewEncoder().Bytes([]byte(s))
 	require.NoError(tb, err, "encode %q in %s", s, e)
 	return b
 }
@@ -35,7 +35,7 @@ func encLossy(tb testing.TB, e Encoding, s string) []byte {
 	if e == UTF8 {
 		return []byte(s)
 	}
-	b, err := encoding.ReplaceUnsupported(e.xencoding().NewEncoder()).Bytes([]byte(s))
+	b, err := encoding.ReplaceUnsupported(e.XEncoding().NewEncoder()).Bytes([]byte(s))
 	require.NoError(tb, err, "encode %q in %s", s, e)
 	return b
 }

@@ -114,7 +114,7 @@ func referenceDecode(input []byte, e Encoding) ([]byte, Encoding) {
 var charmaps = map[Encoding]*charmap.Charmap{Windows1252: charmap.Windows1252, ISO88591: charmap.ISO8859_1, ISO885915: charmap.ISO8859_15}
 
 func xdecode(e Encoding, b []byte) string {
-	s, err := e.xencoding().NewDecoder().Bytes(b)
+	s, err := e.XEncoding().NewDecoder().Bytes(b)
 	if err != nil {
 		panic(err)
 	}

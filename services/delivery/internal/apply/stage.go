@@ -108,10 +108,10 @@ func (a *Applier) stage(ctx context.Context, tx pgx.Tx, b *ferryv1.RecordBatch) 
 	if len(b.GetHeader()) > 0 {
 		cols := map[string]string{}
 		for f, c := range b.GetFieldColumns() {
-			cols[f] = display(c)
+			cols[f] = textenc.Storable(c)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE ferry.runs SET header = $2, field_columns = $3 WHERE id = $1 AND header IS NULL`,
-			snap.GetRunId(), displayAll(b.GetHeader()), cols); err != nil {
+			snap.GetRunId(), textenc.StorableAll(b.GetHeader()), cols); err != nil {
 			return nil, fmt.Errorf("record header: %w", err)
 		}
 	}
@@ -125,10 +125,10 @@ func (a *Applier) stage(ctx context.Context, tx pgx.Tx, b *ferryv1.RecordBatch) 
 		for i, r := range b.GetRejects() {
 			var record []string
 			if r.GetRecord() != nil {
-				record = displayAll(r.GetRecord())
+				record = textenc.StorableAll(r.GetRecord())
 			}
-			rows[i] = []any{snap.GetRunId(), r.GetRow(), snap.GetTenantId(), display(r.GetColumn()), display(r.GetValue()),
-				display(r.GetReason()), r.GetRule(), record}
+			rows[i] = []any{snap.GetRunId(), r.GetRow(), snap.GetTenantId(), textenc.Storable(r.GetColumn()), textenc.Storable(r.GetValue()),
+				textenc.Storable(r.GetReason()), r.GetRule(), record}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ferry", "run_rejects"},
 			[]string{"run_id", "row_number", "tenant_id", "column_name", "value", "reason", "rule", "record"}, pgx.CopyFromRows(rows)); err != nil {
@@ -139,8 +139,8 @@ func (a *Applier) stage(ctx context.Context, tx pgx.Tx, b *ferryv1.RecordBatch) 
 		rows := make([][]any, len(b.GetHeld()))
 		for i, h := range b.GetHeld() {
 			r := h.GetRow()
-			rows[i] = []any{snap.GetRunId(), r.GetRow(), snap.GetTenantId(), display(r.GetColumn()), display(r.GetValue()),
-				r.GetTable(), display(r.GetReason()), displayAll(h.GetRecord())}
+			rows[i] = []any{snap.GetRunId(), r.GetRow(), snap.GetTenantId(), textenc.Storable(r.GetColumn()), textenc.Storable(r.GetValue()),
+				r.GetTable(), textenc.Storable(r.GetReason()), textenc.StorableAll(h.GetRecord())}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ferry", "run_held"},
 			[]string{"run_id", "row_number", "tenant_id", "column_name", "value", "table_name", "reason", "record"}, pgx.CopyFromRows(rows)); err != nil {
@@ -174,22 +174,6 @@ func ensureStage(ctx context.Context, tx pgx.Tx, snap *ferryv1.RunSnapshot, colu
 		return "", fmt.Errorf("create staging table: %w", err)
 	}
 	return name, nil
-}
-
-// display makes text storable and readable in a reject: invalid-byte
-// markers and invalid UTF-8 become U+FFFD, and NUL (which PostgreSQL text
-// cannot hold) becomes U+2400.
-func display(s string) string {
-	s = strings.ToValidUTF8(textenc.Printable(s), "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "\u2400")
-}
-
-func displayAll(v []string) []string {
-	out := make([]string, len(v))
-	for i, s := range v {
-		out[i] = display(s)
-	}
-	return out
 }
 
 func quoteAll(names []string) string {

@@ -3,8 +3,7 @@ package runner
 import (
 	"archive/zip"
 	"context"
-	"errors"
-	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5"
 
@@ -114,28 +113,11 @@ func (r *Runner) exportBundle(ctx context.Context, snap *ferryv1.ExportSnapshot)
 			metas = append(metas, out.meta)
 		}
 	}
-	if werr != nil {
-		for _, o := range objects {
-			_ = r.Files.Delete(context.WithoutCancel(ctx), o)
-		}
-		var ue *outfile.UnencodableError
-		if errors.As(werr, &ue) {
-			return Outcome{}, permanent("%v", ue)
-		}
-		return Outcome{}, werr
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Outcome{}, err
-	}
-	note := ""
-	if replaced > 0 {
-		note = fmt.Sprintf("%d characters that %s cannot hold were replaced", replaced, spec.GetCsv().GetEncoding())
-	}
-	return Outcome{Status: "succeeded", Rows: total}, r.record(ctx, snap, metas, total, watermark, note)
+	return r.finish(ctx, tx, snap, objects, metas, total, replaced, watermark, werr)
 }
 
 // writePart writes one dataset's rows as one file of an archive.
-func (r *Runner) writePart(ctx context.Context, tx pgx.Tx, p part, dst interface{ Write([]byte) (int, error) }, opts outfile.Options, spec *ferryv1.ExportProfileSpec) (int64, outfile.Stats, error) {
+func (r *Runner) writePart(ctx context.Context, tx pgx.Tx, p part, dst io.Writer, opts outfile.Options, spec *ferryv1.ExportProfileSpec) (int64, outfile.Stats, error) {
 	w, err := outfile.New(dst, fileColumns(p.cols), opts)
 	if err != nil {
 		return 0, outfile.Stats{}, permanent("%s: %v", p.ds.GetName(), err)

@@ -47,8 +47,11 @@ type Outcome struct {
 	Rows    int64
 }
 
-// ErrPermanent marks a failure that running again cannot fix.
-var ErrPermanent = errors.New("permanent")
+// permanentError is a failure that running again cannot fix: it fails the
+// run with its message.
+type permanentError struct{ msg string }
+
+func (e *permanentError) Error() string { return e.msg }
 
 // Run runs an export. A run that ended already is skipped; a redelivered
 // command of a run that did not end writes the same file names again.
@@ -65,12 +68,12 @@ func (r *Runner) Run(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outcome
 	}
 	out, err := r.export(ctx, snap)
 	if err != nil {
-		if ctx.Err() != nil || !errors.Is(err, ErrPermanent) {
+		var pe *permanentError
+		if ctx.Err() != nil || !errors.As(err, &pe) {
 			return out, err
 		}
-		reason := strings.TrimSuffix(strings.TrimPrefix(err.Error(), ErrPermanent.Error()+": "), ": "+ErrPermanent.Error())
 		if _, ferr := r.Pool.Exec(context.WithoutCancel(ctx), `UPDATE ferry.runs SET status = 'failed', error = $2, finished_at = now()
-			WHERE id = $1 AND status = 'running'`, snap.GetRunId(), reason); ferr != nil {
+			WHERE id = $1 AND status = 'running'`, snap.GetRunId(), pe.msg); ferr != nil {
 			return out, ferr
 		}
 		return Outcome{Status: "failed"}, nil
@@ -79,7 +82,7 @@ func (r *Runner) Run(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outcome
 }
 
 func permanent(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrPermanent, fmt.Sprintf(format, a...))
+	return &permanentError{msg: fmt.Sprintf(format, a...)}
 }
 
 // output is one file being written: rows go to w, bytes to the object store.
@@ -240,9 +243,20 @@ func (r *Runner) export(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outc
 		metas = append(metas, o.meta)
 		replaced += o.replaced
 	}
+	var objects []string
+	for _, o := range outs.all() {
+		objects = append(objects, o.object)
+	}
+	return r.finish(ctx, tx, snap, objects, metas, rowsRead, replaced, watermark, werr)
+}
+
+// finish ends an export that wrote objects: on failure (werr set) it
+// deletes them; otherwise it ends the read and records the run.
+func (r *Runner) finish(ctx context.Context, tx pgx.Tx, snap *ferryv1.ExportSnapshot, objects []string, metas []*ferryv1.RunOutput,
+	rows, replaced int64, watermark string, werr error) (Outcome, error) {
 	if werr != nil {
-		for _, o := range outs.all() {
-			_ = r.Files.Delete(context.WithoutCancel(ctx), o.object)
+		for _, o := range objects {
+			_ = r.Files.Delete(context.WithoutCancel(ctx), o)
 		}
 		var ue *outfile.UnencodableError
 		if errors.As(werr, &ue) {
@@ -255,9 +269,9 @@ func (r *Runner) export(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outc
 	}
 	note := ""
 	if replaced > 0 {
-		note = fmt.Sprintf("%d characters that %s cannot hold were replaced", replaced, spec.GetCsv().GetEncoding())
+		note = fmt.Sprintf("%d characters that %s cannot hold were replaced", replaced, snap.GetSpec().GetCsv().GetEncoding())
 	}
-	return Outcome{Status: "succeeded", Rows: rowsRead}, r.record(ctx, snap, metas, rowsRead, watermark, note)
+	return Outcome{Status: "succeeded", Rows: rows}, r.record(ctx, snap, metas, rows, watermark, note)
 }
 
 // loadTables loads the cross-reference tables a template uses.
@@ -403,19 +417,19 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, sql string, args []any, d
 	vals := make([]outfile.Value, len(fields))
 	line := make([]outfile.Value, len(cols), len(cols)+1)
 	in := &expr.Input{Fields: typed}
-	var n [1]int64
+	var n int64
 	for rows.Next() {
 		raw := rows.RawValues()
 		for i, f := range fields {
 			v, t, err := cell(f.GetType(), raw[i])
 			if err != nil {
-				return n[0], fmt.Errorf("read field %s: %w", f.GetName(), err)
+				return n, fmt.Errorf("read field %s: %w", f.GetName(), err)
 			}
 			vals[i], typed[f.GetName()] = v, t
 		}
 		deleted := string(raw[len(fields)]) == "true"
 		createdBefore := string(raw[len(fields)+1]) == "true"
-		n[0]++
+		n++
 		for i, c := range cols {
 			var v outfile.Value
 			if c.field >= 0 {
@@ -423,7 +437,7 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, sql string, args []any, d
 			} else {
 				res, err := c.prog.Eval(in)
 				if err != nil {
-					return n[0], permanent("row %d, column %q: %v", n[0], c.out.Header, err)
+					return n, permanent("row %d, column %q: %v", n, c.out.Header, err)
 				}
 				v = exprValue(res)
 			}
@@ -431,9 +445,9 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, sql string, args []any, d
 				ext, ok, err := c.xref.Reverse(text(v))
 				switch {
 				case err != nil:
-					return n[0], permanent("row %d, column %q: %v", n[0], c.out.Header, err)
+					return n, permanent("row %d, column %q: %v", n, c.out.Header, err)
 				case !ok:
-					return n[0], permanent("row %d, column %q: value %q is not an internal value of cross-reference table %q", n[0], c.out.Header, text(v), c.xname)
+					return n, permanent("row %d, column %q: value %q is not an internal value of cross-reference table %q", n, c.out.Header, text(v), c.xname)
 				}
 				v = outfile.Value{Kind: outfile.String, Text: ext}
 			}
@@ -443,33 +457,33 @@ func (r *Runner) write(ctx context.Context, tx pgx.Tx, sql string, args []any, d
 		switch {
 		case outs.added != nil && deleted:
 			if createdBefore {
-				err = outs.removed.w.WriteRow(n[0], line)
+				err = outs.removed.w.WriteRow(n, line)
 			}
 		case outs.added != nil && createdBefore:
-			err = outs.changed.w.WriteRow(n[0], line)
+			err = outs.changed.w.WriteRow(n, line)
 		case outs.added != nil:
-			err = outs.added.w.WriteRow(n[0], line)
+			err = outs.added.w.WriteRow(n, line)
 		case deleted && outs.deleted != nil:
-			err = outs.deleted.w.WriteRow(n[0], line)
+			err = outs.deleted.w.WriteRow(n, line)
 		case outs.tombstones:
-			err = outs.rows.w.WriteRow(n[0], append(line, outfile.Value{Kind: outfile.Bool, Bool: deleted}))
+			err = outs.rows.w.WriteRow(n, append(line, outfile.Value{Kind: outfile.Bool, Bool: deleted}))
 		default:
-			err = outs.rows.w.WriteRow(n[0], line)
+			err = outs.rows.w.WriteRow(n, line)
 		}
 		var ue *outfile.UnencodableError
 		if err != nil && !errors.As(err, &ue) {
 			// The writers refuse only what the runner got wrong: running
 			// again cannot help.
-			return n[0], permanent("row %d: %v", n[0], err)
+			return n, permanent("row %d: %v", n, err)
 		}
 		if err != nil {
-			return n[0], err
+			return n, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return n[0], fmt.Errorf("read %s: %w", ds.GetName(), err)
+		return n, fmt.Errorf("read %s: %w", ds.GetName(), err)
 	}
-	return n[0], nil
+	return n, nil
 }
 
 // record ends the run with its outputs and, for an incremental profile,

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,15 +14,12 @@ import (
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/expr"
 	"github.com/ferrydata/ferry/libs/formats/filename"
+	"github.com/ferrydata/ferry/libs/formats/textenc"
 	"github.com/ferrydata/ferry/libs/values"
 )
 
 // DefaultFileName is the file name template of a profile that sets none.
 const DefaultFileName = "{profile}_{date:20060102T150405Z}_{run}"
-
-// exportEncodings are the encodings an export can write.
-var exportEncodings = map[string]bool{"utf-8": true, "utf-16le": true, "utf-16be": true, "windows-1252": true,
-	"iso-8859-1": true, "iso-8859-15": true, "shift_jis": true, "gbk": true}
 
 // ValidateTemplate checks a template and returns it normalised.
 func ValidateTemplate(name string, spec *ferryv1.TemplateSpec) (*ferryv1.TemplateSpec, error) {
@@ -124,8 +122,8 @@ func ValidateExportProfile(name string, spec *ferryv1.ExportProfileSpec) (*ferry
 			return nil, errs.Invalid("export profile %q: delimiter %q must be one single-byte character other than a quote or a line break", name, c.Delimiter)
 		case c.LineEnding != "crlf" && c.LineEnding != "lf":
 			return nil, errs.Invalid("export profile %q: lineEnding %q: want crlf or lf", name, c.LineEnding)
-		case !exportEncodings[c.Encoding]:
-			return nil, errs.Invalid("export profile %q: encoding %q is not one Ferry writes (utf-8, utf-16le, utf-16be, windows-1252, iso-8859-1, iso-8859-15, shift_jis, gbk)", name, c.Encoding)
+		case !slices.Contains(textenc.Names(), c.Encoding):
+			return nil, errs.Invalid("export profile %q: encoding %q is not one Ferry writes (%s)", name, c.Encoding, strings.Join(textenc.Names(), ", "))
 		case c.Bom && !strings.HasPrefix(c.Encoding, "utf-"):
 			return nil, errs.Invalid("export profile %q: encoding %s has no byte-order mark", name, c.Encoding)
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -198,7 +199,7 @@ func (s *Store) entryValidity(ctx context.Context, p auth.Principal, spec *ferry
 				problems = append(problems, fmt.Sprintf("column %q: expression %s", c.GetHeader(), err))
 			}
 		}
-		if x := c.GetCrossReference(); x != "" && !contains(tables, x) {
+		if x := c.GetCrossReference(); x != "" && !slices.Contains(tables, x) {
 			problems = append(problems, fmt.Sprintf("column %q: cross-reference table %q does not exist", c.GetHeader(), x))
 		}
 	}
@@ -228,15 +229,6 @@ func (s *Store) xrefNames(ctx context.Context, p auth.Principal) ([]string, erro
 		out = append(out, n)
 	}
 	return out, rows.Err()
-}
-
-func contains(v []string, s string) bool {
-	for _, x := range v {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // CreateExportRun creates a queued run of the current version of an export

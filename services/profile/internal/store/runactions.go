@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -45,43 +44,13 @@ func (s *Store) ApproveRun(ctx context.Context, p auth.Principal, id string) (*f
 
 // ListHeld lists a run's held rows by row number; the page token is the last row.
 func (s *Store) ListHeld(ctx context.Context, p auth.Principal, id string, size int32, token string) ([]*ferryv1.HeldRow, string, error) {
-	run, err := s.GetRun(ctx, p, id)
-	if err != nil {
-		return nil, "", err
-	}
-	if size <= 0 {
-		size = 1000
-	}
-	size = min(size, 10000)
-	after := int64(-1)
-	if token != "" {
-		if after, err = strconv.ParseInt(token, 10, 64); err != nil {
-			return nil, "", errs.Invalid("page token %q is not valid", token)
-		}
-	}
-	rows, err := s.pool.Query(ctx, `SELECT row_number, column_name, value, table_name, reason, coalesce(reapplied_by::text, '')
+	return rowPage(ctx, s, p, id, size, token, "held rows", `SELECT row_number, column_name, value, table_name, reason, coalesce(reapplied_by::text, '')
 		FROM ferry.run_held WHERE run_id = $1 AND tenant_id = $2 AND row_number > $3 ORDER BY row_number LIMIT $4`,
-		run.GetId(), p.TenantID, after, size+1)
-	if err != nil {
-		return nil, "", fmt.Errorf("list held rows of run %s: %w", id, err)
-	}
-	defer rows.Close()
-	var (
-		out  []*ferryv1.HeldRow
-		next string
-	)
-	for rows.Next() {
-		var h ferryv1.HeldRow
-		if err := rows.Scan(&h.Row, &h.Column, &h.Value, &h.Table, &h.Reason, &h.ReappliedBy); err != nil {
-			return nil, "", err
-		}
-		if int32(len(out)) == size {
-			next = strconv.FormatInt(out[len(out)-1].Row, 10)
-			break
-		}
-		out = append(out, &h)
-	}
-	return out, next, rows.Err()
+		func(rows pgx.Rows) (*ferryv1.HeldRow, int64, error) {
+			var h ferryv1.HeldRow
+			err := rows.Scan(&h.Row, &h.Column, &h.Value, &h.Table, &h.Reason, &h.ReappliedBy)
+			return &h, h.Row, err
+		})
 }
 
 // ReportSource is what a run's reject report is written from.

@@ -312,6 +312,21 @@ func (s *Store) CancelRun(ctx context.Context, p auth.Principal, id string) (*fe
 
 // ListRejects lists a run's rejects by row number; the page token is the last row.
 func (s *Store) ListRejects(ctx context.Context, p auth.Principal, id string, size int32, token string) ([]*ferryv1.Reject, string, error) {
+	return rowPage(ctx, s, p, id, size, token, "rejects", `SELECT row_number, column_name, value, reason, rule, coalesce(record, '{}')
+		FROM ferry.run_rejects WHERE run_id = $1 AND tenant_id = $2 AND row_number > $3 ORDER BY row_number LIMIT $4`,
+		func(rows pgx.Rows) (*ferryv1.Reject, int64, error) {
+			var r ferryv1.Reject
+			err := rows.Scan(&r.Row, &r.Column, &r.Value, &r.Reason, &r.Rule, &r.Record)
+			return &r, r.Row, err
+		})
+}
+
+// rowPage lists rows of a run of the caller's tenant kept by row number
+// (rejects, held rows), size at a time (1000 when 0, at most 10000): sql
+// takes the run, the tenant, the row to start after and the limit; the
+// page token is the last row number of the page.
+func rowPage[T any](ctx context.Context, s *Store, p auth.Principal, id string, size int32, token, what, sql string,
+	scan func(pgx.Rows) (T, int64, error)) ([]T, string, error) {
 	run, err := s.GetRun(ctx, p, id)
 	if err != nil {
 		return nil, "", err
@@ -326,26 +341,26 @@ func (s *Store) ListRejects(ctx context.Context, p auth.Principal, id string, si
 			return nil, "", errs.Invalid("page token %q is not valid", token)
 		}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT row_number, column_name, value, reason, rule, coalesce(record, '{}') FROM ferry.run_rejects
-		WHERE run_id = $1 AND tenant_id = $2 AND row_number > $3 ORDER BY row_number LIMIT $4`, run.GetId(), p.TenantID, after, size+1)
+	rows, err := s.pool.Query(ctx, sql, run.GetId(), p.TenantID, after, size+1)
 	if err != nil {
-		return nil, "", fmt.Errorf("list rejects of run %s: %w", id, err)
+		return nil, "", fmt.Errorf("list %s of run %s: %w", what, id, err)
 	}
 	defer rows.Close()
 	var (
-		out  []*ferryv1.Reject
+		out  []T
+		last int64
 		next string
 	)
 	for rows.Next() {
-		var r ferryv1.Reject
-		if err := rows.Scan(&r.Row, &r.Column, &r.Value, &r.Reason, &r.Rule, &r.Record); err != nil {
+		v, row, err := scan(rows)
+		if err != nil {
 			return nil, "", err
 		}
 		if int32(len(out)) == size {
-			next = strconv.FormatInt(out[len(out)-1].Row, 10)
+			next = strconv.FormatInt(last, 10)
 			break
 		}
-		out = append(out, &r)
+		out, last = append(out, v), row
 	}
 	return out, next, rows.Err()
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
@@ -102,12 +101,12 @@ func Build(c *ferryv1.Chunk, plan *mapping.Plan) (*ferryv1.RecordBatch, error) {
 		case res.Reject != nil:
 			rej := res.Reject
 			b.Rejects = append(b.Rejects, &ferryv1.Reject{Row: rej.Row, Column: rej.Column, Value: rej.Value, Reason: rej.Reason,
-				Rule: rej.Rule, Record: printable(fields)})
+				Rule: rej.Rule, Record: textenc.StorableAll(fields)})
 		case res.Held != nil:
 			h := res.Held
 			b.Held = append(b.Held, &ferryv1.HeldRecord{
 				Row:    &ferryv1.HeldRow{Row: h.Row, Column: h.Column, Value: h.Value, Table: h.Table, Reason: h.Reason},
-				Record: printable(fields),
+				Record: textenc.StorableAll(fields),
 			})
 		default:
 			b.Staged++
@@ -115,16 +114,6 @@ func Build(c *ferryv1.Chunk, plan *mapping.Plan) (*ferryv1.RecordBatch, error) {
 	}
 	b.CopyData = out.Bytes()
 	return b, nil
-}
-
-// printable copies a record for a reject: bytes that were invalid in the
-// file's encoding show as U+FFFD (protobuf strings are UTF-8).
-func printable(fields []string) []string {
-	out := make([]string, len(fields))
-	for i, f := range fields {
-		out[i] = strings.ToValidUTF8(textenc.Printable(f), "\uFFFD")
-	}
-	return out
 }
 
 func column(header []string, col int) string {
