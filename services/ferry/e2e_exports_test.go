@@ -530,3 +530,52 @@ spec:
 	require.NoError(t, err)
 	require.Equal(t, "code,title\r\nE1,\"English, advanced\"\r\nM1,Maths\r\n", string(body))
 }
+
+// TestExportTemplate writes columns through a template: a field, an
+// expression over the row's fields, a cross-reference internal → external
+// and a date format.
+func TestExportTemplate(t *testing.T) {
+	srv, c, _ := startExportServer(t)
+	rows := genStudents(2, 13)
+	rows[0][3], rows[0][6], rows[1][3] = "10", "2011-04-02", "7"
+	importFile(t, c, srv.GRPCAddr, srv.Key, "students-csv", writeCSV(t, rows))
+	const doc = `apiVersion: ferry.dev/v1
+kind: CrossReference
+metadata: {name: grades}
+spec:
+  entries:
+    - {external: "Gr 10", internal: "10", primary: true}
+    - {external: "Grade 10", internal: "10"}
+---
+apiVersion: ferry.dev/v1
+kind: Template
+metadata: {name: roster}
+spec:
+  columns:
+    - {header: ID, field: student_id}
+    - {header: Grade, field: grade, crossReference: grades}
+    - {header: Born, field: born, dateFormat: "DD/MM/YYYY"}
+    - {header: Shout, expr: 'upper(fields.student_id)'}
+---
+apiVersion: ferry.dev/v1
+kind: ExportProfile
+metadata: {name: roster}
+spec:
+  dataset: students
+  template: roster
+  selection: 'student_id == "0000001"'
+`
+	_, errOut, code := runCLI(t, srv.GRPCAddr, srv.Key, "apply", "-f", tempFile(t, "t.yaml", doc))
+	require.Zero(t, code, errOut)
+	run, files := c.export(t, "roster")
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
+	require.Equal(t, "ID,Grade,Born,Shout\r\n0000001,Gr 10,02/04/2011,0000001\r\n", string(files["rows"]))
+
+	// An internal value the table does not have fails the run, naming it.
+	_, errOut, code = runCLI(t, srv.GRPCAddr, srv.Key, "apply", "-f", tempFile(t, "t2.yaml",
+		strings.Replace(doc, `student_id == "0000001"`, `student_id == "0000002"`, 1)))
+	require.Zero(t, code, errOut)
+	run, _ = c.export(t, "roster")
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_FAILED, run.GetStatus())
+	require.Contains(t, run.GetError(), `value "7" is not an internal value of cross-reference table "grades"`)
+}
