@@ -95,6 +95,6 @@ bench: ## measure imports (stage + apply, transform) and exports (CSV, XLSX) aga
 	@set -o pipefail; { \
 		(cd services/delivery && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkDelivery$$' -benchtime $(BENCHTIME) ./internal/apply/) && \
 		(cd services/transform && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkTransform$$' -benchtime 20x -cpu 1 ./internal/records/) && \
-		(cd services/export && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExport$$' -benchtime $(BENCHTIME) ./internal/runner/) && \
-		(cd services/export && $(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkExportMemory$$' -benchtime 1x ./internal/runner/); \
+		(cd services/ferry && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExport$$' -benchtime $(BENCHTIME) ./internal/pipeline/) && \
+		(cd services/ferry && $(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkExportMemory$$' -benchtime 1x ./internal/pipeline/); \
 	} | tee /dev/stderr | awk -f deploy/bench/summary.awk

@@ -26,8 +26,8 @@ END {
 	if (copyto != "") {
 		printf "\n%-46s %12s %10s\n", "export figure", "rows/s", "x COPY TO"
 		printf "%-46s %12.0f %10.2f\n", "PostgreSQL COPY (SELECT ...) TO STDOUT", copyto, 1
-		printf "%-46s %12.0f %10.2f\n", "export: CSV into the object store", rates["BenchmarkExport/csv"], rates["BenchmarkExport/csv"] / copyto
-		printf "%-46s %12.0f %10.2f\n", "export: XLSX into the object store", rates["BenchmarkExport/xlsx"], rates["BenchmarkExport/xlsx"] / copyto
+		printf "%-46s %12.0f %10.2f\n", "export: CSV, 4 readers, transform, delivery", rates["BenchmarkExport/csv"], rates["BenchmarkExport/csv"] / copyto
+		printf "%-46s %12.0f %10.2f\n", "export: XLSX, 4 readers, transform, delivery", rates["BenchmarkExport/xlsx"], rates["BenchmarkExport/xlsx"] / copyto
 	}
 	if (rss["BenchmarkExportMemory/csv"] != "") {
 		printf "\n%-46s %12s %12s\n", "export memory (one process, NATS embedded)", "peak RSS", "peak heap"

@@ -18,14 +18,17 @@ const (
 	StreamRecords  = "FERRY_RECORDS"
 	StreamProgress = "FERRY_PROGRESS"
 	StreamRuns     = "FERRY_RUNS"
+	StreamExport   = "FERRY_EXPORT"
 	FilesBucket    = "FERRY_FILES"
 
-	ConsumerIngestImport  = "ingest-import"
-	ConsumerTransform     = "transform"
-	ConsumerDelivery      = "delivery"
-	ConsumerDeliveryApply = "delivery-apply"
-	ConsumerExport        = "export"
-	ConsumerProfile       = "profile-progress"
+	ConsumerIngestImport   = "ingest-import"
+	ConsumerTransform      = "transform"
+	ConsumerDelivery       = "delivery"
+	ConsumerDeliveryApply  = "delivery-apply"
+	ConsumerExport         = "export"
+	ConsumerExportFormat   = "transform-export"
+	ConsumerExportAssembly = "delivery-export"
+	ConsumerProfile        = "profile-progress"
 )
 
 // RunCreateSubject is the request-reply subject on which the profile service
@@ -64,6 +67,18 @@ func ChunkSubject(tenant, run string) string { return "ferry.chunks." + tenant +
 // RecordSubject carries the RecordBatch messages of a run.
 func RecordSubject(tenant, run string) string { return "ferry.records." + tenant + "." + run }
 
+// ExportRowsSubject carries the ExportBatch messages of an export run.
+func ExportRowsSubject(tenant, run string) string { return "ferry.export.rows." + tenant + "." + run }
+
+// ExportRowsSubjects matches ExportRowsSubject of every run.
+const ExportRowsSubjects = "ferry.export.rows.>"
+
+// ExportPartsSubject carries the ExportAssembly messages of an export run.
+func ExportPartsSubject(tenant, run string) string { return "ferry.export.parts." + tenant + "." + run }
+
+// ExportPartsSubjects matches ExportPartsSubject of every run.
+const ExportPartsSubjects = "ferry.export.parts.>"
+
 // ProgressSubject carries the Progress events of a run.
 func ProgressSubject(tenant, run string) string { return "ferry.progress." + tenant + "." + run }
 
@@ -81,6 +96,7 @@ var streams = []jetstream.StreamConfig{
 	{Name: StreamCommands, Subjects: []string{"ferry.cmd.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
 	{Name: StreamChunks, Subjects: []string{"ferry.chunks.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
 	{Name: StreamRecords, Subjects: []string{"ferry.records.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
+	{Name: StreamExport, Subjects: []string{"ferry.export.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
 	{Name: StreamProgress, Subjects: []string{"ferry.progress.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
 	{Name: StreamRuns, Subjects: []string{"ferry.runs.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
 }

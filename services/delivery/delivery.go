@@ -1,7 +1,8 @@
 // Package delivery writes: it stages the record batches of import runs,
 // each in one transaction with a ledger row, so that every chunk is staged
 // exactly once, and applies a run to its dataset in one transaction once all
-// of its chunks are staged.
+// of its chunks are staged. It assembles the formatted parts of export runs
+// into their files and ends those runs.
 package delivery
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/services/delivery/internal/apply"
+	"github.com/ferrydata/ferry/services/delivery/internal/assemble"
 )
 
 // Config configures the delivery service.
@@ -59,6 +61,7 @@ type Service struct {
 	applier *apply.Applier
 	worker  *bus.Worker
 	applies *bus.Worker
+	exports *bus.Worker
 }
 
 // New builds the service.
@@ -85,16 +88,31 @@ func (s *Service) Starting(ctx context.Context) error {
 		return err
 	}
 	s.applies = bus.NewWorker(bus.WorkerConfig{Name: "delivery-apply", Consumer: applies, Concurrency: s.cfg.Workers, Handler: s.handleApply, Log: s.deps.Log})
+	files, err := s.deps.JS.ObjectStore(ctx, bus.FilesBucket)
+	if err != nil {
+		return fmt.Errorf("open object store: %w", err)
+	}
+	asm := &assemble.Assembler{Pool: s.deps.Pool, JS: s.deps.JS, Files: files, Log: s.deps.Log}
+	exports, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamExport, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerExportAssembly, FilterSubject: bus.ExportPartsSubjects, MaxAckPending: 1000, AckWait: s.deps.AckWait,
+	})
+	if err != nil {
+		return err
+	}
+	s.exports = bus.NewWorker(bus.WorkerConfig{Name: "delivery-export", Consumer: exports, Concurrency: s.cfg.Workers, Handler: asm.Handle, Log: s.deps.Log})
 	return nil
 }
 
 // Running stages batches and applies runs until ctx ends, finishing those in flight.
 func (s *Service) Running(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.applies.Run(ctx) }()
+	go func() { errc <- s.exports.Run(ctx) }()
 	err := s.worker.Run(ctx)
-	if err2 := <-errc; err == nil {
-		err = err2
+	for range 2 {
+		if err2 := <-errc; err == nil {
+			err = err2
+		}
 	}
 	return err
 }

@@ -1,6 +1,8 @@
-// Package export reads datasets for export runs: it takes export commands,
-// reads the selected rows in one consistent snapshot, writes the files into
-// the object store, and records the run's outputs.
+// Package export reads datasets for export runs: it takes export commands
+// and reads the selected rows of one consistent snapshot with parallel
+// readers over key ranges, publishing them in batches for transform to
+// format and delivery to assemble. It also deletes files whose retention
+// ended.
 package export
 
 import (
@@ -19,6 +21,7 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/exportfmt"
 	"github.com/ferrydata/ferry/libs/xref"
 	"github.com/ferrydata/ferry/services/export/internal/runner"
 )
@@ -29,11 +32,14 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// Retention is how long an export run's files are kept.
 	Retention time.Duration `yaml:"retention"`
+	// Readers is how many readers read one run at once, each a key range.
+	Readers int `yaml:"readers"`
 }
 
 // RegisterFlags registers the service's flags on f.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.Workers, "export-workers", 2, "export runs run at once by one export process")
+	f.IntVar(&c.Readers, "export-readers", runner.DefaultReaders, "parallel readers of one export run, each reading a key range of the same snapshot")
 	f.DurationVar(&c.Retention, "export-retention", 30*24*time.Hour, "how long the files of an export run are kept in the object store")
 }
 
@@ -41,6 +47,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 func (c *Config) Validate() error {
 	if c.Workers < 1 {
 		return errors.New("export-workers must be at least 1")
+	}
+	if c.Readers < 1 {
+		return errors.New("export-readers must be at least 1")
 	}
 	if c.Retention < time.Second {
 		return errors.New("export-retention must be at least 1s")
@@ -56,6 +65,13 @@ type Deps struct {
 	Log  *slog.Logger
 	// AckWait is how long a command may go unacknowledged before redelivery.
 	AckWait time.Duration
+	// RangeMinPages overrides the size below which a dataset is read by one
+	// reader (tests split small datasets with it).
+	RangeMinPages int64
+	// BatchRows overrides the rows in one batch (tests make many batches with it).
+	BatchRows int
+	// AfterSnapshot is a test hook (runner.Runner.AfterSnapshot).
+	AfterSnapshot func(snap *ferryv1.ExportSnapshot, ranges []int)
 }
 
 // Service is the running export service.
@@ -78,8 +94,9 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}
-	s.runner = &runner.Runner{Pool: s.deps.Pool, Files: files, Log: s.deps.Log,
-		Tables: func(ctx context.Context, tenant, name string) (runner.Reverser, error) {
+	s.runner = &runner.Runner{Pool: s.deps.Pool, JS: s.deps.JS, Files: files, Log: s.deps.Log, Readers: s.cfg.Readers,
+		RangeMinPages: s.deps.RangeMinPages, BatchRows: s.deps.BatchRows, AfterSnapshot: s.deps.AfterSnapshot,
+		Tables: func(ctx context.Context, tenant, name string) (exportfmt.Reverser, error) {
 			return xref.Fetch(ctx, s.deps.NC, tenant, name)
 		}}
 	cons, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamCommands, jetstream.ConsumerConfig{
@@ -143,8 +160,12 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	}
 	if out.Skipped == "" {
-		s.deps.Log.Info("export run ended", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "profile", snap.GetProfile(),
+		s.deps.Log.Info("export run read", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "profile", snap.GetProfile(),
 			"status", out.Status, "rows", out.Rows)
+	}
+	if out.Status == "read" {
+		// delivery assembles the files and ends the run.
+		return nil
 	}
 	// Reported again for a skipped run: the first may have stopped between
 	// its commit and this report. The message id makes it count once.

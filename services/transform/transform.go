@@ -1,6 +1,7 @@
 // Package transform turns rows in into rows out: it parses, maps and
-// validates the chunks of import runs and publishes record batches. It is
-// pure CPU and writes nothing to the database.
+// validates the chunks of import runs and publishes record batches, and it
+// formats the row batches of export runs into file parts. It is pure CPU
+// and writes nothing to the database.
 package transform
 
 import (
@@ -20,8 +21,10 @@ import (
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/exportfmt"
 	"github.com/ferrydata/ferry/libs/mapping"
 	"github.com/ferrydata/ferry/libs/xref"
+	"github.com/ferrydata/ferry/services/transform/internal/exports"
 	"github.com/ferrydata/ferry/services/transform/internal/records"
 )
 
@@ -56,10 +59,11 @@ type Deps struct {
 
 // Service is the running transform service.
 type Service struct {
-	cfg    Config
-	deps   Deps
-	plans  records.Plans
-	worker *bus.Worker
+	cfg     Config
+	deps    Deps
+	plans   records.Plans
+	worker  *bus.Worker
+	exports *bus.Worker
 }
 
 // New builds the service.
@@ -83,11 +87,34 @@ func (s *Service) Starting(ctx context.Context) error {
 		return err
 	}
 	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "transform", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	files, err := s.deps.JS.ObjectStore(ctx, bus.FilesBucket)
+	if err != nil {
+		return fmt.Errorf("open object store: %w", err)
+	}
+	f := &exports.Formatter{JS: s.deps.JS, Files: files, Fetch: func(ctx context.Context, tenant, name string) (exportfmt.Reverser, error) {
+		return xref.Fetch(ctx, s.deps.NC, tenant, name)
+	}}
+	xcons, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamExport, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerExportFormat, FilterSubject: bus.ExportRowsSubjects, MaxAckPending: 1000, AckWait: s.deps.AckWait,
+	})
+	if err != nil {
+		return err
+	}
+	s.exports = bus.NewWorker(bus.WorkerConfig{Name: "transform-export", Consumer: xcons, Concurrency: s.cfg.Workers, Handler: f.Handle, Log: s.deps.Log})
 	return nil
 }
 
-// Running maps chunks until ctx ends, finishing those in flight.
-func (s *Service) Running(ctx context.Context) error { return s.worker.Run(ctx) }
+// Running maps chunks and formats export batches until ctx ends, finishing
+// those in flight.
+func (s *Service) Running(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.exports.Run(ctx) }()
+	err := s.worker.Run(ctx)
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}
 
 // Stopping has nothing left to do: the worker drained in Running.
 func (s *Service) Stopping(context.Context) error { return nil }

@@ -1,50 +1,80 @@
-// Package runner runs export runs: it reads the selected rows of a dataset
-// in one consistent snapshot (a repeatable-read transaction), formats them
-// with the profile's template into CSV, XLSX or JSONL, streams the files into
-// the object store, and records the run's outputs and, for incremental
-// profiles, the watermark of the snapshot it read.
+// Package runner reads export runs. It takes one consistent snapshot of the
+// database (pg_export_snapshot), splits each dataset it reads into key
+// ranges, and runs parallel readers that share that snapshot and publish the
+// rows in batches for transform to format; delivery assembles the parts
+// into the run's files once the manifest (batches per range) is out.
 package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
-	"github.com/ferrydata/ferry/libs/expr"
-	"github.com/ferrydata/ferry/libs/formats/filename"
-	"github.com/ferrydata/ferry/libs/formats/outfile"
+	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/exportfmt"
 	"github.com/ferrydata/ferry/libs/selection"
 	libstore "github.com/ferrydata/ferry/libs/store"
 )
 
-// Runner runs exports.
+// Defaults of the Runner's tuning fields.
+const (
+	DefaultReaders       = 4
+	DefaultBatchRows     = 10_000
+	DefaultBatchBytes    = 1 << 20
+	DefaultRangeMinPages = 128
+	DefaultMaxPending    = 64
+)
+
+// Runner reads exports.
 type Runner struct {
-	Pool  *pgxpool.Pool
+	Pool *pgxpool.Pool
+	JS   jetstream.JetStream
+	// Files is the object store of export files (for Expire).
 	Files jetstream.ObjectStore
-	// Tables loads a tenant's cross-reference table.
-	Tables func(ctx context.Context, tenant, name string) (Reverser, error)
+	// Tables loads a tenant's cross-reference table, to check a template
+	// before anything is read.
+	Tables func(ctx context.Context, tenant, name string) (exportfmt.Reverser, error)
 	Log    *slog.Logger
+	// Readers is how many readers read one run at once; a dataset is split
+	// into that many key ranges.
+	Readers int
+	// BatchRows and BatchBytes bound a batch.
+	BatchRows, BatchBytes int
+	// RangeMinPages: a dataset smaller than this many 8 KiB pages is read
+	// by one reader.
+	RangeMinPages int64
+	// MaxPending bounds the batches published and not yet formatted: the
+	// readers wait above it, so a fast database cannot fill the stream.
+	MaxPending int
+	// AfterSnapshot is a test hook: it runs after the snapshot is taken and
+	// before the readers start, with the number of key ranges of each query.
+	AfterSnapshot func(snap *ferryv1.ExportSnapshot, ranges []int)
+
+	published atomic.Int64
 }
 
 // Outcome is what a run did.
 type Outcome struct {
-	// Skipped is "ended" when the run had ended already.
+	// Skipped is "ended" when the run had ended already, "read" when its
+	// read was done already.
 	Skipped string
-	Status  string
-	Rows    int64
+	// Status is "read" (delivery assembles the files) or "failed".
+	Status string
+	Rows   int64
 }
 
 // permanentError is a failure that running again cannot fix: it fails the
@@ -53,8 +83,13 @@ type permanentError struct{ msg string }
 
 func (e *permanentError) Error() string { return e.msg }
 
-// Run runs an export. A run that ended already is skipped; a redelivered
-// command of a run that did not end writes the same file names again.
+func permanent(format string, a ...any) error {
+	return &permanentError{msg: fmt.Sprintf(format, a...)}
+}
+
+// Run reads an export. A run that ended, or whose read is done, is skipped;
+// a redelivered command of a run whose read did not finish reads again, as
+// a new attempt.
 func (r *Runner) Run(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outcome, error) {
 	tag, err := r.Pool.Exec(ctx, `UPDATE ferry.runs SET status = 'running', started_at = coalesce(started_at, now())
 		WHERE id = $1 AND status IN ('queued', 'running')`, snap.GetRunId())
@@ -66,452 +101,359 @@ func (r *Runner) Run(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outcome
 		_ = r.Pool.QueryRow(ctx, `SELECT status FROM ferry.runs WHERE id = $1`, snap.GetRunId()).Scan(&status)
 		return Outcome{Skipped: "ended", Status: status}, nil
 	}
-	out, err := r.export(ctx, snap)
+	var read bool
+	if err := r.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ferry.export_manifests WHERE run_id = $1)`, snap.GetRunId()).Scan(&read); err != nil {
+		return Outcome{}, err
+	}
+	if read {
+		return Outcome{Skipped: "read", Status: "read"}, nil
+	}
+	n, err := r.read(ctx, snap)
 	if err != nil {
 		var pe *permanentError
 		if ctx.Err() != nil || !errors.As(err, &pe) {
-			return out, err
+			return Outcome{}, err
 		}
 		if _, ferr := r.Pool.Exec(context.WithoutCancel(ctx), `UPDATE ferry.runs SET status = 'failed', error = $2, finished_at = now()
 			WHERE id = $1 AND status = 'running'`, snap.GetRunId(), pe.msg); ferr != nil {
-			return out, ferr
+			return Outcome{}, ferr
+		}
+		// Batches formatted before the failure wait in delivery's ledger and
+		// the object store: this tells delivery to find the run ended and
+		// delete them.
+		if err := bus.Publish(ctx, r.JS, bus.ExportPartsSubject(snap.GetTenantId(), snap.GetRunId()), "xmanifest/"+snap.GetRunId()+"/failed",
+			&ferryv1.ExportAssembly{Event: &ferryv1.ExportAssembly_Manifest{Manifest: &ferryv1.ExportManifest{Run: snap, Attempt: "failed"}}}); err != nil {
+			return Outcome{}, err
 		}
 		return Outcome{Status: "failed"}, nil
 	}
-	return out, nil
+	return Outcome{Status: "read", Rows: n}, nil
 }
 
-func permanent(format string, a ...any) error {
-	return &permanentError{msg: fmt.Sprintf(format, a...)}
+// query is the SQL of one dataset read: every field as text, then whether
+// the row is deleted and whether it existed at the watermark.
+type query struct {
+	list, from, where, orderBy string
+	limit                      int64
+	args                       []any
+	// ranged says the rows are in key order, so that key ranges may split them.
+	ranged bool
+	key    string // the first key field, quoted
+	table  exportfmt.Query
 }
 
-// output is one file being written: rows go to w, bytes to the object store.
-type output struct {
-	meta     *ferryv1.RunOutput
-	replaced int64
-	w        outfile.Writer
-	pw       *io.PipeWriter
-	done     chan error
-	hash     hashCount
-	object   string
+// sql is the query's SELECT with an extra condition on its rows.
+func (q *query) sql(cond string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SELECT %s FROM %s WHERE %s", q.list, q.from, q.where)
+	if cond != "" {
+		fmt.Fprintf(&b, " AND (%s)", cond)
+	}
+	fmt.Fprintf(&b, " ORDER BY %s", q.orderBy)
+	if q.limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %d", q.limit)
+	}
+	return b.String()
 }
 
-type hashCount struct {
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-	n int64
-}
-
-func (h *hashCount) Write(p []byte) (int, error) {
-	h.n += int64(len(p))
-	return h.h.Write(p)
-}
-
-// openRaw starts an output named name whose bytes (written to its pw)
-// stream into the object store.
-func (r *Runner) openRaw(ctx context.Context, snap *ferryv1.ExportSnapshot, role, name, contentType, format string) *output {
-	pr, pw := io.Pipe()
-	out := &output{meta: &ferryv1.RunOutput{Name: name, Role: role, ContentType: contentType, Format: format},
-		pw: pw, done: make(chan error, 1), object: "exports/" + snap.GetRunId() + "/" + name}
-	out.hash.h = sha256.New()
-	go func() {
-		_, err := r.Files.Put(ctx, jetstream.ObjectMeta{Name: out.object}, io.TeeReader(pr, &out.hash))
-		pr.CloseWithError(err)
-		out.done <- err
-	}()
-	return out
-}
-
-// open starts an output of rows formatted as the profile says.
-func (r *Runner) open(ctx context.Context, snap *ferryv1.ExportSnapshot, role, name string, cols []outfile.Column, o outfile.Options) (*output, error) {
-	out := r.openRaw(ctx, snap, role, name, contentType(snap.GetSpec()), extension(snap.GetSpec()))
-	w, err := outfile.New(out.pw, cols, o)
-	if err != nil {
-		out.pw.CloseWithError(err)
-		<-out.done
-		return nil, permanent("%v", err)
-	}
-	out.w = w
-	return out, nil
-}
-
-// finish ends a raw output after its writer is closed; on failure (err
-// set) it discards it.
-func (o *output) finish(failed error) error {
-	o.pw.CloseWithError(failed)
-	perr := <-o.done
-	if failed != nil {
-		return failed
-	}
-	if perr != nil {
-		return fmt.Errorf("store %s: %w", o.meta.GetName(), perr)
-	}
-	o.meta.Size = o.hash.n
-	o.meta.Sha256 = hex.EncodeToString(o.hash.h.Sum(nil))
-	return nil
-}
-
-// close finishes an output; on failure (err set) it discards it.
-func (o *output) close(failed error) error {
-	stats, err := o.w.Close()
-	if failed == nil {
-		failed = err
-	}
-	o.meta.Rows, o.replaced = stats.Rows, stats.Replaced
-	return o.finish(failed)
-}
-
-func contentType(spec *ferryv1.ExportProfileSpec) string {
-	switch spec.GetFormat() {
-	case ferryv1.ExportFormat_EXPORT_FORMAT_XLSX:
-		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-	case ferryv1.ExportFormat_EXPORT_FORMAT_JSONL:
-		return "application/x-ndjson"
-	}
-	return "text/csv; charset=" + spec.GetCsv().GetEncoding()
-}
-
-func extension(spec *ferryv1.ExportProfileSpec) string {
-	switch spec.GetFormat() {
-	case ferryv1.ExportFormat_EXPORT_FORMAT_XLSX:
-		return "xlsx"
-	case ferryv1.ExportFormat_EXPORT_FORMAT_JSONL:
-		return "jsonl"
-	}
-	return "csv"
-}
-
-func fileOptions(spec *ferryv1.ExportProfileSpec) outfile.Options {
-	o := outfile.Options{AllowFormulas: spec.GetAllowFormulas(), ReplaceUnencodable: spec.GetUnencodable() == ferryv1.Unencodable_UNENCODABLE_REPLACE}
-	switch spec.GetFormat() {
-	case ferryv1.ExportFormat_EXPORT_FORMAT_XLSX:
-		o.Format = outfile.XLSX
-	case ferryv1.ExportFormat_EXPORT_FORMAT_JSONL:
-		o.Format = outfile.JSONL
-	default:
-		c := spec.GetCsv()
-		o.Format, o.QuoteAll, o.LF, o.Encoding, o.BOM = outfile.CSV, c.GetQuoteAll(), c.GetLineEnding() == "lf", c.GetEncoding(), c.GetBom()
-		if d := c.GetDelimiter(); d != "" {
-			o.Delimiter = d[0]
-		}
-	}
-	return o
-}
-
-// export reads and writes the run's files and records them.
-func (r *Runner) export(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outcome, error) {
-	if len(snap.GetParts()) > 0 {
-		return r.exportBundle(ctx, snap)
-	}
-	spec, ds := snap.GetSpec(), snap.GetDataset()
-	tables, err := r.loadTables(ctx, snap.GetTenantId(), snap.GetTemplate())
-	if err != nil {
-		return Outcome{}, err
-	}
-	cols, err := columns(ds, snap.GetTemplate(), tables)
-	if err != nil {
-		return Outcome{}, permanent("%v", err)
-	}
-	sql, args, err := buildQuery(snap, ds, snap.GetTable(), spec.GetSelection(), spec.GetSort(), spec.GetMaxRows())
-	if err != nil {
-		return Outcome{}, err
-	}
-	tx, err := r.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return Outcome{}, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var watermark string
-	if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&watermark); err != nil {
-		return Outcome{}, err
-	}
-	outs, err := r.openOutputs(ctx, snap, cols)
-	if err != nil {
-		return Outcome{}, err
-	}
-	rowsRead, werr := r.write(ctx, tx, sql, args, ds, cols, outs, spec)
-	var (
-		metas    []*ferryv1.RunOutput
-		replaced int64
-	)
-	for _, o := range outs.all() {
-		if err := o.close(werr); err != nil && werr == nil {
-			werr = err
-		}
-		metas = append(metas, o.meta)
-		replaced += o.replaced
-	}
-	var objects []string
-	for _, o := range outs.all() {
-		objects = append(objects, o.object)
-	}
-	return r.finish(ctx, tx, snap, objects, metas, rowsRead, replaced, watermark, werr)
-}
-
-// finish ends an export that wrote objects: on failure (werr set) it
-// deletes them; otherwise it ends the read and records the run.
-func (r *Runner) finish(ctx context.Context, tx pgx.Tx, snap *ferryv1.ExportSnapshot, objects []string, metas []*ferryv1.RunOutput,
-	rows, replaced int64, watermark string, werr error) (Outcome, error) {
-	if werr != nil {
-		for _, o := range objects {
-			_ = r.Files.Delete(context.WithoutCancel(ctx), o)
-		}
-		var ue *outfile.UnencodableError
-		if errors.As(werr, &ue) {
-			return Outcome{}, permanent("%v", ue)
-		}
-		return Outcome{}, werr
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Outcome{}, err
-	}
-	note := ""
-	if replaced > 0 {
-		note = fmt.Sprintf("%d characters that %s cannot hold were replaced", replaced, snap.GetSpec().GetCsv().GetEncoding())
-	}
-	return Outcome{Status: "succeeded", Rows: rows}, r.record(ctx, snap, metas, rows, watermark, note)
-}
-
-// loadTables loads the cross-reference tables a template uses.
-func (r *Runner) loadTables(ctx context.Context, tenant string, t *ferryv1.TemplateSpec) (map[string]Reverser, error) {
-	tables := map[string]Reverser{}
-	for _, c := range t.GetColumns() {
-		if x := c.GetCrossReference(); x != "" && tables[x] == nil {
-			rt, err := r.Tables(ctx, tenant, x)
-			if err != nil {
-				return nil, fmt.Errorf("load cross-reference table %s: %w", x, err)
-			}
-			tables[x] = rt
-		}
-	}
-	return tables, nil
-}
-
-// buildQuery is the SELECT of one dataset's rows: every field as text, then
-// whether the row is deleted and whether it existed at the watermark.
-func buildQuery(snap *ferryv1.ExportSnapshot, ds *ferryv1.Dataset, table, selectionSrc string, sort []*ferryv1.SortKey, maxRows int64) (string, []any, error) {
-	spec := snap.GetSpec()
-	var args []any
+func buildQuery(snap *ferryv1.ExportSnapshot, eq exportfmt.Query) (*query, error) {
+	spec, ds := snap.GetSpec(), eq.Dataset
+	q := &query{table: eq, limit: eq.MaxRows}
 	mode := "_ferry_deleted_at IS NULL"
 	incremental := spec.GetMode() == ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL && snap.GetWatermark() != ""
 	if incremental {
-		args = append(args, snap.GetWatermark())
+		q.args = append(q.args, snap.GetWatermark())
 		mode = "NOT pg_visible_in_snapshot(_ferry_xid, $1::pg_snapshot)"
 		if spec.GetDeletions() == ferryv1.Deletions_DELETIONS_OMIT && !spec.GetDeltaFiles() {
 			mode += " AND _ferry_deleted_at IS NULL"
 		}
 	}
-	q, err := selection.Compile(selectionSrc, ds.GetFields(), ds.GetKey(), sort, len(args))
+	sel, err := selection.Compile(eq.Selection, ds.GetFields(), ds.GetKey(), eq.Sort, len(q.args))
 	if err != nil {
-		return "", nil, permanent("selection: %v", err)
+		return nil, permanent("selection: %v", err)
 	}
-	args = append(args, q.Args...)
-	var sel strings.Builder
-	sel.WriteString("SELECT ")
+	q.args = append(q.args, sel.Args...)
+	var list strings.Builder
 	for i, f := range ds.GetFields() {
 		if i > 0 {
-			sel.WriteString(", ")
+			list.WriteString(", ")
 		}
 		id := libstore.Ident(f.GetName())
 		switch f.GetType() {
 		case ferryv1.FieldType_FIELD_TYPE_DATE:
-			fmt.Fprintf(&sel, "to_char(%s, 'YYYY-MM-DD')", id)
+			fmt.Fprintf(&list, "to_char(%s, 'YYYY-MM-DD')", id)
 		case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
-			fmt.Fprintf(&sel, `to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, id)
+			fmt.Fprintf(&list, `to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, id)
 		default:
-			sel.WriteString(id + "::text")
+			list.WriteString(id + "::text")
 		}
 	}
 	prev := "false"
 	if incremental {
 		prev = "pg_visible_in_snapshot(_ferry_created_xid, $1::pg_snapshot)"
 	}
-	fmt.Fprintf(&sel, ", (_ferry_deleted_at IS NOT NULL)::text, (%s)::text FROM %s WHERE %s AND (%s) ORDER BY %s", prev,
-		libstore.Ident(snap.GetSchema(), table), mode, q.Where, q.OrderBy)
-	if maxRows > 0 {
-		fmt.Fprintf(&sel, " LIMIT %d", maxRows)
+	fmt.Fprintf(&list, ", (_ferry_deleted_at IS NOT NULL)::text, (%s)::text", prev)
+	q.list = list.String()
+	q.from = libstore.Ident(snap.GetSchema(), eq.Table)
+	q.where = fmt.Sprintf("%s AND (%s)", mode, sel.Where)
+	q.orderBy = sel.OrderBy
+	q.ranged = len(eq.Sort) == 0 && eq.MaxRows == 0 && len(ds.GetKey()) > 0
+	if q.ranged {
+		q.key = libstore.Ident(ds.GetKey()[0])
 	}
-	return sel.String(), args, nil
+	return q, nil
 }
 
-// outputs are a run's files by role.
-type outputs struct {
-	rows, deleted, added, changed, removed *output
-	// tombstones says rows carry a _deleted column.
-	tombstones bool
+// job is one reader's work: one key range of one query.
+type job struct {
+	query, rng int
+	name       string
+	sql        string
+	args       []any
 }
 
-func (o *outputs) all() []*output {
-	var out []*output
-	for _, x := range []*output{o.rows, o.deleted, o.added, o.changed, o.removed} {
-		if x != nil {
-			out = append(out, x)
-		}
-	}
-	return out
-}
+// snapshotID is what pg_export_snapshot returns; SET TRANSACTION SNAPSHOT
+// takes no parameters, so it is checked before it is written into SQL.
+var snapshotID = regexp.MustCompile(`^[0-9A-Fa-f-]+$`)
 
-func (r *Runner) openOutputs(ctx context.Context, snap *ferryv1.ExportSnapshot, cols []*column) (*outputs, error) {
-	spec := snap.GetSpec()
-	o := fileOptions(spec)
-	fcols := fileColumns(cols)
-	name := func(role string) (string, error) {
-		base, err := fileName(snap)
-		if err != nil || role == "rows" {
-			return base, err
-		}
-		if i := strings.LastIndex(base, "."); i > 0 {
-			return base[:i] + "_" + role + base[i:], nil
-		}
-		return base + "_" + role, nil
+// read reads every query of the run in one snapshot and publishes the
+// batches and then the manifest; it returns the rows read.
+func (r *Runner) read(ctx context.Context, snap *ferryv1.ExportSnapshot) (int64, error) {
+	if _, err := exportfmt.NewPlan(snap); err != nil {
+		return 0, permanent("%v", err)
 	}
-	outs := &outputs{}
-	var err error
-	open := func(role string, c []outfile.Column) *output {
+	var queries []*query
+	for _, eq := range exportfmt.Queries(snap) {
+		// A template that names a missing field or cross-reference table
+		// fails the run now, before anything is read.
+		tables := map[string]exportfmt.Reverser{}
+		for _, name := range exportfmt.TableNames(eq.Template) {
+			t, err := r.Tables(ctx, snap.GetTenantId(), name)
+			if err != nil {
+				return 0, fmt.Errorf("load cross-reference table %s: %w", name, err)
+			}
+			tables[name] = t
+		}
+		if _, err := exportfmt.Columns(eq.Dataset, eq.Template, tables); err != nil {
+			if len(snap.GetParts()) > 0 {
+				return 0, permanent("%s: %v", eq.Dataset.GetName(), err)
+			}
+			return 0, permanent("%v", err)
+		}
+		q, err := buildQuery(snap, eq)
 		if err != nil {
-			return nil
+			return 0, err
 		}
-		var n string
-		if n, err = name(role); err != nil {
-			err = permanent("%v", err)
-			return nil
-		}
-		var out *output
-		out, err = r.open(ctx, snap, role, n, c, o)
-		return out
+		queries = append(queries, q)
 	}
-	switch {
-	case spec.GetDeltaFiles() && snap.GetWatermark() != "":
-		outs.added, outs.changed, outs.removed = open("added", fcols), open("changed", fcols), open("removed", fcols)
-	default:
-		rowCols := fcols
-		if spec.GetDeletions() == ferryv1.Deletions_DELETIONS_TOMBSTONES && snap.GetWatermark() != "" {
-			rowCols = append(append([]outfile.Column{}, fcols...), outfile.Column{Header: "_deleted", Kind: outfile.Bool})
-			outs.tombstones = true
-		}
-		outs.rows = open("rows", rowCols)
-		if spec.GetDeletions() == ferryv1.Deletions_DELETIONS_SEPARATE_FILE && snap.GetWatermark() != "" {
-			outs.deleted = open("deleted", fcols)
-		}
-	}
+	tx, err := r.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		for _, x := range outs.all() {
-			_ = x.close(err)
-		}
-		return nil, err
+		return 0, err
 	}
-	return outs, nil
+	// The snapshot stays importable while this transaction is open: until
+	// every reader is done.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var watermark, snapID string
+	if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text, pg_export_snapshot()`).Scan(&watermark, &snapID); err != nil {
+		return 0, err
+	}
+	if !snapshotID.MatchString(snapID) {
+		return 0, fmt.Errorf("unexpected snapshot id %q", snapID)
+	}
+	var jobs []job
+	batches := make([][]int64, len(queries))
+	for qi, q := range queries {
+		conds, args, err := r.ranges(ctx, tx, q)
+		if err != nil {
+			return 0, fmt.Errorf("split %s into ranges: %w", q.table.Dataset.GetName(), err)
+		}
+		batches[qi] = make([]int64, len(conds))
+		for ri, c := range conds {
+			jobs = append(jobs, job{query: qi, rng: ri, name: q.table.Dataset.GetName(), sql: q.sql(c), args: append(append([]any{}, q.args...), args[ri]...)})
+		}
+	}
+	if r.AfterSnapshot != nil {
+		ranges := make([]int, len(batches))
+		for i, b := range batches {
+			ranges[i] = len(b)
+		}
+		r.AfterSnapshot(snap, ranges)
+	}
+	attempt := uuid.NewString()
+	var total atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(r.Readers, 1))
+	for _, j := range jobs {
+		g.Go(func() error {
+			rows, n, err := r.readRange(gctx, snap, attempt, snapID, j)
+			batches[j.query][j.rng] = n
+			total.Add(rows)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	m := &ferryv1.ExportManifest{Run: snap, Watermark: watermark, Attempt: attempt}
+	for _, b := range batches {
+		m.Queries = append(m.Queries, &ferryv1.ExportQueryBatches{RangeBatches: b})
+	}
+	err = bus.Publish(ctx, r.JS, bus.ExportPartsSubject(snap.GetTenantId(), snap.GetRunId()), "xmanifest/"+snap.GetRunId()+"/"+attempt,
+		&ferryv1.ExportAssembly{Event: &ferryv1.ExportAssembly_Manifest{Manifest: m}})
+	return total.Load(), err
 }
 
-// write streams the rows of the query into the outputs.
-func (r *Runner) write(ctx context.Context, tx pgx.Tx, sql string, args []any, ds *ferryv1.Dataset, cols []*column, outs *outputs, spec *ferryv1.ExportProfileSpec) (int64, error) {
-	rows, err := tx.Query(ctx, sql, args...)
+// ranges splits a query into key ranges: conditions on its first key
+// field, with their arguments. The boundaries are percentiles of a sample
+// of the table; ranges need not be equal, only disjoint and complete.
+func (r *Runner) ranges(ctx context.Context, tx pgx.Tx, q *query) ([]string, [][]any, error) {
+	one := []string{""}
+	oneArgs := [][]any{nil}
+	if !q.ranged || r.Readers < 2 {
+		return one, oneArgs, nil
+	}
+	var pages int64
+	var typ string
+	if err := tx.QueryRow(ctx, `SELECT pg_relation_size($1::regclass) / 8192,
+		(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = $2)`,
+		q.from, q.table.Dataset.GetKey()[0]).Scan(&pages, &typ); err != nil {
+		return nil, nil, err
+	}
+	minPages := r.RangeMinPages
+	if minPages <= 0 {
+		minPages = DefaultRangeMinPages
+	}
+	if pages < minPages {
+		return one, oneArgs, nil
+	}
+	fractions := make([]float64, r.Readers-1)
+	for i := range fractions {
+		fractions[i] = float64(i+1) / float64(r.Readers)
+	}
+	// About 64 sampled pages: enough for boundaries, cheap for any size.
+	pct := min(100, 100*64/float64(pages))
+	n := len(q.args)
+	var bounds []*string
+	sql := fmt.Sprintf(`SELECT (percentile_disc($%d::float8[]) WITHIN GROUP (ORDER BY %s))::text[] FROM %s TABLESAMPLE SYSTEM (($%d::float8)::real) WHERE %s`,
+		n+1, q.key, q.from, n+2, q.where)
+	if err := tx.QueryRow(ctx, sql, append(append([]any{}, q.args...), fractions, pct)...).Scan(&bounds); err != nil {
+		return nil, nil, err
+	}
+	var distinct []string
+	for _, b := range bounds {
+		if b != nil && (len(distinct) == 0 || distinct[len(distinct)-1] != *b) {
+			distinct = append(distinct, *b)
+		}
+	}
+	if len(distinct) == 0 {
+		return one, oneArgs, nil
+	}
+	var conds []string
+	var args [][]any
+	at := func(i int) string { return fmt.Sprintf("CAST($%d AS %s)", n+i, typ) }
+	conds, args = append(conds, fmt.Sprintf("%s < %s", q.key, at(1))), append(args, []any{distinct[0]})
+	for i := 1; i < len(distinct); i++ {
+		conds = append(conds, fmt.Sprintf("%s >= %s AND %s < %s", q.key, at(1), q.key, at(2)))
+		args = append(args, []any{distinct[i-1], distinct[i]})
+	}
+	conds, args = append(conds, fmt.Sprintf("%s >= %s", q.key, at(1))), append(args, []any{distinct[len(distinct)-1]})
+	return conds, args, nil
+}
+
+// readRange reads one range in the run's snapshot and publishes its
+// batches; it returns the rows and the batches.
+func (r *Runner) readRange(ctx context.Context, snap *ferryv1.ExportSnapshot, attempt, snapID string, j job) (int64, int64, error) {
+	conn, err := r.Pool.Acquire(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", ds.GetName(), err)
+		return 0, 0, err
+	}
+	defer conn.Release()
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapID+"'"); err != nil {
+		return 0, 0, fmt.Errorf("share the snapshot: %w", err)
+	}
+	rows, err := tx.Query(ctx, j.sql, j.args...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", j.name, err)
 	}
 	defer rows.Close()
-	fields := ds.GetFields()
-	typed := make(map[string]any, len(fields))
-	vals := make([]outfile.Value, len(fields))
-	line := make([]outfile.Value, len(cols), len(cols)+1)
-	in := &expr.Input{Fields: typed}
-	var n int64
+	batchRows, batchBytes := r.BatchRows, r.BatchBytes
+	if batchRows <= 0 {
+		batchRows = DefaultBatchRows
+	}
+	if batchBytes <= 0 {
+		batchBytes = DefaultBatchBytes
+	}
+	var (
+		buf      []byte
+		n, total int64
+		seq      int64
+		flush    = func() error {
+			b := &ferryv1.ExportBatch{Run: snap, Query: int32(j.query), Range: int32(j.rng), Seq: seq, Rows: n, Data: buf, Attempt: attempt}
+			if err := r.wait(ctx); err != nil {
+				return err
+			}
+			id := fmt.Sprintf("xrows/%s/%s/%d-%d-%d", snap.GetRunId(), attempt, j.query, j.rng, seq)
+			if err := bus.Publish(ctx, r.JS, bus.ExportRowsSubject(snap.GetTenantId(), snap.GetRunId()), id, b); err != nil {
+				return err
+			}
+			seq, n, buf = seq+1, 0, buf[:0]
+			return nil
+		}
+	)
 	for rows.Next() {
-		raw := rows.RawValues()
-		for i, f := range fields {
-			v, t, err := cell(f.GetType(), raw[i])
-			if err != nil {
-				return n, fmt.Errorf("read field %s: %w", f.GetName(), err)
-			}
-			vals[i], typed[f.GetName()] = v, t
-		}
-		deleted := string(raw[len(fields)]) == "true"
-		createdBefore := string(raw[len(fields)+1]) == "true"
+		buf = exportfmt.AppendRow(buf, rows.RawValues())
 		n++
-		for i, c := range cols {
-			var v outfile.Value
-			if c.field >= 0 {
-				v = vals[c.field]
-			} else {
-				res, err := c.prog.Eval(in)
-				if err != nil {
-					return n, permanent("row %d, column %q: %v", n, c.out.Header, err)
-				}
-				v = exprValue(res)
+		total++
+		if n >= int64(batchRows) || len(buf) >= batchBytes {
+			if err := flush(); err != nil {
+				return total, seq, err
 			}
-			if c.xref != nil && v.Kind != outfile.Null {
-				ext, ok, err := c.xref.Reverse(text(v))
-				switch {
-				case err != nil:
-					return n, permanent("row %d, column %q: %v", n, c.out.Header, err)
-				case !ok:
-					return n, permanent("row %d, column %q: value %q is not an internal value of cross-reference table %q", n, c.out.Header, text(v), c.xname)
-				}
-				v = outfile.Value{Kind: outfile.String, Text: ext}
-			}
-			line[i] = v
-		}
-		var err error
-		switch {
-		case outs.added != nil && deleted:
-			if createdBefore {
-				err = outs.removed.w.WriteRow(n, line)
-			}
-		case outs.added != nil && createdBefore:
-			err = outs.changed.w.WriteRow(n, line)
-		case outs.added != nil:
-			err = outs.added.w.WriteRow(n, line)
-		case deleted && outs.deleted != nil:
-			err = outs.deleted.w.WriteRow(n, line)
-		case outs.tombstones:
-			err = outs.rows.w.WriteRow(n, append(line, outfile.Value{Kind: outfile.Bool, Bool: deleted}))
-		default:
-			err = outs.rows.w.WriteRow(n, line)
-		}
-		var ue *outfile.UnencodableError
-		if err != nil && !errors.As(err, &ue) {
-			// The writers refuse only what the runner got wrong: running
-			// again cannot help.
-			return n, permanent("row %d: %v", n, err)
-		}
-		if err != nil {
-			return n, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("read %s: %w", ds.GetName(), err)
+		return total, seq, fmt.Errorf("read %s: %w", j.name, err)
 	}
-	return n, nil
+	if n > 0 {
+		if err := flush(); err != nil {
+			return total, seq, err
+		}
+	}
+	return total, seq, nil
 }
 
-// record ends the run with its outputs and, for an incremental profile,
-// moves the watermark to the snapshot this run read: only after success.
-func (r *Runner) record(ctx context.Context, snap *ferryv1.ExportSnapshot, metas []*ferryv1.RunOutput, rows int64, watermark, note string) error {
-	blob, err := protojson.Marshal(&ferryv1.RunOutputs{Outputs: metas})
-	if err != nil {
-		return err
+// wait holds a reader while too many batches wait to be formatted.
+func (r *Runner) wait(ctx context.Context) error {
+	limit := r.MaxPending
+	if limit <= 0 {
+		limit = DefaultMaxPending
 	}
-	return pgx.BeginFunc(ctx, r.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE ferry.runs SET status = 'succeeded', outputs = $2, rows_read = $3, watermark = $4, note = $5,
-			finished_at = now() WHERE id = $1 AND status = 'running'`, snap.GetRunId(), blob, rows, watermark, note)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		if snap.GetSpec().GetMode() != ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL {
+	if r.published.Add(1)%8 != 0 {
+		return nil
+	}
+	for {
+		c, err := r.JS.Consumer(ctx, bus.StreamExport, bus.ConsumerExportFormat)
+		if err != nil {
+			// No transform has started yet: nothing to measure.
 			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE ferry.export_profiles SET watermark = $2 WHERE id = (SELECT export_profile_id FROM ferry.runs WHERE id = $1)`,
-			snap.GetRunId(), watermark)
-		return err
-	})
-}
-
-// fileName is the run's file name from the profile's template.
-func fileName(snap *ferryv1.ExportSnapshot) (string, error) {
-	return filename.Fill(snap.GetSpec().GetFileName(), snap.GetProfile(), snap.GetDataset().GetName(), snap.GetRunId(),
-		snap.GetProfileVersion(), snap.GetCreateTime().AsTime(), extension(snap.GetSpec()))
+		info, err := c.Info(ctx)
+		if err != nil {
+			return nil
+		}
+		if info.NumPending+uint64(info.NumAckPending) < uint64(limit) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Expire deletes the files of export runs that ended longer than retention
@@ -537,7 +479,7 @@ func (r *Runner) Expire(ctx context.Context, retention time.Duration) (int, erro
 			return 0, err
 		}
 		for _, o := range outs.GetOutputs() {
-			if err := r.Files.Delete(ctx, "exports/"+e.id+"/"+o.GetName()); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			if err := r.Files.Delete(ctx, exportfmt.OutputObject(e.id, o.GetName())); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 				return 0, fmt.Errorf("delete %s of run %s: %w", o.GetName(), e.id, err)
 			}
 		}

@@ -1736,6 +1736,593 @@ func (x *RunOutputs) GetOutputs() []*RunOutput {
 	return nil
 }
 
+// ExportBatch is a batch of rows that an export reader read for a run
+// (ferry.export.rows.<tenant>.<run>): export reads, transform formats.
+type ExportBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Run   *ExportSnapshot        `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// query is the dataset read: 0, or the index of a database export's part.
+	Query int32 `protobuf:"varint,2,opt,name=query,proto3" json:"query,omitempty"`
+	// range is the key range the rows are from; seq numbers the batches of a
+	// range from 0. Files hold the rows in (range, seq) order.
+	Range int32 `protobuf:"varint,3,opt,name=range,proto3" json:"range,omitempty"`
+	Seq   int64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	Rows  int64 `protobuf:"varint,5,opt,name=rows,proto3" json:"rows,omitempty"`
+	// data holds the rows: per row, every field as text, then whether the row
+	// is deleted and whether it existed at the watermark (libs/exportfmt).
+	Data []byte `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	// attempt names one read of the run: a read that is redone (the reader
+	// stopped before it finished) takes a new snapshot and a new attempt.
+	Attempt       string `protobuf:"bytes,7,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportBatch) Reset() {
+	*x = ExportBatch{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportBatch) ProtoMessage() {}
+
+func (x *ExportBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportBatch.ProtoReflect.Descriptor instead.
+func (*ExportBatch) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ExportBatch) GetRun() *ExportSnapshot {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *ExportBatch) GetQuery() int32 {
+	if x != nil {
+		return x.Query
+	}
+	return 0
+}
+
+func (x *ExportBatch) GetRange() int32 {
+	if x != nil {
+		return x.Range
+	}
+	return 0
+}
+
+func (x *ExportBatch) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ExportBatch) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ExportBatch) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ExportBatch) GetAttempt() string {
+	if x != nil {
+		return x.Attempt
+	}
+	return ""
+}
+
+// ExportPartFile is what one batch holds for one of the run's files: the
+// bytes are in the object store under exportfmt.PartObject.
+type ExportPartFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Role  string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Rows  int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	Bytes int64                  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// replaced counts characters replaced because the encoding cannot hold them.
+	Replaced int64 `protobuf:"varint,4,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	// unencodable lists rows (numbered within the batch) with characters the
+	// encoding cannot hold, when replacing is off.
+	Unencodable *UnencodableRows `protobuf:"bytes,5,opt,name=unencodable,proto3" json:"unencodable,omitempty"`
+	// file is the index of the file in the run's plan (exportfmt.Plan).
+	File          int32 `protobuf:"varint,6,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPartFile) Reset() {
+	*x = ExportPartFile{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPartFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPartFile) ProtoMessage() {}
+
+func (x *ExportPartFile) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPartFile.ProtoReflect.Descriptor instead.
+func (*ExportPartFile) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ExportPartFile) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ExportPartFile) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ExportPartFile) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ExportPartFile) GetReplaced() int64 {
+	if x != nil {
+		return x.Replaced
+	}
+	return 0
+}
+
+func (x *ExportPartFile) GetUnencodable() *UnencodableRows {
+	if x != nil {
+		return x.Unencodable
+	}
+	return nil
+}
+
+func (x *ExportPartFile) GetFile() int32 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+// UnencodableRows lists rows with characters that the output cannot hold.
+type UnencodableRows struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Encoding      string                 `protobuf:"bytes,1,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	Rows          []int64                `protobuf:"varint,2,rep,packed,name=rows,proto3" json:"rows,omitempty"`
+	Columns       []string               `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
+	Count         int64                  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	Example       int32                  `protobuf:"varint,5,opt,name=example,proto3" json:"example,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnencodableRows) Reset() {
+	*x = UnencodableRows{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnencodableRows) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnencodableRows) ProtoMessage() {}
+
+func (x *UnencodableRows) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnencodableRows.ProtoReflect.Descriptor instead.
+func (*UnencodableRows) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UnencodableRows) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+func (x *UnencodableRows) GetRows() []int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *UnencodableRows) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *UnencodableRows) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *UnencodableRows) GetExample() int32 {
+	if x != nil {
+		return x.Example
+	}
+	return 0
+}
+
+// ExportPartReady says that transform formatted a batch.
+type ExportPartReady struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenantId string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	RunId    string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Query    int32                  `protobuf:"varint,3,opt,name=query,proto3" json:"query,omitempty"`
+	Range    int32                  `protobuf:"varint,4,opt,name=range,proto3" json:"range,omitempty"`
+	Seq      int64                  `protobuf:"varint,5,opt,name=seq,proto3" json:"seq,omitempty"`
+	Files    []*ExportPartFile      `protobuf:"bytes,6,rep,name=files,proto3" json:"files,omitempty"`
+	// error is why the batch could not be formatted (a cell of row error_row,
+	// numbered within the batch); the run fails with it.
+	Error    string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	ErrorRow int64  `protobuf:"varint,8,opt,name=error_row,json=errorRow,proto3" json:"error_row,omitempty"`
+	Attempt  string `protobuf:"bytes,9,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// rows_read counts the batch's rows, written to a file or not.
+	RowsRead      int64 `protobuf:"varint,10,opt,name=rows_read,json=rowsRead,proto3" json:"rows_read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPartReady) Reset() {
+	*x = ExportPartReady{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPartReady) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPartReady) ProtoMessage() {}
+
+func (x *ExportPartReady) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPartReady.ProtoReflect.Descriptor instead.
+func (*ExportPartReady) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ExportPartReady) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ExportPartReady) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ExportPartReady) GetQuery() int32 {
+	if x != nil {
+		return x.Query
+	}
+	return 0
+}
+
+func (x *ExportPartReady) GetRange() int32 {
+	if x != nil {
+		return x.Range
+	}
+	return 0
+}
+
+func (x *ExportPartReady) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ExportPartReady) GetFiles() []*ExportPartFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *ExportPartReady) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ExportPartReady) GetErrorRow() int64 {
+	if x != nil {
+		return x.ErrorRow
+	}
+	return 0
+}
+
+func (x *ExportPartReady) GetAttempt() string {
+	if x != nil {
+		return x.Attempt
+	}
+	return ""
+}
+
+func (x *ExportPartReady) GetRowsRead() int64 {
+	if x != nil {
+		return x.RowsRead
+	}
+	return 0
+}
+
+// ExportManifest says that the readers of a run are done: how many batches
+// each range of each query has, and the snapshot they read.
+type ExportManifest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *ExportSnapshot        `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	Watermark     string                 `protobuf:"bytes,2,opt,name=watermark,proto3" json:"watermark,omitempty"`
+	Queries       []*ExportQueryBatches  `protobuf:"bytes,3,rep,name=queries,proto3" json:"queries,omitempty"`
+	Attempt       string                 `protobuf:"bytes,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportManifest) Reset() {
+	*x = ExportManifest{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportManifest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportManifest) ProtoMessage() {}
+
+func (x *ExportManifest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportManifest.ProtoReflect.Descriptor instead.
+func (*ExportManifest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ExportManifest) GetRun() *ExportSnapshot {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *ExportManifest) GetWatermark() string {
+	if x != nil {
+		return x.Watermark
+	}
+	return ""
+}
+
+func (x *ExportManifest) GetQueries() []*ExportQueryBatches {
+	if x != nil {
+		return x.Queries
+	}
+	return nil
+}
+
+func (x *ExportManifest) GetAttempt() string {
+	if x != nil {
+		return x.Attempt
+	}
+	return ""
+}
+
+// ExportQueryBatches counts the batches of each range of one query.
+type ExportQueryBatches struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RangeBatches  []int64                `protobuf:"varint,1,rep,packed,name=range_batches,json=rangeBatches,proto3" json:"range_batches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportQueryBatches) Reset() {
+	*x = ExportQueryBatches{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportQueryBatches) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportQueryBatches) ProtoMessage() {}
+
+func (x *ExportQueryBatches) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportQueryBatches.ProtoReflect.Descriptor instead.
+func (*ExportQueryBatches) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ExportQueryBatches) GetRangeBatches() []int64 {
+	if x != nil {
+		return x.RangeBatches
+	}
+	return nil
+}
+
+// ExportAssembly is what delivery receives to assemble a run's files
+// (ferry.export.parts.<tenant>.<run>).
+type ExportAssembly struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*ExportAssembly_Part
+	//	*ExportAssembly_Manifest
+	Event         isExportAssembly_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAssembly) Reset() {
+	*x = ExportAssembly{}
+	mi := &file_ferry_v1_bus_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAssembly) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAssembly) ProtoMessage() {}
+
+func (x *ExportAssembly) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_bus_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAssembly.ProtoReflect.Descriptor instead.
+func (*ExportAssembly) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_bus_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExportAssembly) GetEvent() isExportAssembly_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *ExportAssembly) GetPart() *ExportPartReady {
+	if x != nil {
+		if x, ok := x.Event.(*ExportAssembly_Part); ok {
+			return x.Part
+		}
+	}
+	return nil
+}
+
+func (x *ExportAssembly) GetManifest() *ExportManifest {
+	if x != nil {
+		if x, ok := x.Event.(*ExportAssembly_Manifest); ok {
+			return x.Manifest
+		}
+	}
+	return nil
+}
+
+type isExportAssembly_Event interface {
+	isExportAssembly_Event()
+}
+
+type ExportAssembly_Part struct {
+	Part *ExportPartReady `protobuf:"bytes,1,opt,name=part,proto3,oneof"`
+}
+
+type ExportAssembly_Manifest struct {
+	Manifest *ExportManifest `protobuf:"bytes,2,opt,name=manifest,proto3,oneof"`
+}
+
+func (*ExportAssembly_Part) isExportAssembly_Event() {}
+
+func (*ExportAssembly_Manifest) isExportAssembly_Event() {}
+
 var File_ferry_v1_bus_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_bus_proto_rawDesc = "" +
@@ -1876,7 +2463,51 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x03run\x18\x01 \x01(\v2\x18.ferry.v1.ExportSnapshotR\x03run\";\n" +
 	"\n" +
 	"RunOutputs\x12-\n" +
-	"\aoutputs\x18\x01 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputsB\x93\x01\n" +
+	"\aoutputs\x18\x01 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputs\"\xb9\x01\n" +
+	"\vExportBatch\x12*\n" +
+	"\x03run\x18\x01 \x01(\v2\x18.ferry.v1.ExportSnapshotR\x03run\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\x05R\x05query\x12\x14\n" +
+	"\x05range\x18\x03 \x01(\x05R\x05range\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x03R\x03seq\x12\x12\n" +
+	"\x04rows\x18\x05 \x01(\x03R\x04rows\x12\x12\n" +
+	"\x04data\x18\x06 \x01(\fR\x04data\x12\x18\n" +
+	"\aattempt\x18\a \x01(\tR\aattempt\"\xbb\x01\n" +
+	"\x0eExportPartFile\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1a\n" +
+	"\breplaced\x18\x04 \x01(\x03R\breplaced\x12;\n" +
+	"\vunencodable\x18\x05 \x01(\v2\x19.ferry.v1.UnencodableRowsR\vunencodable\x12\x12\n" +
+	"\x04file\x18\x06 \x01(\x05R\x04file\"\x8b\x01\n" +
+	"\x0fUnencodableRows\x12\x1a\n" +
+	"\bencoding\x18\x01 \x01(\tR\bencoding\x12\x12\n" +
+	"\x04rows\x18\x02 \x03(\x03R\x04rows\x12\x18\n" +
+	"\acolumns\x18\x03 \x03(\tR\acolumns\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\x12\x18\n" +
+	"\aexample\x18\x05 \x01(\x05R\aexample\"\x9d\x02\n" +
+	"\x0fExportPartReady\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\x05R\x05query\x12\x14\n" +
+	"\x05range\x18\x04 \x01(\x05R\x05range\x12\x10\n" +
+	"\x03seq\x18\x05 \x01(\x03R\x03seq\x12.\n" +
+	"\x05files\x18\x06 \x03(\v2\x18.ferry.v1.ExportPartFileR\x05files\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12\x1b\n" +
+	"\terror_row\x18\b \x01(\x03R\berrorRow\x12\x18\n" +
+	"\aattempt\x18\t \x01(\tR\aattempt\x12\x1b\n" +
+	"\trows_read\x18\n" +
+	" \x01(\x03R\browsRead\"\xac\x01\n" +
+	"\x0eExportManifest\x12*\n" +
+	"\x03run\x18\x01 \x01(\v2\x18.ferry.v1.ExportSnapshotR\x03run\x12\x1c\n" +
+	"\twatermark\x18\x02 \x01(\tR\twatermark\x126\n" +
+	"\aqueries\x18\x03 \x03(\v2\x1c.ferry.v1.ExportQueryBatchesR\aqueries\x12\x18\n" +
+	"\aattempt\x18\x04 \x01(\tR\aattempt\"9\n" +
+	"\x12ExportQueryBatches\x12#\n" +
+	"\rrange_batches\x18\x01 \x03(\x03R\frangeBatches\"\x82\x01\n" +
+	"\x0eExportAssembly\x12/\n" +
+	"\x04part\x18\x01 \x01(\v2\x19.ferry.v1.ExportPartReadyH\x00R\x04part\x126\n" +
+	"\bmanifest\x18\x02 \x01(\v2\x18.ferry.v1.ExportManifestH\x00R\bmanifestB\a\n" +
+	"\x05eventB\x93\x01\n" +
 	"\fcom.ferry.v1B\bBusProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -1891,7 +2522,7 @@ func file_ferry_v1_bus_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_bus_proto_rawDescData
 }
 
-var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_ferry_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_ferry_v1_bus_proto_goTypes = []any{
 	(*RunSnapshot)(nil),                // 0: ferry.v1.RunSnapshot
 	(*ReferencedDataset)(nil),          // 1: ferry.v1.ReferencedDataset
@@ -1916,64 +2547,78 @@ var file_ferry_v1_bus_proto_goTypes = []any{
 	(*ExportPart)(nil),                 // 20: ferry.v1.ExportPart
 	(*ExportCommand)(nil),              // 21: ferry.v1.ExportCommand
 	(*RunOutputs)(nil),                 // 22: ferry.v1.RunOutputs
-	nil,                                // 23: ferry.v1.RecordBatch.FieldColumnsEntry
-	(*ImportProfileSpec)(nil),          // 24: ferry.v1.ImportProfileSpec
-	(*Dataset)(nil),                    // 25: ferry.v1.Dataset
-	(RunTrigger)(0),                    // 26: ferry.v1.RunTrigger
-	(*RunFile)(nil),                    // 27: ferry.v1.RunFile
-	(*Run)(nil),                        // 28: ferry.v1.Run
-	(*Reject)(nil),                     // 29: ferry.v1.Reject
-	(*HeldRow)(nil),                    // 30: ferry.v1.HeldRow
-	(*RunCounts)(nil),                  // 31: ferry.v1.RunCounts
-	(*CrossReference)(nil),             // 32: ferry.v1.CrossReference
-	(*ExportProfileSpec)(nil),          // 33: ferry.v1.ExportProfileSpec
-	(*TemplateSpec)(nil),               // 34: ferry.v1.TemplateSpec
-	(*timestamppb.Timestamp)(nil),      // 35: google.protobuf.Timestamp
-	(*BundleEntry)(nil),                // 36: ferry.v1.BundleEntry
-	(*RunOutput)(nil),                  // 37: ferry.v1.RunOutput
+	(*ExportBatch)(nil),                // 23: ferry.v1.ExportBatch
+	(*ExportPartFile)(nil),             // 24: ferry.v1.ExportPartFile
+	(*UnencodableRows)(nil),            // 25: ferry.v1.UnencodableRows
+	(*ExportPartReady)(nil),            // 26: ferry.v1.ExportPartReady
+	(*ExportManifest)(nil),             // 27: ferry.v1.ExportManifest
+	(*ExportQueryBatches)(nil),         // 28: ferry.v1.ExportQueryBatches
+	(*ExportAssembly)(nil),             // 29: ferry.v1.ExportAssembly
+	nil,                                // 30: ferry.v1.RecordBatch.FieldColumnsEntry
+	(*ImportProfileSpec)(nil),          // 31: ferry.v1.ImportProfileSpec
+	(*Dataset)(nil),                    // 32: ferry.v1.Dataset
+	(RunTrigger)(0),                    // 33: ferry.v1.RunTrigger
+	(*RunFile)(nil),                    // 34: ferry.v1.RunFile
+	(*Run)(nil),                        // 35: ferry.v1.Run
+	(*Reject)(nil),                     // 36: ferry.v1.Reject
+	(*HeldRow)(nil),                    // 37: ferry.v1.HeldRow
+	(*RunCounts)(nil),                  // 38: ferry.v1.RunCounts
+	(*CrossReference)(nil),             // 39: ferry.v1.CrossReference
+	(*ExportProfileSpec)(nil),          // 40: ferry.v1.ExportProfileSpec
+	(*TemplateSpec)(nil),               // 41: ferry.v1.TemplateSpec
+	(*timestamppb.Timestamp)(nil),      // 42: google.protobuf.Timestamp
+	(*BundleEntry)(nil),                // 43: ferry.v1.BundleEntry
+	(*RunOutput)(nil),                  // 44: ferry.v1.RunOutput
 }
 var file_ferry_v1_bus_proto_depIdxs = []int32{
-	24, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
-	25, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
+	31, // 0: ferry.v1.RunSnapshot.spec:type_name -> ferry.v1.ImportProfileSpec
+	32, // 1: ferry.v1.RunSnapshot.dataset:type_name -> ferry.v1.Dataset
 	1,  // 2: ferry.v1.RunSnapshot.references:type_name -> ferry.v1.ReferencedDataset
-	25, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
-	26, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
-	27, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
-	28, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
+	32, // 3: ferry.v1.ReferencedDataset.dataset:type_name -> ferry.v1.Dataset
+	33, // 4: ferry.v1.RunCreateRequest.trigger:type_name -> ferry.v1.RunTrigger
+	34, // 5: ferry.v1.RunCreateRequest.file:type_name -> ferry.v1.RunFile
+	35, // 6: ferry.v1.RunCreateReply.run:type_name -> ferry.v1.Run
 	0,  // 7: ferry.v1.RunCreateReply.snapshot:type_name -> ferry.v1.RunSnapshot
 	0,  // 8: ferry.v1.ImportCommand.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 9: ferry.v1.Chunk.run:type_name -> ferry.v1.RunSnapshot
 	0,  // 10: ferry.v1.RecordBatch.run:type_name -> ferry.v1.RunSnapshot
-	29, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
+	36, // 11: ferry.v1.RecordBatch.rejects:type_name -> ferry.v1.Reject
 	7,  // 12: ferry.v1.RecordBatch.held:type_name -> ferry.v1.HeldRecord
-	23, // 13: ferry.v1.RecordBatch.field_columns:type_name -> ferry.v1.RecordBatch.FieldColumnsEntry
-	30, // 14: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
-	31, // 15: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
+	30, // 13: ferry.v1.RecordBatch.field_columns:type_name -> ferry.v1.RecordBatch.FieldColumnsEntry
+	37, // 14: ferry.v1.HeldRecord.row:type_name -> ferry.v1.HeldRow
+	38, // 15: ferry.v1.ChunkApplied.counts:type_name -> ferry.v1.RunCounts
 	0,  // 16: ferry.v1.ApplyCommand.run:type_name -> ferry.v1.RunSnapshot
-	27, // 17: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
+	34, // 17: ferry.v1.RunStarted.file:type_name -> ferry.v1.RunFile
 	8,  // 18: ferry.v1.Progress.applied:type_name -> ferry.v1.ChunkApplied
 	11, // 19: ferry.v1.Progress.manifest:type_name -> ferry.v1.Manifest
 	12, // 20: ferry.v1.Progress.failed:type_name -> ferry.v1.RunFailed
 	13, // 21: ferry.v1.Progress.canceled:type_name -> ferry.v1.RunCanceled
 	14, // 22: ferry.v1.Progress.started:type_name -> ferry.v1.RunStarted
 	10, // 23: ferry.v1.Progress.run_applied:type_name -> ferry.v1.RunApplied
-	28, // 24: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
-	32, // 25: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
-	33, // 26: ferry.v1.ExportSnapshot.spec:type_name -> ferry.v1.ExportProfileSpec
-	34, // 27: ferry.v1.ExportSnapshot.template:type_name -> ferry.v1.TemplateSpec
-	25, // 28: ferry.v1.ExportSnapshot.dataset:type_name -> ferry.v1.Dataset
-	35, // 29: ferry.v1.ExportSnapshot.create_time:type_name -> google.protobuf.Timestamp
+	35, // 24: ferry.v1.RunEvent.run:type_name -> ferry.v1.Run
+	39, // 25: ferry.v1.CrossReferenceFetchReply.table:type_name -> ferry.v1.CrossReference
+	40, // 26: ferry.v1.ExportSnapshot.spec:type_name -> ferry.v1.ExportProfileSpec
+	41, // 27: ferry.v1.ExportSnapshot.template:type_name -> ferry.v1.TemplateSpec
+	32, // 28: ferry.v1.ExportSnapshot.dataset:type_name -> ferry.v1.Dataset
+	42, // 29: ferry.v1.ExportSnapshot.create_time:type_name -> google.protobuf.Timestamp
 	20, // 30: ferry.v1.ExportSnapshot.parts:type_name -> ferry.v1.ExportPart
-	36, // 31: ferry.v1.ExportPart.entry:type_name -> ferry.v1.BundleEntry
-	25, // 32: ferry.v1.ExportPart.dataset:type_name -> ferry.v1.Dataset
-	34, // 33: ferry.v1.ExportPart.template:type_name -> ferry.v1.TemplateSpec
+	43, // 31: ferry.v1.ExportPart.entry:type_name -> ferry.v1.BundleEntry
+	32, // 32: ferry.v1.ExportPart.dataset:type_name -> ferry.v1.Dataset
+	41, // 33: ferry.v1.ExportPart.template:type_name -> ferry.v1.TemplateSpec
 	19, // 34: ferry.v1.ExportCommand.run:type_name -> ferry.v1.ExportSnapshot
-	37, // 35: ferry.v1.RunOutputs.outputs:type_name -> ferry.v1.RunOutput
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	44, // 35: ferry.v1.RunOutputs.outputs:type_name -> ferry.v1.RunOutput
+	19, // 36: ferry.v1.ExportBatch.run:type_name -> ferry.v1.ExportSnapshot
+	25, // 37: ferry.v1.ExportPartFile.unencodable:type_name -> ferry.v1.UnencodableRows
+	24, // 38: ferry.v1.ExportPartReady.files:type_name -> ferry.v1.ExportPartFile
+	19, // 39: ferry.v1.ExportManifest.run:type_name -> ferry.v1.ExportSnapshot
+	28, // 40: ferry.v1.ExportManifest.queries:type_name -> ferry.v1.ExportQueryBatches
+	26, // 41: ferry.v1.ExportAssembly.part:type_name -> ferry.v1.ExportPartReady
+	27, // 42: ferry.v1.ExportAssembly.manifest:type_name -> ferry.v1.ExportManifest
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_bus_proto_init() }
@@ -1994,13 +2639,17 @@ func file_ferry_v1_bus_proto_init() {
 		(*Progress_Started)(nil),
 		(*Progress_RunApplied)(nil),
 	}
+	file_ferry_v1_bus_proto_msgTypes[29].OneofWrappers = []any{
+		(*ExportAssembly_Part)(nil),
+		(*ExportAssembly_Manifest)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_bus_proto_rawDesc), len(file_ferry_v1_bus_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

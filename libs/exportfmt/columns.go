@@ -1,4 +1,9 @@
-package runner
+// Package exportfmt is how export runs format rows, shared by the services
+// that take part: export reads rows and sends them as batches (the wire form
+// of read rows is here), transform compiles the template's columns and
+// formats each batch into a part of every file of the run, and delivery
+// assembles the parts, in order, into the files of the plan.
+package exportfmt
 
 import (
 	"fmt"
@@ -18,8 +23,8 @@ type Reverser interface {
 	Reverse(internal string) (external string, ok bool, err error)
 }
 
-// column is one column of the file: where its value comes from, compiled.
-type column struct {
+// Column is one column of a file: where its value comes from, compiled.
+type Column struct {
 	out   outfile.Column
 	field int           // index into the dataset's fields; -1 for expr
 	prog  *expr.Program // expr columns
@@ -46,8 +51,10 @@ func kindOf(t ferryv1.FieldType) outfile.ValueKind {
 	return outfile.String
 }
 
-// columns compiles the template (every field when it has no columns).
-func columns(ds *ferryv1.Dataset, t *ferryv1.TemplateSpec, tables map[string]Reverser) ([]*column, error) {
+// Columns compiles the template (every field when it has no columns). With
+// nil tables, cross-reference columns are compiled without their tables:
+// enough to know the file's columns, not to format rows.
+func Columns(ds *ferryv1.Dataset, t *ferryv1.TemplateSpec, tables map[string]Reverser) ([]*Column, error) {
 	index := map[string]int{}
 	for i, f := range ds.GetFields() {
 		index[f.GetName()] = i
@@ -58,9 +65,9 @@ func columns(ds *ferryv1.Dataset, t *ferryv1.TemplateSpec, tables map[string]Rev
 			specs = append(specs, &ferryv1.TemplateColumn{Header: f.GetName(), Field: f.GetName()})
 		}
 	}
-	var out []*column
+	var out []*Column
 	for _, s := range specs {
-		c := &column{field: -1, out: outfile.Column{Header: s.GetHeader(), Kind: outfile.String, TrueWord: s.GetTrueWord(), FalseWord: s.GetFalseWord()}}
+		c := &Column{field: -1, out: outfile.Column{Header: s.GetHeader(), Kind: outfile.String, TrueWord: s.GetTrueWord(), FalseWord: s.GetFalseWord()}}
 		if s.GetField() != "" {
 			i, ok := index[s.GetField()]
 			if !ok {
@@ -92,7 +99,7 @@ func columns(ds *ferryv1.Dataset, t *ferryv1.TemplateSpec, tables map[string]Rev
 		}
 		if x := s.GetCrossReference(); x != "" {
 			c.xref, c.xname = tables[x], x
-			if c.xref == nil {
+			if c.xref == nil && tables != nil {
 				return nil, fmt.Errorf("column %q: cross-reference table %q is not loaded", s.GetHeader(), x)
 			}
 			c.out.Kind = outfile.String
@@ -164,4 +171,13 @@ func text(v outfile.Value) string {
 		return v.Time.UTC().Format(time.RFC3339Nano)
 	}
 	return ""
+}
+
+// FileColumns are the file's columns of compiled columns.
+func FileColumns(cols []*Column) []outfile.Column {
+	out := make([]outfile.Column, len(cols))
+	for i, c := range cols {
+		out[i] = c.out
+	}
+	return out
 }

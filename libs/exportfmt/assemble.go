@@ -1,0 +1,307 @@
+package exportfmt
+
+import (
+	"archive/zip"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/formats/outfile"
+)
+
+// Objects is where parts are read from and files written to.
+type Objects interface {
+	Get(ctx context.Context, name string) (io.ReadCloser, error)
+	// Put stores what r holds under name, replacing what was there.
+	Put(ctx context.Context, name string, r io.Reader) error
+}
+
+// FailedError is why a run's files cannot be written: writing them again
+// gives the same answer, so the run fails with it.
+type FailedError struct{ Msg string }
+
+func (e *FailedError) Error() string { return e.Msg }
+
+// Assembled is what Assemble wrote.
+type Assembled struct {
+	Outputs []*ferryv1.RunOutput
+	// Objects are the object-store names written, also on failure.
+	Objects []string
+	// RowsRead counts the rows read, written to a file or not.
+	RowsRead int64
+	// Replaced counts characters replaced because the encoding cannot hold them.
+	Replaced int64
+}
+
+// Assemble writes the files of a run's plan from its formatted batches,
+// which must be every batch of one read attempt, sorted by query, range and
+// seq: CSV and JSONL parts are concatenated after the header, XLSX cells
+// go through one streaming writer. Row numbers in errors count the rows of
+// the file's query in read order.
+func Assemble(ctx context.Context, run string, plan *Plan, batches []*ferryv1.ExportPartReady, objs Objects) (Assembled, error) {
+	var out Assembled
+	base := make([]int64, len(batches))
+	sums := map[int32]int64{}
+	for i, b := range batches {
+		base[i] = sums[b.GetQuery()]
+		sums[b.GetQuery()] += b.GetRowsRead()
+		out.RowsRead += b.GetRowsRead()
+	}
+	for i, b := range batches {
+		if b.GetError() != "" {
+			return out, &FailedError{Msg: fmt.Sprintf("%srow %d, %s", filePrefix(plan, int(b.GetQuery())), base[i]+b.GetErrorRow(), b.GetError())}
+		}
+	}
+	a := &assembly{ctx: ctx, run: run, plan: plan, batches: batches, base: base, objs: objs}
+	if plan.Zip != "" {
+		meta := &ferryv1.RunOutput{Name: plan.Zip, Role: "archive", ContentType: "application/zip", Format: "zip"}
+		out.Objects = append(out.Objects, OutputObject(run, plan.Zip))
+		err := a.put(meta, func(w io.Writer) error {
+			zw := zip.NewWriter(w)
+			for fi := range plan.Files {
+				entry, err := zw.Create(plan.Files[fi].Name)
+				if err != nil {
+					return err
+				}
+				rows, replaced, err := a.file(entry, fi)
+				meta.Rows += rows
+				out.Replaced += replaced
+				if err != nil {
+					return err
+				}
+			}
+			return zw.Close()
+		})
+		if err != nil {
+			return out, err
+		}
+		out.Outputs = append(out.Outputs, meta)
+		return out, nil
+	}
+	for fi, f := range plan.Files {
+		meta := &ferryv1.RunOutput{Name: f.Name, Role: f.Role, ContentType: plan.ContentType, Format: plan.Extension}
+		out.Objects = append(out.Objects, OutputObject(run, f.Name))
+		err := a.put(meta, func(w io.Writer) error {
+			rows, replaced, err := a.file(w, fi)
+			meta.Rows = rows
+			out.Replaced += replaced
+			return err
+		})
+		if err != nil {
+			return out, err
+		}
+		out.Outputs = append(out.Outputs, meta)
+	}
+	return out, nil
+}
+
+// filePrefix names the file of query q in a message, when a run has several.
+func filePrefix(plan *Plan, q int) string {
+	if !plan.bundle {
+		return ""
+	}
+	return plan.Files[q].Name + ": "
+}
+
+type assembly struct {
+	ctx     context.Context
+	run     string
+	plan    *Plan
+	batches []*ferryv1.ExportPartReady
+	base    []int64
+	objs    Objects
+}
+
+// hashWriter counts and hashes what goes through it.
+type hashWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (h *hashWriter) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
+}
+
+// put streams what write writes into the output object of meta and records
+// its size and sha256.
+func (a *assembly) put(meta *ferryv1.RunOutput, write func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := a.objs.Put(a.ctx, OutputObject(a.run, meta.GetName()), pr)
+		pr.CloseWithError(err)
+		done <- err
+	}()
+	hw := &hashWriter{w: pw, h: sha256.New()}
+	bw := bufio.NewWriterSize(hw, 256<<10)
+	werr := write(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	pw.CloseWithError(werr)
+	perr := <-done
+	if werr != nil {
+		return werr
+	}
+	if perr != nil {
+		return fmt.Errorf("store %s: %w", meta.GetName(), perr)
+	}
+	meta.Size, meta.Sha256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
+	return nil
+}
+
+// parts calls fn for every batch part of file fi, in order, with the
+// batch's row base.
+func (a *assembly) parts(fi int, fn func(pf *ferryv1.ExportPartFile, base int64, r io.Reader) error) error {
+	for i, b := range a.batches {
+		for _, pf := range b.GetFiles() {
+			if int(pf.GetFile()) != fi {
+				continue
+			}
+			if pf.GetBytes() == 0 {
+				if err := fn(pf, a.base[i], eofReader{}); err != nil {
+					return err
+				}
+				continue
+			}
+			rc, err := a.objs.Get(a.ctx, PartObject(a.run, b.GetAttempt(), b.GetQuery(), b.GetRange(), b.GetSeq(), pf.GetFile()))
+			if err != nil {
+				return fmt.Errorf("read part %d-%d-%d: %w", b.GetQuery(), b.GetRange(), b.GetSeq(), err)
+			}
+			err = fn(pf, a.base[i], rc)
+			rc.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// file writes file fi to w.
+func (a *assembly) file(w io.Writer, fi int) (rows, replaced int64, err error) {
+	f := a.plan.Files[fi]
+	prefix := filePrefix(a.plan, f.Query)
+	if a.plan.Options.Format == outfile.XLSX {
+		return a.xlsx(w, fi, prefix)
+	}
+	hw, err := outfile.New(w, f.Cols, a.plan.Options)
+	if err != nil {
+		return 0, 0, &FailedError{Msg: prefix + err.Error()}
+	}
+	stats, err := hw.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	replaced = stats.Replaced
+	var bad *outfile.UnencodableError
+	err = a.parts(fi, func(pf *ferryv1.ExportPartFile, base int64, r io.Reader) error {
+		rows += pf.GetRows()
+		replaced += pf.GetReplaced()
+		if u := pf.GetUnencodable(); u != nil && u.GetCount() > 0 {
+			bad = mergeUnencodable(bad, u, base)
+		}
+		if bad != nil {
+			// The file fails: the other parts are only checked.
+			return nil
+		}
+		n, err := io.Copy(w, r)
+		if err == nil && n != pf.GetBytes() {
+			err = fmt.Errorf("part of %d bytes holds %d", pf.GetBytes(), n)
+		}
+		return err
+	})
+	if err == nil && bad != nil {
+		err = &FailedError{Msg: prefix + bad.Error()}
+	}
+	return rows, replaced, err
+}
+
+// xlsx writes file fi as one workbook through one streaming writer.
+func (a *assembly) xlsx(w io.Writer, fi int, prefix string) (rows, replaced int64, err error) {
+	xw, err := outfile.New(w, a.plan.Files[fi].Cols, a.plan.Options)
+	if err != nil {
+		return 0, 0, &FailedError{Msg: prefix + err.Error()}
+	}
+	var cells []outfile.Value
+	err = a.parts(fi, func(pf *ferryv1.ExportPartFile, base int64, r io.Reader) error {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		for len(data) > 0 {
+			var row int64
+			row, cells, data, err = NextCells(data, cells)
+			if err != nil {
+				return err
+			}
+			if err := xw.WriteRow(base+row, cells); err != nil {
+				var ce *outfile.CellError
+				var ue *outfile.UnencodableError
+				switch {
+				case errors.As(err, &ue):
+				case errors.As(err, &ce):
+					return &FailedError{Msg: prefix + ce.Error()}
+				default:
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	stats, cerr := xw.Close()
+	if err == nil {
+		var ue *outfile.UnencodableError
+		if errors.As(cerr, &ue) {
+			cerr = &FailedError{Msg: prefix + ue.Error()}
+		}
+		err = cerr
+	}
+	return stats.Rows, stats.Replaced, err
+}
+
+// mergeUnencodable adds a part's rows (numbered from base) to e.
+func mergeUnencodable(e *outfile.UnencodableError, u *ferryv1.UnencodableRows, base int64) *outfile.UnencodableError {
+	if e == nil {
+		e = &outfile.UnencodableError{Encoding: u.GetEncoding(), Example: rune(u.GetExample())}
+	}
+	e.Count += u.GetCount()
+	for _, r := range u.GetRows() {
+		if len(e.Rows) < 100 {
+			e.Rows = append(e.Rows, base+r)
+		}
+	}
+	for _, c := range u.GetColumns() {
+		seen := false
+		for _, x := range e.Columns {
+			seen = seen || x == c
+		}
+		if !seen && len(e.Columns) < 100 {
+			e.Columns = append(e.Columns, c)
+		}
+	}
+	return e
+}
+
+// UnencodableRows is e in its wire form.
+func UnencodableRows(e *outfile.UnencodableError) *ferryv1.UnencodableRows {
+	if e == nil {
+		return nil
+	}
+	return &ferryv1.UnencodableRows{Encoding: e.Encoding, Rows: e.Rows, Columns: e.Columns, Count: e.Count, Example: int32(e.Example)}
+}
