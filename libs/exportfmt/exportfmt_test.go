@@ -130,7 +130,6 @@ func formatAll(t *testing.T, snap *ferryv1.ExportSnapshot, objs *memObjects, ran
 	return out
 }
 
-
 func TestAssembleConcatenatesPartsInOrder(t *testing.T) {
 	ds := &ferryv1.Dataset{Name: "people", Key: []string{"id"}, Fields: []*ferryv1.Field{
 		{Name: "id", Type: ferryv1.FieldType_FIELD_TYPE_STRING}, {Name: "name", Type: ferryv1.FieldType_FIELD_TYPE_STRING}}}
