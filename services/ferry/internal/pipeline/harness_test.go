@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -84,8 +85,13 @@ func start(tb testing.TB, rows int, o options) *pipe {
 		f("grade", ferryv1.FieldType_FIELD_TYPE_INTEGER), f("balance", ferryv1.FieldType_FIELD_TYPE_DECIMAL),
 		f("born", ferryv1.FieldType_FIELD_TYPE_DATE)}}
 
-	ns := testkit.NATS(tb)
-	nc, err := nats.Connect(ns.ClientURL())
+	// FERRY_BENCH_NATS_URL runs against a NATS server in another process, so
+	// that peak RSS measures Ferry's services without the server's caches.
+	url := os.Getenv("FERRY_BENCH_NATS_URL")
+	if url == "" {
+		url = testkit.NATS(tb).ClientURL()
+	}
+	nc, err := nats.Connect(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
