@@ -246,6 +246,9 @@ func (s *Store) CreateExportRun(ctx context.Context, p auth.Principal, name stri
 	if !ep.GetValid() {
 		return nil, nil, errs.FailedPrecondition("export profile %q cannot run: %s", name, strings.Join(ep.GetProblems(), "; "))
 	}
+	if ep.GetSpec().GetStatus() != ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE && trigger != ferryv1.RunTrigger_RUN_TRIGGER_MANUAL {
+		return nil, nil, errs.FailedPrecondition("export profile %q is a draft: it runs by hand, never by a %s trigger", name, triggerName(trigger))
+	}
 	runID := uuid.New()
 	snap := &ferryv1.ExportSnapshot{TenantId: p.TenantID.String(), RunId: runID.String(), Profile: name, ProfileVersion: ep.GetVersion(),
 		Spec: ep.GetSpec(), Template: r.template, Dataset: r.dataset, Schema: p.Schema, Table: r.dataset.GetName(), Parts: r.parts}

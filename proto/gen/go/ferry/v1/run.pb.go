@@ -100,6 +100,10 @@ const (
 	RunTrigger_RUN_TRIGGER_REAPPLY RunTrigger = 2
 	// Started by hand or through the API (StartExport).
 	RunTrigger_RUN_TRIGGER_MANUAL RunTrigger = 3
+	// A profile's schedule.
+	RunTrigger_RUN_TRIGGER_SCHEDULE RunTrigger = 4
+	// An event: a dataset changed, or another run ended.
+	RunTrigger_RUN_TRIGGER_EVENT RunTrigger = 5
 )
 
 // Enum value maps for RunTrigger.
@@ -109,12 +113,16 @@ var (
 		1: "RUN_TRIGGER_UPLOAD",
 		2: "RUN_TRIGGER_REAPPLY",
 		3: "RUN_TRIGGER_MANUAL",
+		4: "RUN_TRIGGER_SCHEDULE",
+		5: "RUN_TRIGGER_EVENT",
 	}
 	RunTrigger_value = map[string]int32{
 		"RUN_TRIGGER_UNSPECIFIED": 0,
 		"RUN_TRIGGER_UPLOAD":      1,
 		"RUN_TRIGGER_REAPPLY":     2,
 		"RUN_TRIGGER_MANUAL":      3,
+		"RUN_TRIGGER_SCHEDULE":    4,
+		"RUN_TRIGGER_EVENT":       5,
 	}
 )
 
@@ -2017,13 +2025,15 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	" RUN_STATUS_SUCCEEDED_WITH_ERRORS\x10\x04\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x05\x12\x17\n" +
 	"\x13RUN_STATUS_CANCELED\x10\x06\x12 \n" +
-	"\x1cRUN_STATUS_AWAITING_APPROVAL\x10\a*r\n" +
+	"\x1cRUN_STATUS_AWAITING_APPROVAL\x10\a*\xa3\x01\n" +
 	"\n" +
 	"RunTrigger\x12\x1b\n" +
 	"\x17RUN_TRIGGER_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12RUN_TRIGGER_UPLOAD\x10\x01\x12\x17\n" +
 	"\x13RUN_TRIGGER_REAPPLY\x10\x02\x12\x16\n" +
-	"\x12RUN_TRIGGER_MANUAL\x10\x03*M\n" +
+	"\x12RUN_TRIGGER_MANUAL\x10\x03\x12\x18\n" +
+	"\x14RUN_TRIGGER_SCHEDULE\x10\x04\x12\x15\n" +
+	"\x11RUN_TRIGGER_EVENT\x10\x05*M\n" +
 	"\aRunKind\x12\x18\n" +
 	"\x14RUN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRUN_KIND_IMPORT\x10\x01\x12\x13\n" +
