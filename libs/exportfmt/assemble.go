@@ -55,8 +55,12 @@ func Assemble(ctx context.Context, run string, plan *Plan, batches []*ferryv1.Ex
 		out.RowsRead += b.GetRowsRead()
 	}
 	for i, b := range batches {
-		if b.GetError() != "" {
+		switch {
+		case b.GetError() != "" && b.GetErrorRow() > 0:
 			return out, &FailedError{Msg: fmt.Sprintf("%srow %d, %s", filePrefix(plan, int(b.GetQuery())), base[i]+b.GetErrorRow(), b.GetError())}
+		case b.GetError() != "":
+			// Not about a row: the template could not be compiled.
+			return out, &FailedError{Msg: filePrefix(plan, int(b.GetQuery())) + b.GetError()}
 		}
 	}
 	a := &assembly{ctx: ctx, run: run, plan: plan, batches: batches, base: base, objs: objs}
