@@ -147,6 +147,15 @@ func (a *Assembler) Assemble(ctx context.Context, run string) (string, error) {
 			expected += n
 		}
 	}
+	// Counted first: every notice of a run comes here, and only the last
+	// one needs the parts themselves.
+	var got int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM ferry.export_parts WHERE run_id = $1 AND attempt = $2`, run, attempt).Scan(&got); err != nil {
+		return "", err
+	}
+	if got < expected {
+		return "", nil
+	}
 	rows, err := tx.Query(ctx, `SELECT part FROM ferry.export_parts WHERE run_id = $1 AND attempt = $2 ORDER BY query, range, seq`, run, attempt)
 	if err != nil {
 		return "", err
@@ -161,9 +170,6 @@ func (a *Assembler) Assemble(ctx context.Context, run string) (string, error) {
 	})
 	if err != nil {
 		return "", err
-	}
-	if int64(len(batches)) < expected {
-		return "", nil
 	}
 	snap := m.GetRun()
 	plan, err := exportfmt.NewPlan(snap)
