@@ -2,6 +2,7 @@ package exportfmt
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 
@@ -11,17 +12,23 @@ import (
 	"github.com/ferrydata/ferry/libs/formats/outfile"
 )
 
-// TableNames are the cross-reference tables a template uses.
-func TableNames(t *ferryv1.TemplateSpec) []string {
-	var out []string
-	seen := map[string]bool{}
+// LoadTables loads the cross-reference tables a template uses, each once,
+// with fetch.
+func LoadTables(ctx context.Context, tenant string, t *ferryv1.TemplateSpec,
+	fetch func(ctx context.Context, tenant, name string) (Reverser, error)) (map[string]Reverser, error) {
+	tables := map[string]Reverser{}
 	for _, c := range t.GetColumns() {
-		if x := c.GetCrossReference(); x != "" && !seen[x] {
-			seen[x] = true
-			out = append(out, x)
+		x := c.GetCrossReference()
+		if x == "" || tables[x] != nil {
+			continue
 		}
+		rt, err := fetch(ctx, tenant, x)
+		if err != nil {
+			return nil, fmt.Errorf("load cross-reference table %q: %w", x, err)
+		}
+		tables[x] = rt
 	}
-	return out
+	return tables, nil
 }
 
 // Formatter formats the batches of one query of a run into parts.

@@ -226,13 +226,9 @@ func (r *Runner) read(ctx context.Context, snap *ferryv1.ExportSnapshot) (int64,
 	for _, eq := range exportfmt.Queries(snap) {
 		// A template that names a missing field or cross-reference table
 		// fails the run now, before anything is read.
-		tables := map[string]exportfmt.Reverser{}
-		for _, name := range exportfmt.TableNames(eq.Template) {
-			t, err := r.Tables(ctx, snap.GetTenantId(), name)
-			if err != nil {
-				return 0, fmt.Errorf("load cross-reference table %s: %w", name, err)
-			}
-			tables[name] = t
+		tables, err := exportfmt.LoadTables(ctx, snap.GetTenantId(), eq.Template, r.Tables)
+		if err != nil {
+			return 0, err
 		}
 		if _, err := exportfmt.Columns(eq.Dataset, eq.Template, tables); err != nil {
 			if len(snap.GetParts()) > 0 {

@@ -47,16 +47,12 @@ func (f *Formatter) formatter(ctx context.Context, b *ferryv1.ExportBatch) (*exp
 	if int(b.GetQuery()) >= len(queries) || b.GetQuery() < 0 {
 		return nil, bus.Permanent(fmt.Errorf("batch of query %d; the run has %d", b.GetQuery(), len(queries)))
 	}
-	tables := map[string]exportfmt.Reverser{}
-	for _, name := range exportfmt.TableNames(queries[b.GetQuery()].Template) {
-		t, err := f.Fetch(ctx, snap.GetTenantId(), name)
-		if err != nil {
-			// The profile service will answer again.
-			return nil, fmt.Errorf("load cross-reference table %q: %w", name, err)
-		}
-		tables[name] = t
+	tables, err := exportfmt.LoadTables(ctx, snap.GetTenantId(), queries[b.GetQuery()].Template, f.Fetch)
+	if err != nil {
+		// The profile service will answer again.
+		return nil, err
 	}
-	fm, err := exportfmt.NewFormatter(snap, int(b.GetQuery()), tables)
+	fm, err = exportfmt.NewFormatter(snap, int(b.GetQuery()), tables)
 	if err != nil {
 		// The export service compiled the same template before reading.
 		return nil, bus.Permanent(err)
