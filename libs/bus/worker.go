@@ -203,3 +203,19 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// RunWorkers runs the workers side by side until ctx ends and each has
+// drained; it returns the first error any of them returned.
+func RunWorkers(ctx context.Context, workers ...*Worker) error {
+	errc := make(chan error, len(workers))
+	for _, w := range workers {
+		go func() { errc <- w.Run(ctx) }()
+	}
+	var first error
+	for range workers {
+		if err := <-errc; first == nil {
+			first = err
+		}
+	}
+	return first
+}

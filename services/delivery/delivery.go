@@ -103,18 +103,10 @@ func (s *Service) Starting(ctx context.Context) error {
 	return nil
 }
 
-// Running stages batches and applies runs until ctx ends, finishing those in flight.
+// Running stages batches, applies runs and assembles exports until ctx ends,
+// finishing those in flight.
 func (s *Service) Running(ctx context.Context) error {
-	errc := make(chan error, 2)
-	go func() { errc <- s.applies.Run(ctx) }()
-	go func() { errc <- s.exports.Run(ctx) }()
-	err := s.worker.Run(ctx)
-	for range 2 {
-		if err2 := <-errc; err == nil {
-			err = err2
-		}
-	}
-	return err
+	return bus.RunWorkers(ctx, s.worker, s.applies, s.exports)
 }
 
 // Stopping has nothing left to do: the worker drained in Running.

@@ -107,13 +107,7 @@ func (s *Service) Starting(ctx context.Context) error {
 // Running maps chunks and formats export batches until ctx ends, finishing
 // those in flight.
 func (s *Service) Running(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.exports.Run(ctx) }()
-	err := s.worker.Run(ctx)
-	if err2 := <-errc; err == nil {
-		err = err2
-	}
-	return err
+	return bus.RunWorkers(ctx, s.worker, s.exports)
 }
 
 // Stopping has nothing left to do: the worker drained in Running.
