@@ -217,8 +217,12 @@ func (a *assembly) file(w io.Writer, fi int) (rows, replaced int64, err error) {
 	err = a.parts(fi, func(pf *ferryv1.ExportPartFile, base int64, r io.Reader) error {
 		rows += pf.GetRows()
 		replaced += pf.GetReplaced()
-		if u := pf.GetUnencodable(); u != nil && u.GetCount() > 0 {
-			bad = mergeUnencodable(bad, u, base)
+		if u := pf.GetUnencodable(); u.GetCount() > 0 {
+			if bad == nil {
+				bad = &outfile.UnencodableError{}
+			}
+			bad.Add(&outfile.UnencodableError{Encoding: u.GetEncoding(), Rows: u.GetRows(), Columns: u.GetColumns(),
+				Count: u.GetCount(), Example: rune(u.GetExample())}, base)
 		}
 		if bad != nil {
 			// The file fails: the other parts are only checked.
@@ -277,29 +281,6 @@ func (a *assembly) xlsx(w io.Writer, fi int, prefix string) (rows, replaced int6
 		err = cerr
 	}
 	return stats.Rows, stats.Replaced, err
-}
-
-// mergeUnencodable adds a part's rows (numbered from base) to e.
-func mergeUnencodable(e *outfile.UnencodableError, u *ferryv1.UnencodableRows, base int64) *outfile.UnencodableError {
-	if e == nil {
-		e = &outfile.UnencodableError{Encoding: u.GetEncoding(), Example: rune(u.GetExample())}
-	}
-	e.Count += u.GetCount()
-	for _, r := range u.GetRows() {
-		if len(e.Rows) < 100 {
-			e.Rows = append(e.Rows, base+r)
-		}
-	}
-	for _, c := range u.GetColumns() {
-		seen := false
-		for _, x := range e.Columns {
-			seen = seen || x == c
-		}
-		if !seen && len(e.Columns) < 100 {
-			e.Columns = append(e.Columns, c)
-		}
-	}
-	return e
 }
 
 // UnencodableRows is e in its wire form.

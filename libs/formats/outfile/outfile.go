@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -201,6 +202,26 @@ func (e *UnencodableError) Error() string {
 		b.WriteString("; choose an encoding such as utf-8, or allow replacing them")
 	}
 	return b.String()
+}
+
+// Add appends the rows of o, a part of the same file whose rows are
+// numbered from base, to e: counts add up, and rows and columns stay within
+// the listed bounds.
+func (e *UnencodableError) Add(o *UnencodableError, base int64) {
+	if e.Count == 0 {
+		e.Encoding, e.Example = o.Encoding, o.Example
+	}
+	e.Count += o.Count
+	for _, r := range o.Rows {
+		if len(e.Rows) < maxListedRows {
+			e.Rows = append(e.Rows, base+r)
+		}
+	}
+	for _, c := range o.Columns {
+		if len(e.Columns) < maxListedRows && !slices.Contains(e.Columns, c) {
+			e.Columns = append(e.Columns, c)
+		}
+	}
 }
 
 // unencodable collects the rows with characters the output cannot hold.
