@@ -685,7 +685,10 @@ type ExportProfileSpec struct {
 	// max_rows and template above are not used.
 	Bundle []*BundleEntry `protobuf:"bytes,15,rep,name=bundle,proto3" json:"bundle,omitempty"`
 	// zip puts the bundle's files into one .zip archive.
-	Zip           bool `protobuf:"varint,16,opt,name=zip,proto3" json:"zip,omitempty"`
+	Zip bool `protobuf:"varint,16,opt,name=zip,proto3" json:"zip,omitempty"`
+	// destinations name Destinations every run delivers its files to. The run
+	// succeeds, and the incremental watermark moves, only when all have them.
+	Destinations  []string `protobuf:"bytes,17,rep,name=destinations,proto3" json:"destinations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +833,13 @@ func (x *ExportProfileSpec) GetZip() bool {
 		return x.Zip
 	}
 	return false
+}
+
+func (x *ExportProfileSpec) GetDestinations() []string {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
 }
 
 // BundleEntry is one file of a database export.
@@ -2022,7 +2032,7 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1e\n" +
 	"\n" +
 	"descending\x18\x02 \x01(\bR\n" +
-	"descending\"\xed\x04\n" +
+	"descending\"\x91\x05\n" +
 	"\x11ExportProfileSpec\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12\x1c\n" +
 	"\tselection\x18\x02 \x01(\tR\tselection\x12%\n" +
@@ -2041,7 +2051,8 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\x0eallow_formulas\x18\r \x01(\bR\rallowFormulas\x127\n" +
 	"\vunencodable\x18\x0e \x01(\x0e2\x15.ferry.v1.UnencodableR\vunencodable\x12-\n" +
 	"\x06bundle\x18\x0f \x03(\v2\x15.ferry.v1.BundleEntryR\x06bundle\x12\x10\n" +
-	"\x03zip\x18\x10 \x01(\bR\x03zip\"\xc0\x01\n" +
+	"\x03zip\x18\x10 \x01(\bR\x03zip\x12\"\n" +
+	"\fdestinations\x18\x11 \x03(\tR\fdestinations\"\xc0\x01\n" +
 	"\vBundleEntry\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12\x1c\n" +
 	"\tselection\x18\x02 \x01(\tR\tselection\x12%\n" +

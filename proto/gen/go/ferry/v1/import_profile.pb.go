@@ -360,6 +360,57 @@ func (InvalidBytes) EnumDescriptor() ([]byte, []int) {
 	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{5}
 }
 
+// AfterImport says what happens to a pulled file after its run succeeded.
+type AfterImport int32
+
+const (
+	AfterImport_AFTER_IMPORT_UNSPECIFIED AfterImport = 0
+	// Moved into archive_directory (the default).
+	AfterImport_AFTER_IMPORT_ARCHIVE AfterImport = 1
+	AfterImport_AFTER_IMPORT_DELETE  AfterImport = 2
+)
+
+// Enum value maps for AfterImport.
+var (
+	AfterImport_name = map[int32]string{
+		0: "AFTER_IMPORT_UNSPECIFIED",
+		1: "AFTER_IMPORT_ARCHIVE",
+		2: "AFTER_IMPORT_DELETE",
+	}
+	AfterImport_value = map[string]int32{
+		"AFTER_IMPORT_UNSPECIFIED": 0,
+		"AFTER_IMPORT_ARCHIVE":     1,
+		"AFTER_IMPORT_DELETE":      2,
+	}
+)
+
+func (x AfterImport) Enum() *AfterImport {
+	p := new(AfterImport)
+	*p = x
+	return p
+}
+
+func (x AfterImport) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AfterImport) Descriptor() protoreflect.EnumDescriptor {
+	return file_ferry_v1_import_profile_proto_enumTypes[6].Descriptor()
+}
+
+func (AfterImport) Type() protoreflect.EnumType {
+	return &file_ferry_v1_import_profile_proto_enumTypes[6]
+}
+
+func (x AfterImport) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AfterImport.Descriptor instead.
+func (AfterImport) EnumDescriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{6}
+}
+
 // CSVFormat describes a delimited text file.
 type CSVFormat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1063,10 +1114,12 @@ type ImportProfileSpec struct {
 	Spreadsheet *SpreadsheetFormat `protobuf:"bytes,6,opt,name=spreadsheet,proto3" json:"spreadsheet,omitempty"`
 	HeaderMatch HeaderMatch        `protobuf:"varint,7,opt,name=header_match,json=headerMatch,proto3,enum=ferry.v1.HeaderMatch" json:"header_match,omitempty"`
 	// time_zone is the IANA zone of timestamps without an offset ("America/New_York").
-	TimeZone      string         `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
-	Rules         []*RowRule     `protobuf:"bytes,9,rep,name=rules,proto3" json:"rules,omitempty"`
-	ErrorPolicy   *ErrorPolicy   `protobuf:"bytes,10,opt,name=error_policy,json=errorPolicy,proto3" json:"error_policy,omitempty"`
-	Mirror        *MirrorOptions `protobuf:"bytes,11,opt,name=mirror,proto3" json:"mirror,omitempty"`
+	TimeZone    string         `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	Rules       []*RowRule     `protobuf:"bytes,9,rep,name=rules,proto3" json:"rules,omitempty"`
+	ErrorPolicy *ErrorPolicy   `protobuf:"bytes,10,opt,name=error_policy,json=errorPolicy,proto3" json:"error_policy,omitempty"`
+	Mirror      *MirrorOptions `protobuf:"bytes,11,opt,name=mirror,proto3" json:"mirror,omitempty"`
+	// sftp_source polls an SFTP directory and imports each new file with this profile.
+	SftpSource    *SFTPSource `protobuf:"bytes,12,opt,name=sftp_source,json=sftpSource,proto3" json:"sftp_source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1178,6 +1231,115 @@ func (x *ImportProfileSpec) GetMirror() *MirrorOptions {
 	return nil
 }
 
+func (x *ImportProfileSpec) GetSftpSource() *SFTPSource {
+	if x != nil {
+		return x.SftpSource
+	}
+	return nil
+}
+
+// SFTPSource takes files from an SFTP server: each file matching glob, once
+// it is stable (the same size and modification time over two polls), is
+// imported once, in a run of its own that records the file's name.
+type SFTPSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// connection names an SFTP Destination whose server, credentials and
+	// pinned host key are used; its directory is the base.
+	Connection string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	// directory is under the connection's base directory; the base when empty.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// glob matches file names ("*.csv"); every file when empty.
+	Glob string `protobuf:"bytes,3,opt,name=glob,proto3" json:"glob,omitempty"`
+	// poll_interval_seconds is 60 when 0.
+	PollIntervalSeconds int32       `protobuf:"varint,4,opt,name=poll_interval_seconds,json=pollIntervalSeconds,proto3" json:"poll_interval_seconds,omitempty"`
+	AfterSuccess        AfterImport `protobuf:"varint,5,opt,name=after_success,json=afterSuccess,proto3,enum=ferry.v1.AfterImport" json:"after_success,omitempty"`
+	// archive_directory and error_directory are under directory; "archive"
+	// and "error" when empty. A failed run's file is moved to error_directory.
+	ArchiveDirectory string `protobuf:"bytes,6,opt,name=archive_directory,json=archiveDirectory,proto3" json:"archive_directory,omitempty"`
+	ErrorDirectory   string `protobuf:"bytes,7,opt,name=error_directory,json=errorDirectory,proto3" json:"error_directory,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SFTPSource) Reset() {
+	*x = SFTPSource{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SFTPSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SFTPSource) ProtoMessage() {}
+
+func (x *SFTPSource) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SFTPSource.ProtoReflect.Descriptor instead.
+func (*SFTPSource) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SFTPSource) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *SFTPSource) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *SFTPSource) GetGlob() string {
+	if x != nil {
+		return x.Glob
+	}
+	return ""
+}
+
+func (x *SFTPSource) GetPollIntervalSeconds() int32 {
+	if x != nil {
+		return x.PollIntervalSeconds
+	}
+	return 0
+}
+
+func (x *SFTPSource) GetAfterSuccess() AfterImport {
+	if x != nil {
+		return x.AfterSuccess
+	}
+	return AfterImport_AFTER_IMPORT_UNSPECIFIED
+}
+
+func (x *SFTPSource) GetArchiveDirectory() string {
+	if x != nil {
+		return x.ArchiveDirectory
+	}
+	return ""
+}
+
+func (x *SFTPSource) GetErrorDirectory() string {
+	if x != nil {
+		return x.ErrorDirectory
+	}
+	return ""
+}
+
 // ImportProfile is one version of a named import profile.
 type ImportProfile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1192,7 +1354,7 @@ type ImportProfile struct {
 
 func (x *ImportProfile) Reset() {
 	*x = ImportProfile{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1366,7 @@ func (x *ImportProfile) String() string {
 func (*ImportProfile) ProtoMessage() {}
 
 func (x *ImportProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1379,7 @@ func (x *ImportProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProfile.ProtoReflect.Descriptor instead.
 func (*ImportProfile) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ImportProfile) GetName() string {
@@ -1266,7 +1428,7 @@ type ApplyImportProfileRequest struct {
 
 func (x *ApplyImportProfileRequest) Reset() {
 	*x = ApplyImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1440,7 @@ func (x *ApplyImportProfileRequest) String() string {
 func (*ApplyImportProfileRequest) ProtoMessage() {}
 
 func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1453,7 @@ func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ApplyImportProfileRequest) GetName() string {
@@ -1320,7 +1482,7 @@ type ApplyImportProfileResponse struct {
 
 func (x *ApplyImportProfileResponse) Reset() {
 	*x = ApplyImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1494,7 @@ func (x *ApplyImportProfileResponse) String() string {
 func (*ApplyImportProfileResponse) ProtoMessage() {}
 
 func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1507,7 @@ func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApplyImportProfileResponse) GetProfile() *ImportProfile {
@@ -1374,7 +1536,7 @@ type GetImportProfileRequest struct {
 
 func (x *GetImportProfileRequest) Reset() {
 	*x = GetImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1548,7 @@ func (x *GetImportProfileRequest) String() string {
 func (*GetImportProfileRequest) ProtoMessage() {}
 
 func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1561,7 @@ func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetImportProfileRequest) GetName() string {
@@ -1426,7 +1588,7 @@ type GetImportProfileResponse struct {
 
 func (x *GetImportProfileResponse) Reset() {
 	*x = GetImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1600,7 @@ func (x *GetImportProfileResponse) String() string {
 func (*GetImportProfileResponse) ProtoMessage() {}
 
 func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1613,7 @@ func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{13}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetImportProfileResponse) GetProfile() *ImportProfile {
@@ -1470,7 +1632,7 @@ type ListImportProfilesRequest struct {
 
 func (x *ListImportProfilesRequest) Reset() {
 	*x = ListImportProfilesRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1644,7 @@ func (x *ListImportProfilesRequest) String() string {
 func (*ListImportProfilesRequest) ProtoMessage() {}
 
 func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1657,7 @@ func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{14}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{15}
 }
 
 // ListImportProfilesResponse lists profiles by name.
@@ -1508,7 +1670,7 @@ type ListImportProfilesResponse struct {
 
 func (x *ListImportProfilesResponse) Reset() {
 	*x = ListImportProfilesResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1682,7 @@ func (x *ListImportProfilesResponse) String() string {
 func (*ListImportProfilesResponse) ProtoMessage() {}
 
 func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1695,7 @@ func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{15}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListImportProfilesResponse) GetProfiles() []*ImportProfile {
@@ -1554,7 +1716,7 @@ type ValidateImportProfileRequest struct {
 
 func (x *ValidateImportProfileRequest) Reset() {
 	*x = ValidateImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1728,7 @@ func (x *ValidateImportProfileRequest) String() string {
 func (*ValidateImportProfileRequest) ProtoMessage() {}
 
 func (x *ValidateImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1741,7 @@ func (x *ValidateImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*ValidateImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{16}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ValidateImportProfileRequest) GetName() string {
@@ -1607,7 +1769,7 @@ type ValidateImportProfileResponse struct {
 
 func (x *ValidateImportProfileResponse) Reset() {
 	*x = ValidateImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1781,7 @@ func (x *ValidateImportProfileResponse) String() string {
 func (*ValidateImportProfileResponse) ProtoMessage() {}
 
 func (x *ValidateImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1794,7 @@ func (x *ValidateImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*ValidateImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{17}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateImportProfileResponse) GetOutcome() string {
@@ -1652,7 +1814,7 @@ type ListImportProfileVersionsRequest struct {
 
 func (x *ListImportProfileVersionsRequest) Reset() {
 	*x = ListImportProfileVersionsRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1826,7 @@ func (x *ListImportProfileVersionsRequest) String() string {
 func (*ListImportProfileVersionsRequest) ProtoMessage() {}
 
 func (x *ListImportProfileVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1839,7 @@ func (x *ListImportProfileVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfileVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportProfileVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{18}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListImportProfileVersionsRequest) GetName() string {
@@ -1697,7 +1859,7 @@ type ListImportProfileVersionsResponse struct {
 
 func (x *ListImportProfileVersionsResponse) Reset() {
 	*x = ListImportProfileVersionsResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1871,7 @@ func (x *ListImportProfileVersionsResponse) String() string {
 func (*ListImportProfileVersionsResponse) ProtoMessage() {}
 
 func (x *ListImportProfileVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1884,7 @@ func (x *ListImportProfileVersionsResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListImportProfileVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportProfileVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{19}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListImportProfileVersionsResponse) GetVersions() []*ImportProfile {
@@ -1797,7 +1959,7 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\x11max_rejected_rows\x18\x01 \x01(\x03R\x0fmaxRejectedRows\x120\n" +
 	"\x14max_rejected_percent\x18\x02 \x01(\x01R\x12maxRejectedPercent\"=\n" +
 	"\rMirrorOptions\x12,\n" +
-	"\x12max_change_percent\x18\x01 \x01(\x01R\x10maxChangePercent\"\x94\x04\n" +
+	"\x12max_change_percent\x18\x01 \x01(\x01R\x10maxChangePercent\"\xcb\x04\n" +
 	"\x11ImportProfileSpec\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12%\n" +
 	"\x03csv\x18\x02 \x01(\v2\x13.ferry.v1.CSVFormatR\x03csv\x122\n" +
@@ -1811,7 +1973,20 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\x05rules\x18\t \x03(\v2\x11.ferry.v1.RowRuleR\x05rules\x128\n" +
 	"\ferror_policy\x18\n" +
 	" \x01(\v2\x15.ferry.v1.ErrorPolicyR\verrorPolicy\x12/\n" +
-	"\x06mirror\x18\v \x01(\v2\x17.ferry.v1.MirrorOptionsR\x06mirror\"\xe8\x01\n" +
+	"\x06mirror\x18\v \x01(\v2\x17.ferry.v1.MirrorOptionsR\x06mirror\x125\n" +
+	"\vsftp_source\x18\f \x01(\v2\x14.ferry.v1.SFTPSourceR\n" +
+	"sftpSource\"\xa4\x02\n" +
+	"\n" +
+	"SFTPSource\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\tR\n" +
+	"connection\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x12\n" +
+	"\x04glob\x18\x03 \x01(\tR\x04glob\x122\n" +
+	"\x15poll_interval_seconds\x18\x04 \x01(\x05R\x13pollIntervalSeconds\x12:\n" +
+	"\rafter_success\x18\x05 \x01(\x0e2\x15.ferry.v1.AfterImportR\fafterSuccess\x12+\n" +
+	"\x11archive_directory\x18\x06 \x01(\tR\x10archiveDirectory\x12'\n" +
+	"\x0ferror_directory\x18\a \x01(\tR\x0eerrorDirectory\"\xe8\x01\n" +
 	"\rImportProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12/\n" +
@@ -1873,7 +2048,11 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\fInvalidBytes\x12\x1d\n" +
 	"\x19INVALID_BYTES_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18INVALID_BYTES_REJECT_ROW\x10\x01\x12\x1b\n" +
-	"\x17INVALID_BYTES_FAIL_FILE\x10\x022\x93\x04\n" +
+	"\x17INVALID_BYTES_FAIL_FILE\x10\x02*^\n" +
+	"\vAfterImport\x12\x1c\n" +
+	"\x18AFTER_IMPORT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14AFTER_IMPORT_ARCHIVE\x10\x01\x12\x17\n" +
+	"\x13AFTER_IMPORT_DELETE\x10\x022\x93\x04\n" +
 	"\x14ImportProfileService\x12_\n" +
 	"\x12ApplyImportProfile\x12#.ferry.v1.ApplyImportProfileRequest\x1a$.ferry.v1.ApplyImportProfileResponse\x12Y\n" +
 	"\x10GetImportProfile\x12!.ferry.v1.GetImportProfileRequest\x1a\".ferry.v1.GetImportProfileResponse\x12_\n" +
@@ -1894,8 +2073,8 @@ func file_ferry_v1_import_profile_proto_rawDescGZIP() []byte {
 	return file_ferry_v1_import_profile_proto_rawDescData
 }
 
-var file_ferry_v1_import_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_ferry_v1_import_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_ferry_v1_import_profile_proto_goTypes = []any{
 	(WriteMode)(0),                            // 0: ferry.v1.WriteMode
 	(HeaderMatch)(0),                          // 1: ferry.v1.HeaderMatch
@@ -1903,67 +2082,71 @@ var file_ferry_v1_import_profile_proto_goTypes = []any{
 	(FileFormat)(0),                           // 3: ferry.v1.FileFormat
 	(CSVEscape)(0),                            // 4: ferry.v1.CSVEscape
 	(InvalidBytes)(0),                         // 5: ferry.v1.InvalidBytes
-	(*CSVFormat)(nil),                         // 6: ferry.v1.CSVFormat
-	(*SpreadsheetFormat)(nil),                 // 7: ferry.v1.SpreadsheetFormat
-	(*FieldMapping)(nil),                      // 8: ferry.v1.FieldMapping
-	(*FieldRules)(nil),                        // 9: ferry.v1.FieldRules
-	(*CrossReferenceUse)(nil),                 // 10: ferry.v1.CrossReferenceUse
-	(*RowRule)(nil),                           // 11: ferry.v1.RowRule
-	(*ErrorPolicy)(nil),                       // 12: ferry.v1.ErrorPolicy
-	(*MirrorOptions)(nil),                     // 13: ferry.v1.MirrorOptions
-	(*ImportProfileSpec)(nil),                 // 14: ferry.v1.ImportProfileSpec
-	(*ImportProfile)(nil),                     // 15: ferry.v1.ImportProfile
-	(*ApplyImportProfileRequest)(nil),         // 16: ferry.v1.ApplyImportProfileRequest
-	(*ApplyImportProfileResponse)(nil),        // 17: ferry.v1.ApplyImportProfileResponse
-	(*GetImportProfileRequest)(nil),           // 18: ferry.v1.GetImportProfileRequest
-	(*GetImportProfileResponse)(nil),          // 19: ferry.v1.GetImportProfileResponse
-	(*ListImportProfilesRequest)(nil),         // 20: ferry.v1.ListImportProfilesRequest
-	(*ListImportProfilesResponse)(nil),        // 21: ferry.v1.ListImportProfilesResponse
-	(*ValidateImportProfileRequest)(nil),      // 22: ferry.v1.ValidateImportProfileRequest
-	(*ValidateImportProfileResponse)(nil),     // 23: ferry.v1.ValidateImportProfileResponse
-	(*ListImportProfileVersionsRequest)(nil),  // 24: ferry.v1.ListImportProfileVersionsRequest
-	(*ListImportProfileVersionsResponse)(nil), // 25: ferry.v1.ListImportProfileVersionsResponse
-	(*timestamppb.Timestamp)(nil),             // 26: google.protobuf.Timestamp
+	(AfterImport)(0),                          // 6: ferry.v1.AfterImport
+	(*CSVFormat)(nil),                         // 7: ferry.v1.CSVFormat
+	(*SpreadsheetFormat)(nil),                 // 8: ferry.v1.SpreadsheetFormat
+	(*FieldMapping)(nil),                      // 9: ferry.v1.FieldMapping
+	(*FieldRules)(nil),                        // 10: ferry.v1.FieldRules
+	(*CrossReferenceUse)(nil),                 // 11: ferry.v1.CrossReferenceUse
+	(*RowRule)(nil),                           // 12: ferry.v1.RowRule
+	(*ErrorPolicy)(nil),                       // 13: ferry.v1.ErrorPolicy
+	(*MirrorOptions)(nil),                     // 14: ferry.v1.MirrorOptions
+	(*ImportProfileSpec)(nil),                 // 15: ferry.v1.ImportProfileSpec
+	(*SFTPSource)(nil),                        // 16: ferry.v1.SFTPSource
+	(*ImportProfile)(nil),                     // 17: ferry.v1.ImportProfile
+	(*ApplyImportProfileRequest)(nil),         // 18: ferry.v1.ApplyImportProfileRequest
+	(*ApplyImportProfileResponse)(nil),        // 19: ferry.v1.ApplyImportProfileResponse
+	(*GetImportProfileRequest)(nil),           // 20: ferry.v1.GetImportProfileRequest
+	(*GetImportProfileResponse)(nil),          // 21: ferry.v1.GetImportProfileResponse
+	(*ListImportProfilesRequest)(nil),         // 22: ferry.v1.ListImportProfilesRequest
+	(*ListImportProfilesResponse)(nil),        // 23: ferry.v1.ListImportProfilesResponse
+	(*ValidateImportProfileRequest)(nil),      // 24: ferry.v1.ValidateImportProfileRequest
+	(*ValidateImportProfileResponse)(nil),     // 25: ferry.v1.ValidateImportProfileResponse
+	(*ListImportProfileVersionsRequest)(nil),  // 26: ferry.v1.ListImportProfileVersionsRequest
+	(*ListImportProfileVersionsResponse)(nil), // 27: ferry.v1.ListImportProfileVersionsResponse
+	(*timestamppb.Timestamp)(nil),             // 28: google.protobuf.Timestamp
 }
 var file_ferry_v1_import_profile_proto_depIdxs = []int32{
 	4,  // 0: ferry.v1.CSVFormat.escape:type_name -> ferry.v1.CSVEscape
 	5,  // 1: ferry.v1.CSVFormat.invalid_bytes:type_name -> ferry.v1.InvalidBytes
-	9,  // 2: ferry.v1.FieldMapping.rules:type_name -> ferry.v1.FieldRules
-	10, // 3: ferry.v1.FieldMapping.cross_reference:type_name -> ferry.v1.CrossReferenceUse
+	10, // 2: ferry.v1.FieldMapping.rules:type_name -> ferry.v1.FieldRules
+	11, // 3: ferry.v1.FieldMapping.cross_reference:type_name -> ferry.v1.CrossReferenceUse
 	2,  // 4: ferry.v1.CrossReferenceUse.unknown:type_name -> ferry.v1.UnknownValue
-	6,  // 5: ferry.v1.ImportProfileSpec.csv:type_name -> ferry.v1.CSVFormat
-	8,  // 6: ferry.v1.ImportProfileSpec.mappings:type_name -> ferry.v1.FieldMapping
+	7,  // 5: ferry.v1.ImportProfileSpec.csv:type_name -> ferry.v1.CSVFormat
+	9,  // 6: ferry.v1.ImportProfileSpec.mappings:type_name -> ferry.v1.FieldMapping
 	0,  // 7: ferry.v1.ImportProfileSpec.write_mode:type_name -> ferry.v1.WriteMode
 	3,  // 8: ferry.v1.ImportProfileSpec.format:type_name -> ferry.v1.FileFormat
-	7,  // 9: ferry.v1.ImportProfileSpec.spreadsheet:type_name -> ferry.v1.SpreadsheetFormat
+	8,  // 9: ferry.v1.ImportProfileSpec.spreadsheet:type_name -> ferry.v1.SpreadsheetFormat
 	1,  // 10: ferry.v1.ImportProfileSpec.header_match:type_name -> ferry.v1.HeaderMatch
-	11, // 11: ferry.v1.ImportProfileSpec.rules:type_name -> ferry.v1.RowRule
-	12, // 12: ferry.v1.ImportProfileSpec.error_policy:type_name -> ferry.v1.ErrorPolicy
-	13, // 13: ferry.v1.ImportProfileSpec.mirror:type_name -> ferry.v1.MirrorOptions
-	14, // 14: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
-	26, // 15: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
-	26, // 16: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
-	14, // 17: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
-	15, // 18: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	15, // 19: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	15, // 20: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
-	14, // 21: ferry.v1.ValidateImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
-	15, // 22: ferry.v1.ListImportProfileVersionsResponse.versions:type_name -> ferry.v1.ImportProfile
-	16, // 23: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
-	18, // 24: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
-	20, // 25: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
-	22, // 26: ferry.v1.ImportProfileService.ValidateImportProfile:input_type -> ferry.v1.ValidateImportProfileRequest
-	24, // 27: ferry.v1.ImportProfileService.ListImportProfileVersions:input_type -> ferry.v1.ListImportProfileVersionsRequest
-	17, // 28: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
-	19, // 29: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
-	21, // 30: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
-	23, // 31: ferry.v1.ImportProfileService.ValidateImportProfile:output_type -> ferry.v1.ValidateImportProfileResponse
-	25, // 32: ferry.v1.ImportProfileService.ListImportProfileVersions:output_type -> ferry.v1.ListImportProfileVersionsResponse
-	28, // [28:33] is the sub-list for method output_type
-	23, // [23:28] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	12, // 11: ferry.v1.ImportProfileSpec.rules:type_name -> ferry.v1.RowRule
+	13, // 12: ferry.v1.ImportProfileSpec.error_policy:type_name -> ferry.v1.ErrorPolicy
+	14, // 13: ferry.v1.ImportProfileSpec.mirror:type_name -> ferry.v1.MirrorOptions
+	16, // 14: ferry.v1.ImportProfileSpec.sftp_source:type_name -> ferry.v1.SFTPSource
+	6,  // 15: ferry.v1.SFTPSource.after_success:type_name -> ferry.v1.AfterImport
+	15, // 16: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
+	28, // 17: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
+	28, // 18: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
+	15, // 19: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	17, // 20: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	17, // 21: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	17, // 22: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
+	15, // 23: ferry.v1.ValidateImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	17, // 24: ferry.v1.ListImportProfileVersionsResponse.versions:type_name -> ferry.v1.ImportProfile
+	18, // 25: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
+	20, // 26: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
+	22, // 27: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
+	24, // 28: ferry.v1.ImportProfileService.ValidateImportProfile:input_type -> ferry.v1.ValidateImportProfileRequest
+	26, // 29: ferry.v1.ImportProfileService.ListImportProfileVersions:input_type -> ferry.v1.ListImportProfileVersionsRequest
+	19, // 30: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
+	21, // 31: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
+	23, // 32: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
+	25, // 33: ferry.v1.ImportProfileService.ValidateImportProfile:output_type -> ferry.v1.ValidateImportProfileResponse
+	27, // 34: ferry.v1.ImportProfileService.ListImportProfileVersions:output_type -> ferry.v1.ListImportProfileVersionsResponse
+	30, // [30:35] is the sub-list for method output_type
+	25, // [25:30] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_import_profile_proto_init() }
@@ -1976,8 +2159,8 @@ func file_ferry_v1_import_profile_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_import_profile_proto_rawDesc), len(file_ferry_v1_import_profile_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   20,
+			NumEnums:      7,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

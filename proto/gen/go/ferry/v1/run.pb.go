@@ -500,7 +500,10 @@ type Run struct {
 	// outputs_delete_time is when the outputs' files were deleted (retention).
 	OutputsDeleteTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=outputs_delete_time,json=outputsDeleteTime,proto3" json:"outputs_delete_time,omitempty"`
 	// api_version is the version of the API the run was recorded by ("ferry.v1").
-	ApiVersion    string `protobuf:"bytes,22,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	ApiVersion string `protobuf:"bytes,22,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	// deliveries are an export run's files on their way to its destinations.
+	// The run succeeds only when every one has its files.
+	Deliveries    []*Delivery `protobuf:"bytes,23,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -687,6 +690,13 @@ func (x *Run) GetApiVersion() string {
 		return x.ApiVersion
 	}
 	return ""
+}
+
+func (x *Run) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
 }
 
 // Preview is what a dry run would do.
@@ -1885,11 +1895,109 @@ func (x *ReapplyHeldRowsResponse) GetRun() *Run {
 	return nil
 }
 
+// RedeliverRunRequest names an export run and optionally one destination.
+type RedeliverRunRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Destination   string                 `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverRunRequest) Reset() {
+	*x = RedeliverRunRequest{}
+	mi := &file_ferry_v1_run_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverRunRequest) ProtoMessage() {}
+
+func (x *RedeliverRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverRunRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverRunRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RedeliverRunRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RedeliverRunRequest) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+// RedeliverRunResponse carries the run, running again until the deliveries end.
+type RedeliverRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverRunResponse) Reset() {
+	*x = RedeliverRunResponse{}
+	mi := &file_ferry_v1_run_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverRunResponse) ProtoMessage() {}
+
+func (x *RedeliverRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverRunResponse.ProtoReflect.Descriptor instead.
+func (*RedeliverRunResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RedeliverRunResponse) GetRun() *Run {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
 var File_ferry_v1_run_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_run_proto_rawDesc = "" +
 	"\n" +
-	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n" +
+	"\x12ferry/v1/run.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aferry/v1/destination.proto\"\xae\x01\n" +
 	"\tRunOutput\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
@@ -1912,7 +2020,7 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\aRunFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\xe8\x06\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\x9c\a\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12'\n" +
@@ -1941,7 +2049,10 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\aoutputs\x18\x14 \x03(\v2\x13.ferry.v1.RunOutputR\aoutputs\x12J\n" +
 	"\x13outputs_delete_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x11outputsDeleteTime\x12\x1f\n" +
 	"\vapi_version\x18\x16 \x01(\tR\n" +
-	"apiVersion\"_\n" +
+	"apiVersion\x122\n" +
+	"\n" +
+	"deliveries\x18\x17 \x03(\v2\x12.ferry.v1.DeliveryR\n" +
+	"deliveries\"_\n" +
 	"\aPreview\x12(\n" +
 	"\x04rows\x18\x01 \x03(\v2\x14.ferry.v1.PreviewRowR\x04rows\x12*\n" +
 	"\arejects\x18\x02 \x03(\v2\x10.ferry.v1.RejectR\arejects\"\xab\x01\n" +
@@ -2016,6 +2127,11 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\x16ReapplyHeldRowsRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\":\n" +
 	"\x17ReapplyHeldRowsResponse\x12\x1f\n" +
+	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\"G\n" +
+	"\x13RedeliverRunRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestination\"7\n" +
+	"\x14RedeliverRunResponse\x12\x1f\n" +
 	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run*\xe8\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -2037,7 +2153,7 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\aRunKind\x12\x18\n" +
 	"\x14RUN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRUN_KIND_IMPORT\x10\x01\x12\x13\n" +
-	"\x0fRUN_KIND_EXPORT\x10\x022\xb6\x05\n" +
+	"\x0fRUN_KIND_EXPORT\x10\x022\x85\x06\n" +
 	"\n" +
 	"RunService\x12;\n" +
 	"\x06GetRun\x12\x17.ferry.v1.GetRunRequest\x1a\x18.ferry.v1.GetRunResponse\x12A\n" +
@@ -2049,7 +2165,8 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\n" +
 	"ApproveRun\x12\x1b.ferry.v1.ApproveRunRequest\x1a\x1c.ferry.v1.ApproveRunResponse\x12M\n" +
 	"\fListHeldRows\x12\x1d.ferry.v1.ListHeldRowsRequest\x1a\x1e.ferry.v1.ListHeldRowsResponse\x12V\n" +
-	"\x0fReapplyHeldRows\x12 .ferry.v1.ReapplyHeldRowsRequest\x1a!.ferry.v1.ReapplyHeldRowsResponseB\x93\x01\n" +
+	"\x0fReapplyHeldRows\x12 .ferry.v1.ReapplyHeldRowsRequest\x1a!.ferry.v1.ReapplyHeldRowsResponse\x12M\n" +
+	"\fRedeliverRun\x12\x1d.ferry.v1.RedeliverRunRequest\x1a\x1e.ferry.v1.RedeliverRunResponseB\x93\x01\n" +
 	"\fcom.ferry.v1B\bRunProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -2065,7 +2182,7 @@ func file_ferry_v1_run_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_run_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_ferry_v1_run_proto_goTypes = []any{
 	(RunStatus)(0),                  // 0: ferry.v1.RunStatus
 	(RunTrigger)(0),                 // 1: ferry.v1.RunTrigger
@@ -2096,56 +2213,63 @@ var file_ferry_v1_run_proto_goTypes = []any{
 	(*ListHeldRowsResponse)(nil),    // 26: ferry.v1.ListHeldRowsResponse
 	(*ReapplyHeldRowsRequest)(nil),  // 27: ferry.v1.ReapplyHeldRowsRequest
 	(*ReapplyHeldRowsResponse)(nil), // 28: ferry.v1.ReapplyHeldRowsResponse
-	nil,                             // 29: ferry.v1.PreviewRow.ValuesEntry
-	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(*RedeliverRunRequest)(nil),     // 29: ferry.v1.RedeliverRunRequest
+	(*RedeliverRunResponse)(nil),    // 30: ferry.v1.RedeliverRunResponse
+	nil,                             // 31: ferry.v1.PreviewRow.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
+	(*Delivery)(nil),                // 33: ferry.v1.Delivery
 }
 var file_ferry_v1_run_proto_depIdxs = []int32{
 	1,  // 0: ferry.v1.Run.trigger:type_name -> ferry.v1.RunTrigger
 	0,  // 1: ferry.v1.Run.status:type_name -> ferry.v1.RunStatus
 	5,  // 2: ferry.v1.Run.file:type_name -> ferry.v1.RunFile
 	4,  // 3: ferry.v1.Run.counts:type_name -> ferry.v1.RunCounts
-	30, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
-	30, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
-	30, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
+	32, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
+	32, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
+	32, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
 	7,  // 7: ferry.v1.Run.preview:type_name -> ferry.v1.Preview
 	2,  // 8: ferry.v1.Run.kind:type_name -> ferry.v1.RunKind
 	3,  // 9: ferry.v1.Run.outputs:type_name -> ferry.v1.RunOutput
-	30, // 10: ferry.v1.Run.outputs_delete_time:type_name -> google.protobuf.Timestamp
-	8,  // 11: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
-	9,  // 12: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
-	29, // 13: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
-	6,  // 14: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
-	0,  // 15: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
-	6,  // 16: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
-	6,  // 17: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
-	6,  // 18: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
-	9,  // 19: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
-	6,  // 20: ferry.v1.ApproveRunResponse.run:type_name -> ferry.v1.Run
-	10, // 21: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
-	6,  // 22: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
-	11, // 23: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
-	13, // 24: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
-	15, // 25: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
-	17, // 26: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
-	19, // 27: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
-	21, // 28: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
-	23, // 29: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
-	25, // 30: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
-	27, // 31: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
-	12, // 32: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
-	14, // 33: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
-	16, // 34: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
-	18, // 35: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
-	20, // 36: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
-	22, // 37: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
-	24, // 38: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
-	26, // 39: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
-	28, // 40: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	32, // 10: ferry.v1.Run.outputs_delete_time:type_name -> google.protobuf.Timestamp
+	33, // 11: ferry.v1.Run.deliveries:type_name -> ferry.v1.Delivery
+	8,  // 12: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
+	9,  // 13: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
+	31, // 14: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
+	6,  // 15: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
+	0,  // 16: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
+	6,  // 17: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
+	6,  // 18: ferry.v1.WatchRunResponse.run:type_name -> ferry.v1.Run
+	6,  // 19: ferry.v1.CancelRunResponse.run:type_name -> ferry.v1.Run
+	9,  // 20: ferry.v1.ListRunRejectsResponse.rejects:type_name -> ferry.v1.Reject
+	6,  // 21: ferry.v1.ApproveRunResponse.run:type_name -> ferry.v1.Run
+	10, // 22: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
+	6,  // 23: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
+	6,  // 24: ferry.v1.RedeliverRunResponse.run:type_name -> ferry.v1.Run
+	11, // 25: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
+	13, // 26: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
+	15, // 27: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
+	17, // 28: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
+	19, // 29: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
+	21, // 30: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
+	23, // 31: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
+	25, // 32: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
+	27, // 33: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
+	29, // 34: ferry.v1.RunService.RedeliverRun:input_type -> ferry.v1.RedeliverRunRequest
+	12, // 35: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
+	14, // 36: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
+	16, // 37: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
+	18, // 38: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
+	20, // 39: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
+	22, // 40: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
+	24, // 41: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
+	26, // 42: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
+	28, // 43: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
+	30, // 44: ferry.v1.RunService.RedeliverRun:output_type -> ferry.v1.RedeliverRunResponse
+	35, // [35:45] is the sub-list for method output_type
+	25, // [25:35] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_run_proto_init() }
@@ -2153,13 +2277,14 @@ func file_ferry_v1_run_proto_init() {
 	if File_ferry_v1_run_proto != nil {
 		return
 	}
+	file_ferry_v1_destination_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_run_proto_rawDesc), len(file_ferry_v1_run_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

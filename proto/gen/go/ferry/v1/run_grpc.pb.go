@@ -28,6 +28,7 @@ const (
 	RunService_ApproveRun_FullMethodName      = "/ferry.v1.RunService/ApproveRun"
 	RunService_ListHeldRows_FullMethodName    = "/ferry.v1.RunService/ListHeldRows"
 	RunService_ReapplyHeldRows_FullMethodName = "/ferry.v1.RunService/ReapplyHeldRows"
+	RunService_RedeliverRun_FullMethodName    = "/ferry.v1.RunService/RedeliverRun"
 )
 
 // RunServiceClient is the client API for RunService service.
@@ -57,6 +58,9 @@ type RunServiceClient interface {
 	// ReapplyHeldRows starts a run of the held rows of a run that have not been
 	// re-applied yet, through the same profile version.
 	ReapplyHeldRows(ctx context.Context, in *ReapplyHeldRowsRequest, opts ...grpc.CallOption) (*ReapplyHeldRowsResponse, error)
+	// RedeliverRun delivers the files of an ended export run again, to every
+	// destination of the run or to one, under the same file names.
+	RedeliverRun(ctx context.Context, in *RedeliverRunRequest, opts ...grpc.CallOption) (*RedeliverRunResponse, error)
 }
 
 type runServiceClient struct {
@@ -175,6 +179,16 @@ func (c *runServiceClient) ReapplyHeldRows(ctx context.Context, in *ReapplyHeldR
 	return out, nil
 }
 
+func (c *runServiceClient) RedeliverRun(ctx context.Context, in *RedeliverRunRequest, opts ...grpc.CallOption) (*RedeliverRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RedeliverRunResponse)
+	err := c.cc.Invoke(ctx, RunService_RedeliverRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RunServiceServer is the server API for RunService service.
 // All implementations must embed UnimplementedRunServiceServer
 // for forward compatibility.
@@ -202,6 +216,9 @@ type RunServiceServer interface {
 	// ReapplyHeldRows starts a run of the held rows of a run that have not been
 	// re-applied yet, through the same profile version.
 	ReapplyHeldRows(context.Context, *ReapplyHeldRowsRequest) (*ReapplyHeldRowsResponse, error)
+	// RedeliverRun delivers the files of an ended export run again, to every
+	// destination of the run or to one, under the same file names.
+	RedeliverRun(context.Context, *RedeliverRunRequest) (*RedeliverRunResponse, error)
 	mustEmbedUnimplementedRunServiceServer()
 }
 
@@ -238,6 +255,9 @@ func (UnimplementedRunServiceServer) ListHeldRows(context.Context, *ListHeldRows
 }
 func (UnimplementedRunServiceServer) ReapplyHeldRows(context.Context, *ReapplyHeldRowsRequest) (*ReapplyHeldRowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReapplyHeldRows not implemented")
+}
+func (UnimplementedRunServiceServer) RedeliverRun(context.Context, *RedeliverRunRequest) (*RedeliverRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RedeliverRun not implemented")
 }
 func (UnimplementedRunServiceServer) mustEmbedUnimplementedRunServiceServer() {}
 func (UnimplementedRunServiceServer) testEmbeddedByValue()                    {}
@@ -408,6 +428,24 @@ func _RunService_ReapplyHeldRows_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RunService_RedeliverRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeliverRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunServiceServer).RedeliverRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunService_RedeliverRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunServiceServer).RedeliverRun(ctx, req.(*RedeliverRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RunService_ServiceDesc is the grpc.ServiceDesc for RunService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -442,6 +480,10 @@ var RunService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReapplyHeldRows",
 			Handler:    _RunService_ReapplyHeldRows_Handler,
+		},
+		{
+			MethodName: "RedeliverRun",
+			Handler:    _RunService_RedeliverRun_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
