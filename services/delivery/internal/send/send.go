@@ -1,0 +1,90 @@
+// Package send puts a run's files at one destination: an SFTP directory, a
+// webhook, or a NATS subject. A sender makes one attempt; the caller
+// records it and decides when to try again, by the error's class.
+package send
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+)
+
+// File is one file of a run.
+type File struct {
+	Name        string
+	Size        int64
+	SHA256      string
+	ContentType string
+	Rows        int64
+	// Role is "rows", "deleted", "added", "changed", "removed" or a dataset name.
+	Role string
+	// Format is "csv", "xlsx", "jsonl" or "zip".
+	Format string
+	// Open reads the file from the start; each call is a new reader.
+	Open func(ctx context.Context) (io.ReadCloser, error)
+	// Link makes a download link to the file, valid for ttl.
+	Link func(ctx context.Context, ttl time.Duration) (string, error)
+}
+
+// Job is what one attempt delivers.
+type Job struct {
+	// TenantID is the tenant's id; TenantName its name.
+	TenantID   string
+	TenantName string
+	Run        string
+	Profile    string
+	Version    int64
+	Dataset    string
+	// Time is the run's creation time: it fills {date:…} in paths, so every
+	// attempt writes the same names.
+	Time  time.Time
+	Files []File
+	// Attempt counts from 1.
+	Attempt int
+}
+
+// Sender delivers a job to one kind of destination. spec carries the
+// destination's credentials. It returns where the files went (remote
+// paths, a URL, a subject), one entry per file or per request.
+type Sender interface {
+	Send(ctx context.Context, dest string, spec *ferryv1.DestinationSpec, job Job) ([]string, error)
+}
+
+// Class says whether trying again can help.
+type Class string
+
+const (
+	// Transient errors (refused, timed out, a full disk, a 5xx) are tried again.
+	Transient Class = "transient"
+	// Permanent errors (credentials refused, a changed host key, a path
+	// outside the base, a 4xx) fail the delivery at once.
+	Permanent Class = "permanent"
+)
+
+// Error is a failed attempt with its class.
+type Error struct {
+	Class Class
+	Err   error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Fail marks err permanent.
+func Fail(err error) error { return &Error{Class: Permanent, Err: err} }
+
+// Retry marks err transient.
+func Retry(err error) error { return &Error{Class: Transient, Err: err} }
+
+// ClassOf is an error's class; unmarked errors are transient, except a
+// canceled context, which the caller handles before asking.
+func ClassOf(err error) Class {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	return Transient
+}
