@@ -20,6 +20,7 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/secrets"
 	"github.com/ferrydata/ferry/services/delivery/internal/apply"
 	"github.com/ferrydata/ferry/services/delivery/internal/assemble"
 )
@@ -52,6 +53,8 @@ type Deps struct {
 	AckWait time.Duration
 	// AfterCommit is a test hook: it runs between a batch's commit and its ack.
 	AfterCommit func(b *ferryv1.RecordBatch)
+	// Keyring opens destination credentials; nil when no key is configured.
+	Keyring *secrets.Keyring
 }
 
 // Service is the running delivery service.

@@ -11,12 +11,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/secrets"
 	"github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/services/ingest/internal/api"
 	"github.com/ferrydata/ferry/services/ingest/internal/importer"
@@ -91,10 +93,14 @@ func (c *Config) MaxMessage() int { return 3*(c.ChunkSize+c.MaxRecordSize) + 64<
 
 // Deps are what the service is built with.
 type Deps struct {
-	NC     *nats.Conn
-	JS     jetstream.JetStream
-	Server *server.Server
-	Log    *slog.Logger
+	// Pool is the control-plane database: SFTP sources remember the files they took.
+	Pool *pgxpool.Pool
+	// Keyring opens the credentials of SFTP sources' connections; nil when no key is configured.
+	Keyring *secrets.Keyring
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Server  *server.Server
+	Log     *slog.Logger
 	// AckWait is how long an import command may go without a heartbeat before redelivery.
 	AckWait time.Duration
 }

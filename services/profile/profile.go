@@ -20,6 +20,7 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/auth"
+	"github.com/ferrydata/ferry/libs/secrets"
 	"github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/services/profile/internal/api"
 	"github.com/ferrydata/ferry/services/profile/internal/coordinator"
@@ -53,6 +54,9 @@ type Deps struct {
 	Out io.Writer
 	// AckWait is how long a progress event may go unacknowledged before redelivery.
 	AckWait time.Duration
+	// Keyring seals destination credentials; nil when no key is configured
+	// (destinations without credentials still work).
+	Keyring *secrets.Keyring
 }
 
 // Service is the running profile service.

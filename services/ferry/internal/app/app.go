@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/modules"
+	"github.com/ferrydata/ferry/libs/secrets"
 	libserver "github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/libs/store"
 	"github.com/ferrydata/ferry/services/delivery"
@@ -37,10 +39,11 @@ const (
 	Export    = "export"
 	Delivery  = "delivery"
 
-	database = "database"
-	natsMod  = "nats"
-	srv      = "server"
-	authMod  = "auth"
+	database   = "database"
+	natsMod    = "nats"
+	srv        = "server"
+	authMod    = "auth"
+	secretsMod = "secrets"
 )
 
 // ServiceNames lists the services `--services` accepts.
@@ -65,6 +68,8 @@ type App struct {
 	server *libserver.Server
 
 	mgr *modules.Manager
+
+	keyring *secrets.Keyring
 }
 
 // New builds the app and its module graph.
@@ -75,11 +80,12 @@ func New(cfg Config, log *slog.Logger, out io.Writer) *App {
 	m.Register(natsMod, false, a.initNATS)
 	m.Register(srv, false, a.initServer)
 	m.Register(authMod, false, a.initAuth, database, srv)
-	m.Register(Profile, true, a.initProfile, database, natsMod, srv, authMod)
-	m.Register(Ingest, true, a.initIngest, natsMod, srv, authMod)
+	m.Register(secretsMod, false, a.initSecrets)
+	m.Register(Profile, true, a.initProfile, database, natsMod, srv, authMod, secretsMod)
+	m.Register(Ingest, true, a.initIngest, database, natsMod, srv, authMod, secretsMod)
 	m.Register(Transform, true, a.initTransform, natsMod, srv)
 	m.Register(Export, true, a.initExport, database, natsMod, srv)
-	m.Register(Delivery, true, a.initDelivery, database, natsMod, srv)
+	m.Register(Delivery, true, a.initDelivery, database, natsMod, srv, secretsMod)
 	return a
 }
 
@@ -162,12 +168,29 @@ func (a *App) initAuth(context.Context) (modules.Service, error) {
 	return nil, nil
 }
 
+// initSecrets loads the key that seals destination credentials. Without
+// one, destinations without credentials still work; applying credentials
+// is refused with a message naming the variables.
+func (a *App) initSecrets(context.Context) (modules.Service, error) {
+	k, err := secrets.Load(nil)
+	switch {
+	case errors.Is(err, secrets.ErrNoKey):
+		a.log.Warn("no secret key: destination credentials cannot be stored or used", "set", secrets.EnvKey+" or "+secrets.EnvKeyFile)
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	a.keyring = k
+	a.log.Info("secret key loaded", "primary", k.Primary(), "keys", len(k.IDs()))
+	return nil, nil
+}
+
 func (a *App) initProfile(context.Context) (modules.Service, error) {
-	return profile.New(a.cfg.Profile, profile.Deps{Pool: a.pool, NC: a.nc, JS: a.js, Server: a.server, Log: a.log.With("service", Profile), Out: a.out, AckWait: a.cfg.AckWait}), nil
+	return profile.New(a.cfg.Profile, profile.Deps{Pool: a.pool, NC: a.nc, JS: a.js, Server: a.server, Log: a.log.With("service", Profile), Out: a.out, AckWait: a.cfg.AckWait, Keyring: a.keyring}), nil
 }
 
 func (a *App) initIngest(context.Context) (modules.Service, error) {
-	return ingest.New(a.cfg.Ingest, ingest.Deps{NC: a.nc, JS: a.js, Server: a.server, Log: a.log.With("service", Ingest), AckWait: a.cfg.AckWait}), nil
+	return ingest.New(a.cfg.Ingest, ingest.Deps{Pool: a.pool, Keyring: a.keyring, NC: a.nc, JS: a.js, Server: a.server, Log: a.log.With("service", Ingest), AckWait: a.cfg.AckWait}), nil
 }
 
 func (a *App) initTransform(context.Context) (modules.Service, error) {
@@ -179,7 +202,7 @@ func (a *App) initExport(context.Context) (modules.Service, error) {
 }
 
 func (a *App) initDelivery(context.Context) (modules.Service, error) {
-	d := delivery.Deps{Pool: a.pool, JS: a.js, Log: a.log.With("service", Delivery), AckWait: a.cfg.AckWait}
+	d := delivery.Deps{Pool: a.pool, JS: a.js, Log: a.log.With("service", Delivery), AckWait: a.cfg.AckWait, Keyring: a.keyring}
 	if v := os.Getenv(FailpointEnv); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
