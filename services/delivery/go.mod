@@ -10,6 +10,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/stretchr/testify v1.12.1
 	google.golang.org/protobuf v1.36.12
+	github.com/cenkalti/backoff/v5 v5.0.3
 )
 
 require (

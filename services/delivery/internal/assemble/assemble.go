@@ -1,7 +1,9 @@
 // Package assemble ends export runs: it keeps a ledger of the batches that
 // transform formatted and, once the manifest says every batch of the read
 // is there, assembles the parts in order into the run's files, records the
-// outputs and moves the incremental watermark, all at most once per run.
+// outputs, and either ends the run (moving the incremental watermark) or,
+// when the profile names destinations, hands it to the deliverer; all at
+// most once per run.
 package assemble
 
 import (
@@ -11,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/exportfmt"
+	"github.com/ferrydata/ferry/services/delivery/internal/deliver"
 )
 
 // Assembler assembles export runs.
@@ -132,6 +136,15 @@ func (a *Assembler) Assemble(ctx context.Context, run string) (string, error) {
 	var blob []byte
 	err = tx.QueryRow(ctx, `SELECT attempt, manifest FROM ferry.export_manifests WHERE run_id = $1`, run).Scan(&attempt, &blob)
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Assembled and now delivering: a late or redelivered part leaves
+		// nothing behind.
+		var delivering bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ferry.deliveries WHERE run_id = $1)`, run).Scan(&delivering); err != nil {
+			return "", err
+		}
+		if delivering {
+			return "", a.cleanup(ctx, tx, run)
+		}
 		return "", nil
 	}
 	if err != nil {
@@ -192,15 +205,36 @@ func (a *Assembler) Assemble(ctx context.Context, run string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE ferry.runs SET status = 'succeeded', outputs = $2, rows_read = $3, watermark = $4, note = $5,
-		finished_at = now() WHERE id = $1`, run, outs, res.RowsRead, m.GetWatermark(), note); err != nil {
+	incremental := snap.GetSpec().GetMode() == ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL
+	if _, err := tx.Exec(ctx, `UPDATE ferry.runs SET outputs = $2, rows_read = $3, watermark = $4, note = $5, advance_watermark = $6
+		WHERE id = $1`, run, outs, res.RowsRead, m.GetWatermark(), note, incremental); err != nil {
 		return "", err
 	}
-	if snap.GetSpec().GetMode() == ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL {
+	runID, err := uuid.Parse(run)
+	if err != nil {
+		return "", bus.Permanent(fmt.Errorf("export run id %q: %w", run, err))
+	}
+	dests := snap.GetSpec().GetDestinations()
+	status = "succeeded"
+	if len(dests) == 0 {
 		// The watermark moves only with a run that succeeded: to the
 		// snapshot this run read.
-		if _, err := tx.Exec(ctx, `UPDATE ferry.export_profiles SET watermark = $2 WHERE id = (SELECT export_profile_id FROM ferry.runs WHERE id = $1)`,
-			run, m.GetWatermark()); err != nil {
+		if err := deliver.Succeed(ctx, tx, runID); err != nil {
+			return "", err
+		}
+	} else {
+		// The run stays running until every destination has its files;
+		// the deliverer ends it and moves the watermark.
+		status = ""
+		for _, d := range dests {
+			if _, err := tx.Exec(ctx, `INSERT INTO ferry.deliveries (id, tenant_id, run_id, destination_id, destination, kind)
+				SELECT $1, $2, $3, d.id, $4, coalesce(d.kind, '') FROM (SELECT 1) one
+				LEFT JOIN ferry.destinations d ON d.tenant_id = $2 AND d.name = $4
+				ON CONFLICT (run_id, destination) DO NOTHING`, uuid.New(), snap.GetTenantId(), runID, d); err != nil {
+				return "", fmt.Errorf("record the deliveries of run %s: %w", run, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, deliver.Channel, run); err != nil {
 			return "", err
 		}
 	}
@@ -208,8 +242,8 @@ func (a *Assembler) Assemble(ctx context.Context, run string) (string, error) {
 		return "", err
 	}
 	a.Log.Info("export run assembled", "tenant", snap.GetTenantId(), "run", run, "profile", snap.GetProfile(), "rows", res.RowsRead,
-		"files", len(res.Outputs))
-	return "succeeded", nil
+		"files", len(res.Outputs), "destinations", len(dests))
+	return status, nil
 }
 
 // fail ends the run with reason and deletes what it wrote.

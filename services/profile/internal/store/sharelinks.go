@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
+	libstore "github.com/ferrydata/ferry/libs/store"
 )
 
 // MaxShareTTL bounds how long a share link works.
@@ -61,10 +59,7 @@ func pickOutput(tenant uuid.UUID, run *ferryv1.Run, output string) (*Download, e
 	return nil, errs.FailedPrecondition("run %s has no file (it is %s)", run.GetId(), StatusName(run.GetStatus()))
 }
 
-func hashToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
+func hashToken(token string) []byte { return libstore.HashShareToken(token) }
 
 // CreateShareLink makes a link to a run's file, or to the latest file of an
 // export profile. The token is returned once; only its hash is stored.
@@ -94,19 +89,7 @@ func (s *Store) CreateShareLink(ctx context.Context, p auth.Principal, runID, pr
 		}
 		prof = &v.ID
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", time.Time{}, err
-	}
-	token := "fys_" + base64.RawURLEncoding.EncodeToString(raw)
-	var expires time.Time
-	err := s.pool.QueryRow(ctx, `INSERT INTO ferry.share_links (token_hash, tenant_id, run_id, export_profile_id, output, expires_at)
-		VALUES ($1, $2, $3, $4, $5, now() + $6::interval) RETURNING expires_at`,
-		hashToken(token), p.TenantID, run, prof, output, fmt.Sprintf("%d seconds", int64(ttl.Seconds()))).Scan(&expires)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("create share link: %w", err)
-	}
-	return token, expires, nil
+	return libstore.InsertShareLink(ctx, s.pool, p.TenantID, run, prof, output, ttl)
 }
 
 // RevokeShareLink ends a link of the caller's tenant now.
