@@ -2,7 +2,8 @@
 // each in one transaction with a ledger row, so that every chunk is staged
 // exactly once, and applies a run to its dataset in one transaction once all
 // of its chunks are staged. It assembles the formatted parts of export runs
-// into their files and ends those runs.
+// into their files, delivers them to the runs' destinations with retries,
+// and ends those runs.
 package delivery
 
 import (
@@ -23,23 +24,44 @@ import (
 	"github.com/ferrydata/ferry/libs/secrets"
 	"github.com/ferrydata/ferry/services/delivery/internal/apply"
 	"github.com/ferrydata/ferry/services/delivery/internal/assemble"
+	"github.com/ferrydata/ferry/services/delivery/internal/deliver"
+	"github.com/ferrydata/ferry/services/delivery/internal/send"
 )
 
 // Config configures the delivery service.
 type Config struct {
 	// Workers is how many batches one process applies at once.
 	Workers int `yaml:"workers"`
+	// Senders is how many deliveries one process attempts at once.
+	Senders int `yaml:"senders"`
+	// Poll is how often due deliveries are looked for besides notifications.
+	Poll time.Duration `yaml:"poll"`
+	// PublicURL prefixes download links in webhook and NATS notices.
+	PublicURL string `yaml:"public_url"`
+	// AttemptTimeout bounds one delivery attempt.
+	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
 }
 
 // RegisterFlags registers the service's flags on f.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.Workers, "delivery-workers", 4, "record batches applied at once by one delivery process")
+	f.IntVar(&c.Senders, "delivery-senders", 4, "deliveries to destinations attempted at once by one delivery process")
+	f.DurationVar(&c.Poll, "delivery-poll", 2*time.Second, "how often due delivery retries are looked for (new deliveries start at once)")
+	f.DurationVar(&c.AttemptTimeout, "delivery-attempt-timeout", time.Hour, "longest one delivery attempt may take; then it counts as a transient failure")
+	f.StringVar(&c.PublicURL, "public-url", "", "the server's public base URL (https://ferry.example.com): download links in webhook and NATS notices start with it")
 }
 
 // Validate checks the config.
 func (c *Config) Validate() error {
-	if c.Workers < 1 {
+	switch {
+	case c.Workers < 1:
 		return errors.New("delivery-workers must be at least 1")
+	case c.Senders < 1:
+		return errors.New("delivery-senders must be at least 1")
+	case c.Poll <= 0:
+		return errors.New("delivery-poll must be positive")
+	case c.AttemptTimeout <= 0:
+		return errors.New("delivery-attempt-timeout must be positive")
 	}
 	return nil
 }
@@ -65,6 +87,7 @@ type Service struct {
 	worker  *bus.Worker
 	applies *bus.Worker
 	exports *bus.Worker
+	deliver *deliver.Deliverer
 }
 
 // New builds the service.
@@ -103,13 +126,25 @@ func (s *Service) Starting(ctx context.Context) error {
 		return err
 	}
 	s.exports = bus.NewWorker(bus.WorkerConfig{Name: "delivery-export", Consumer: exports, Concurrency: s.cfg.Workers, Handler: asm.Handle, Log: s.deps.Log})
+	s.deliver = &deliver.Deliverer{
+		Pool: s.deps.Pool, JS: s.deps.JS, Files: files, Keyring: s.deps.Keyring, Log: s.deps.Log,
+		PublicURL: s.cfg.PublicURL, Workers: s.cfg.Senders, Poll: s.cfg.Poll, AttemptTimeout: s.cfg.AttemptTimeout,
+		Senders: map[string]send.Sender{"sftp": send.SFTP{}, "webhook": send.Webhook{}, "nats": send.NATS{Conn: s.deps.JS.Conn(), JS: s.deps.JS}},
+	}
 	return nil
 }
 
-// Running stages batches, applies runs and assembles exports until ctx ends,
-// finishing those in flight.
+// Running stages batches, applies runs, assembles exports and delivers
+// them until ctx ends, finishing those in flight.
 func (s *Service) Running(ctx context.Context) error {
-	return bus.RunWorkers(ctx, s.worker, s.applies, s.exports)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.deliver.Run(ctx)
+	}()
+	err := bus.RunWorkers(ctx, s.worker, s.applies, s.exports)
+	<-done
+	return err
 }
 
 // Stopping has nothing left to do: the worker drained in Running.

@@ -60,6 +60,9 @@ type Deliverer struct {
 	Poll time.Duration
 	// Lease is how long a worker owns a delivery without renewing it.
 	Lease time.Duration
+	// AttemptTimeout bounds one attempt (a stalled server must not hold a
+	// worker forever); an attempt that runs out is a transient error.
+	AttemptTimeout time.Duration
 }
 
 // Run works until ctx ends; attempts in flight end with ctx and are
@@ -73,6 +76,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	if d.Lease <= 0 {
 		d.Lease = 5 * time.Minute
+	}
+	if d.AttemptTimeout <= 0 {
+		d.AttemptTimeout = time.Hour
 	}
 	wake := make(chan struct{}, d.Workers)
 	var wg sync.WaitGroup
@@ -278,13 +284,17 @@ func (d *Deliverer) deliver(ctx context.Context, c claimed, ri runInfo, number i
 	for _, o := range ri.outputs {
 		job.Files = append(job.Files, d.file(c, o))
 	}
-	actx, cancel := context.WithCancel(ctx)
+	actx, cancel := context.WithTimeoutCause(ctx, d.AttemptTimeout, fmt.Errorf("the attempt took longer than %s", d.AttemptTimeout))
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { d.renew(actx, c.id) })
 	defer wg.Wait()
 	defer cancel()
 	locations, err := sender.Send(actx, dest.Name, spec, job)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		// The attempt's own deadline: say so, and try again later.
+		err = send.Retry(fmt.Errorf("%v: %w", context.Cause(actx), err))
+	}
 	return spec, dest.Kind, locations, err
 }
 

@@ -6,6 +6,7 @@ package send
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -87,4 +88,80 @@ func ClassOf(err error) Class {
 		return e.Class
 	}
 	return Transient
+}
+
+// DefaultLinkTTL is how long the links of a notice work when the
+// destination does not say.
+const DefaultLinkTTL = 7 * 24 * time.Hour
+
+// NoticeType is the type of the notice a webhook or NATS destination gets
+// in notice mode.
+const NoticeType = "ferry.export.ready"
+
+// Notice is the JSON a destination in notice mode receives: the run and a
+// download link for each of its files.
+type Notice struct {
+	Type    string       `json:"type"`
+	Tenant  string       `json:"tenant"`
+	Run     string       `json:"run"`
+	Profile string       `json:"profile"`
+	Version int64        `json:"version"`
+	Dataset string       `json:"dataset"`
+	Files   []NoticeFile `json:"files"`
+}
+
+// NoticeFile is one file of a Notice.
+type NoticeFile struct {
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Rows        int64  `json:"rows"`
+	ContentType string `json:"content_type"`
+	Role        string `json:"role,omitempty"`
+	Format      string `json:"format,omitempty"`
+	URL         string `json:"url"`
+}
+
+// notice makes the notice of job with links valid for ttl. A missing or
+// failing link keeps its error's class (transient when unmarked).
+func notice(ctx context.Context, job Job, ttl time.Duration) (Notice, error) {
+	n := Notice{
+		Type: NoticeType, Tenant: job.TenantName, Run: job.Run, Profile: job.Profile,
+		Version: job.Version, Dataset: job.Dataset, Files: make([]NoticeFile, 0, len(job.Files)),
+	}
+	for _, f := range job.Files {
+		if f.Link == nil {
+			return Notice{}, Fail(fmt.Errorf("file %s has no download link", f.Name))
+		}
+		url, err := f.Link(ctx, ttl)
+		if err != nil {
+			return Notice{}, keep(fmt.Errorf("link to file %s: %w", f.Name, err))
+		}
+		n.Files = append(n.Files, NoticeFile{
+			Name: f.Name, Size: f.Size, SHA256: f.SHA256, Rows: f.Rows,
+			ContentType: f.ContentType, Role: f.Role, Format: f.Format, URL: url,
+		})
+	}
+	return n, nil
+}
+
+// keep marks err transient unless something in its chain has a class.
+func keep(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return &Error{Class: e.Class, Err: err}
+	}
+	return Retry(err)
+}
+
+// open opens a file for reading, keeping its error's class.
+func open(ctx context.Context, f File) (io.ReadCloser, error) {
+	if f.Open == nil {
+		return nil, Fail(fmt.Errorf("file %s cannot be read", f.Name))
+	}
+	r, err := f.Open(ctx)
+	if err != nil {
+		return nil, keep(fmt.Errorf("open file %s: %w", f.Name, err))
+	}
+	return r, nil
 }
