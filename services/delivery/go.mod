@@ -3,6 +3,7 @@ module github.com/ferrydata/ferry/services/delivery
 go 1.26.0
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/ferrydata/ferry/libs v0.0.0
 	github.com/ferrydata/ferry/proto v0.0.0
 	github.com/google/uuid v1.6.0
@@ -10,7 +11,6 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/stretchr/testify v1.12.1
 	google.golang.org/protobuf v1.36.12
-	github.com/cenkalti/backoff/v5 v5.0.3
 )
 
 require (

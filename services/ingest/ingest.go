@@ -1,6 +1,7 @@
-// Package ingest gets bytes in: it receives uploads into runs, stores the
-// original file, checks it, and splits it into chunks at record boundaries,
-// keeping a bounded window of each run's chunks in flight.
+// Package ingest gets bytes in: it receives uploads, and files pulled from
+// the SFTP sources of import profiles, into runs, stores the original file,
+// checks it, and splits it into chunks at record boundaries, keeping a
+// bounded window of each run's chunks in flight.
 package ingest
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/services/ingest/internal/api"
 	"github.com/ferrydata/ferry/services/ingest/internal/importer"
+	"github.com/ferrydata/ferry/services/ingest/internal/pull"
 	"github.com/ferrydata/ferry/services/ingest/internal/runs"
 	"github.com/ferrydata/ferry/services/ingest/internal/source"
 )
@@ -40,6 +42,9 @@ type Config struct {
 	Window int `yaml:"window"`
 	// Workers is how many runs one process splits at once.
 	Workers int `yaml:"workers"`
+	// SFTPPolls is how many SFTP sources one process polls at once; 0
+	// turns polling off in this process.
+	SFTPPolls int `yaml:"sftp_polls"`
 }
 
 // RegisterFlags registers the service's flags on f.
@@ -54,6 +59,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.TempDir, "ingest-temp-dir", os.TempDir(), "directory for workbooks while they are read")
 	f.IntVar(&c.Window, "ingest-window", 16, "chunks of one run in flight at most")
 	f.IntVar(&c.Workers, "ingest-workers", 4, "runs split at once by one ingest process")
+	f.IntVar(&c.SFTPPolls, "ingest-sftp-polls", 4, "SFTP sources of import profiles polled at once by one ingest process; 0 polls none")
 }
 
 // Validate checks the config.
@@ -77,6 +83,8 @@ func (c *Config) Validate() error {
 		return errors.New("ingest-max-rows must be at least 1")
 	case c.MaxUncompressed < 1:
 		return errors.New("ingest-max-uncompressed must be positive")
+	case c.SFTPPolls < 0:
+		return errors.New("ingest-sftp-polls must not be negative")
 	}
 	return nil
 }
@@ -112,6 +120,8 @@ type Service struct {
 	api    *api.API
 	runs   *runs.Client
 	worker *bus.Worker
+	// poller takes files from SFTP sources; nil when off.
+	poller *pull.Poller
 }
 
 // New builds the service and registers its API on the server.
@@ -120,7 +130,11 @@ func New(cfg Config, d Deps) *Service {
 	limits := api.Limits{Limits: cfg.Limits(), MaxFileSize: cfg.MaxFileSize, TempDir: cfg.TempDir}
 	a := api.New(rc, limits, d.Log)
 	ferryv1.RegisterIngestServiceServer(d.Server.GRPC, a)
-	return &Service{cfg: cfg, deps: d, api: a, runs: rc}
+	s := &Service{cfg: cfg, deps: d, api: a, runs: rc}
+	if d.Pool != nil && cfg.SFTPPolls > 0 {
+		s.poller = pull.New(d.Pool, d.Keyring, a, d.Log, pull.Options{Parallel: cfg.SFTPPolls})
+	}
+	return s
 }
 
 // Starting declares the streams, the files store and the import consumer.
@@ -147,9 +161,24 @@ func (s *Service) Starting(ctx context.Context) error {
 	return nil
 }
 
-// Running splits files until ctx ends, then finishes or hands back the runs
-// it holds (an unfinished run's command is redelivered and resumed).
-func (s *Service) Running(ctx context.Context) error { return s.worker.Run(ctx) }
+// Running splits files and polls SFTP sources until ctx ends, then finishes
+// or hands back the runs it holds (an unfinished run's command is
+// redelivered and resumed). A file being pulled when ctx ends fails its run
+// and is taken again later.
+func (s *Service) Running(ctx context.Context) error {
+	if s.poller == nil {
+		return s.worker.Run(ctx)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	polled := make(chan error, 1)
+	go func() { polled <- s.poller.Run(pctx) }()
+	err := s.worker.Run(ctx)
+	cancel()
+	if perr := <-polled; err == nil {
+		err = perr
+	}
+	return err
+}
 
 // Stopping has nothing left to do: the worker drained in Running.
 func (s *Service) Stopping(context.Context) error { return nil }

@@ -153,62 +153,130 @@ func (a *API) upload(ctx context.Context, stream uploadStream, created func(run 
 	if h.GetProfile() == "" {
 		return nil, errs.Invalid("upload header names no profile")
 	}
-	name := path.Base(strings.ReplaceAll(h.GetFileName(), "\\", "/"))
+	req := &ferryv1.RunCreateRequest{
+		TenantId: p.TenantID.String(), RunId: uuid.NewString(), Profile: h.GetProfile(),
+		Trigger: ferryv1.RunTrigger_RUN_TRIGGER_UPLOAD, File: &ferryv1.RunFile{Name: h.GetFileName(), Size: h.GetSize()},
+		DryRun: h.GetDryRun() || created != nil, PreviewRows: h.GetPreviewRows(),
+	}
+	return a.start(ctx, req, streamParts(stream), created)
+}
+
+// streamParts returns the data of an upload stream's messages after the header.
+func streamParts(stream uploadStream) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		m, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if m.GetHeader() != nil {
+			return nil, errs.Invalid("the upload header may only be sent once")
+		}
+		return m.GetData(), nil
+	}
+}
+
+// readBuffer is how much of a reader ImportReader takes at a time.
+const readBuffer = 128 << 10
+
+// readerParts returns what r yields, a buffer at a time; a buffer is reused
+// once the next is asked for.
+func readerParts(r io.Reader) func() ([]byte, error) {
+	buf := make([]byte, readBuffer)
+	var pending error
+	return func() ([]byte, error) {
+		if pending != nil {
+			return nil, pending
+		}
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				pending = err
+				return buf[:n], nil
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// ImportReader receives r into a new run created with req, exactly as an
+// upload of the file would be: stored under the run id, checked, and
+// queued for import. The tenant, run id, profile, trigger and file name
+// come from req; req.File.Size, when set, is checked against what r yields.
+//
+// The run is returned whenever it was created, also with an error: then r
+// failed or the run could not be recorded, and the run has been failed.
+// Without a run nothing was started and the error says why: errs.KindInvalid
+// for a file that can never be taken (too large, a bad name).
+func (a *API) ImportReader(ctx context.Context, req *ferryv1.RunCreateRequest, r io.Reader) (*ferryv1.Run, error) {
+	return a.start(ctx, req, readerParts(r), nil)
+}
+
+// start creates the run of req and receives its file from next, which
+// returns the file's data part by part and io.EOF at its end. created, when
+// set, is called once the run exists and before its file is received.
+func (a *API) start(ctx context.Context, req *ferryv1.RunCreateRequest, next func() ([]byte, error), created func(run *ferryv1.Run, tenant string) error) (*ferryv1.Run, error) {
+	name := path.Base(strings.ReplaceAll(req.GetFile().GetName(), "\\", "/"))
 	if len(name) > 255 || strings.ContainsAny(name, "\x00\r\n") {
 		return nil, errs.Invalid("file name is longer than 255 bytes or has control characters")
 	}
-	if h.GetSize() > a.limits.MaxFileSize {
-		return nil, errs.Invalid("file is %d bytes; the limit is %d", h.GetSize(), a.limits.MaxFileSize)
+	size := req.GetFile().GetSize()
+	if size > a.limits.MaxFileSize {
+		return nil, errs.Invalid("file is %d bytes; the limit is %d", size, a.limits.MaxFileSize)
 	}
-	runID := uuid.NewString()
-	run, snap, err := a.runs.Create(ctx, &ferryv1.RunCreateRequest{
-		TenantId: p.TenantID.String(), RunId: runID, Profile: h.GetProfile(),
-		Trigger: ferryv1.RunTrigger_RUN_TRIGGER_UPLOAD, File: &ferryv1.RunFile{Name: name, Size: h.GetSize()},
-		DryRun: h.GetDryRun() || created != nil, PreviewRows: h.GetPreviewRows(),
-	})
+	runID, tenant := req.GetRunId(), req.GetTenantId()
+	req = proto.CloneOf(req)
+	req.File = &ferryv1.RunFile{Name: name, Size: size}
+	run, snap, err := a.runs.Create(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if created != nil {
-		if err := created(run, p.TenantID.String()); err != nil {
+		if err := created(run, tenant); err != nil {
 			_ = a.runs.Fail(context.WithoutCancel(ctx), snap, "preview could not watch the run: "+err.Error())
 			return nil, errs.Unavailable(err, "watch run %s", runID)
 		}
 	}
-	log := a.log.With("tenant", p.TenantID, "run", runID)
-	res, err := a.receive(ctx, stream, snap)
+	log := a.log.With("tenant", tenant, "run", runID)
+	res, err := a.receive(ctx, next, snap)
 	// Whatever happened to the client, the run's outcome is recorded.
 	bg := context.WithoutCancel(ctx)
+	failed := func(reason string) *ferryv1.Run {
+		run.File = &ferryv1.RunFile{Name: name, Size: res.size}
+		run.Status, run.Error = ferryv1.RunStatus_RUN_STATUS_FAILED, reason
+		return run
+	}
 	if err != nil {
 		_ = a.Files.Delete(bg, runID)
 		log.Warn("upload interrupted", "err", err)
 		if ferr := a.runs.Fail(bg, snap, "upload interrupted: "+err.Error()); ferr != nil {
 			log.Error("record failed upload", "err", ferr)
 		}
-		return nil, err
+		return failed("upload interrupted: " + err.Error()), err
 	}
 	if res.refused {
 		_ = a.Files.Delete(bg, runID)
 	}
-	if h.GetSize() > 0 && res.size != h.GetSize() && !res.refused {
-		res.reason = fmt.Sprintf("upload has %d bytes; the header announced %d", res.size, h.GetSize())
+	if size > 0 && res.size != size && !res.refused {
+		res.reason = fmt.Sprintf("upload has %d bytes; the header announced %d", res.size, size)
 	}
 	file := &ferryv1.RunFile{Name: name, Size: res.size, Sha256: res.sha256}
 	if err := a.runs.Publish(bg, snap, "started", &ferryv1.Progress{Event: &ferryv1.Progress_Started{Started: &ferryv1.RunStarted{File: file}}}); err != nil {
-		return nil, errs.Unavailable(err, "record upload of run %s", runID)
+		return run, errs.Unavailable(err, "record upload of run %s", runID)
 	}
 	if res.reason != "" {
 		log.Info("file refused", "reason", res.reason)
 		if err := a.runs.Fail(bg, snap, res.reason); err != nil {
-			return nil, errs.Unavailable(err, "record failure of run %s", runID)
+			return run, errs.Unavailable(err, "record failure of run %s", runID)
 		}
 	} else {
 		if err := a.runs.Publish(bg, snap, "manifest", &ferryv1.Progress{Event: &ferryv1.Progress_Manifest{Manifest: &ferryv1.Manifest{Chunks: res.chunks, Rows: res.rows}}}); err != nil {
-			return nil, errs.Unavailable(err, "record manifest of run %s", runID)
+			return run, errs.Unavailable(err, "record manifest of run %s", runID)
 		}
 		if err := bus.Publish(bg, a.runs.JS, bus.ImportCommandSubject(snap.GetTenantId()), "import/"+runID,
 			&ferryv1.ImportCommand{Run: snap, Object: runID}); err != nil {
-			return nil, errs.Unavailable(err, "queue import of run %s", runID)
+			return run, errs.Unavailable(err, "queue import of run %s", runID)
 		}
 		log.Info("file received", "bytes", res.size, "chunks", res.chunks, "rows", res.rows)
 	}
@@ -233,10 +301,10 @@ type received struct {
 // errRefused ends the storing of a file that the check refused.
 var errRefused = errors.New("the file was refused before its end")
 
-// receive stores the stream's bytes under the run id while checking them:
+// receive stores the file's bytes under the run id while checking them:
 // text is checked as it streams; a workbook is spooled to a file and checked
 // once complete.
-func (a *API) receive(ctx context.Context, stream uploadStream, snap *ferryv1.RunSnapshot) (received, error) {
+func (a *API) receive(ctx context.Context, next func() ([]byte, error), snap *ferryv1.RunSnapshot) (received, error) {
 	var res received
 	storeR, storeW := io.Pipe()
 	stored := make(chan error, 1)
@@ -284,14 +352,9 @@ func (a *API) receive(ctx context.Context, stream uploadStream, snap *ferryv1.Ru
 	var head []byte
 	var err error
 	for {
-		var m *ferryv1.UploadRequest
-		m, err = stream.Recv()
+		var data []byte
+		data, err = next()
 		if err != nil {
-			break
-		}
-		data := m.GetData()
-		if m.GetHeader() != nil {
-			err = errs.Invalid("the upload header may only be sent once")
 			break
 		}
 		if res.size+int64(len(data)) > a.limits.MaxFileSize {
