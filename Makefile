@@ -56,7 +56,8 @@ build: ## build bin/ferry
 
 .PHONY: run
 run: build ## build and start every service with embedded NATS against the local PostgreSQL (DATABASE_URL)
-	bin/ferry server --database-url "$(DATABASE_URL)" --data-dir .data --grpc-addr 127.0.0.1:9090 --http-addr 127.0.0.1:8080
+	@mkdir -p .data && test -s .data/secret.key || (umask 077 && head -c 32 /dev/urandom | base64 > .data/secret.key && echo "created .data/secret.key (seals destination credentials; keep it)")
+	FERRY_SECRET_KEY_FILE=.data/secret.key bin/ferry server --database-url "$(DATABASE_URL)" --data-dir .data --grpc-addr 127.0.0.1:9090 --http-addr 127.0.0.1:8080
 
 .PHONY: test
 test: ## run every test of every module (needs PostgreSQL): race-checked, then the heavy ones, then a short fuzz run

@@ -137,6 +137,13 @@ func Open(k *secrets.Keyring, tenant, id uuid.UUID, sealed []byte) (map[string]s
 
 var subjectRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 
+// Unpinned says whether spec is an SFTP destination without a pinned host
+// key: it can be tested, to see the key, but delivers nothing.
+func Unpinned(spec *ferryv1.DestinationSpec) bool {
+	s := spec.GetSftp()
+	return s != nil && strings.TrimSpace(s.GetHostKey()) == ""
+}
+
 // Validate lists what is wrong with a spec whose credentials have been
 // merged with the stored ones (an empty list: nothing).
 func Validate(spec *ferryv1.DestinationSpec) []string {
@@ -156,10 +163,12 @@ func Validate(spec *ferryv1.DestinationSpec) []string {
 		if s.GetPassword() == "" && s.GetPrivateKey() == "" {
 			p = append(p, "sftp needs a password or a private_key")
 		}
-		if strings.TrimSpace(s.GetHostKey()) == "" {
-			p = append(p, "sftp.host_key is required: run `ferry destinations test NAME` to see the server's key, then pin it")
-		} else if _, err := sftpconn.ParseHostKey(s.GetHostKey()); err != nil {
-			p = append(p, "sftp.host_key: "+err.Error())
+		// An empty host_key is stored, unpinned: `ferry destinations test`
+		// shows the key to pin, and nothing is delivered until it is.
+		if strings.TrimSpace(s.GetHostKey()) != "" {
+			if _, err := sftpconn.ParseHostKey(s.GetHostKey()); err != nil {
+				p = append(p, "sftp.host_key: "+err.Error())
+			}
 		}
 		if _, _, err := sftpconn.Confine(base(s), "", "x"); err != nil {
 			p = append(p, "sftp.directory: "+err.Error())

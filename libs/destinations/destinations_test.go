@@ -76,7 +76,12 @@ func TestValidate(t *testing.T) {
 		mut(s)
 		require.Contains(t, strings.Join(destinations.Validate(s), "\n"), want)
 	}
-	bad(func(s *ferryv1.DestinationSpec) { s.GetSftp().HostKey = "" }, "host_key is required")
+	bad(func(s *ferryv1.DestinationSpec) { s.GetSftp().HostKey = "ssh-ed25519 not-base64" }, "host_key")
+	unpinned := sftpSpec()
+	unpinned.GetSftp().HostKey = ""
+	require.Empty(t, destinations.Validate(unpinned), "stored unpinned, to be tested")
+	require.True(t, destinations.Unpinned(unpinned))
+	require.False(t, destinations.Unpinned(sftpSpec()))
 	bad(func(s *ferryv1.DestinationSpec) { s.GetSftp().Password, s.GetSftp().PrivateKey = "", "" }, "password or a private_key")
 	bad(func(s *ferryv1.DestinationSpec) { s.GetSftp().Path = "../up" }, `".."`)
 	bad(func(s *ferryv1.DestinationSpec) { s.GetSftp().Path = "/etc" }, "absolute")

@@ -1,7 +1,8 @@
 // Package profile is the control plane: tenants and keys, datasets and their
 // tables, import profiles, runs and their coordination. It serves the
-// TenantService, DatasetService, ImportProfileService, RunService and
-// CrossReferenceService APIs, and cross-reference tables to transform over NATS.
+// TenantService, DatasetService, ImportProfileService, RunService,
+// CrossReferenceService and DestinationService APIs, and cross-reference
+// tables to transform over NATS.
 package profile
 
 import (
@@ -63,6 +64,7 @@ type Deps struct {
 type Service struct {
 	cfg   Config
 	deps  Deps
+	store *store.Store
 	auth  *auth.Store
 	coord *coordinator.Coordinator
 	xrefs *xrefserve.Server
@@ -83,7 +85,8 @@ func New(cfg Config, d Deps) *Service {
 	d.Server.Mux.HandleFunc("GET /v1/downloads/{token}", ex.ServeDownload)
 	xs := store.NewXRefs(d.Pool)
 	ferryv1.RegisterCrossReferenceServiceServer(d.Server.GRPC, api.NewCrossReferences(xs))
-	return &Service{cfg: cfg, deps: d, auth: as, coord: coord, xrefs: xrefserve.New(xs, d.Log)}
+	ferryv1.RegisterDestinationServiceServer(d.Server.GRPC, api.NewDestinations(st, d.Keyring, d.Log))
+	return &Service{cfg: cfg, deps: d, store: st, auth: as, coord: coord, xrefs: xrefserve.New(xs, d.Log)}
 }
 
 // Starting creates the default tenant on an empty database and starts the
@@ -98,6 +101,14 @@ func (s *Service) Starting(ctx context.Context) error {
 		if s.cfg.BootstrapKey == "" && s.deps.Out != nil {
 			fmt.Fprintf(s.deps.Out, "\nBootstrap admin key of tenant %q (shown once, store it now):\n\n    %s\n\n", auth.DefaultTenant, secret)
 		}
+	}
+	// After a key rotation the new primary key seals every credential
+	// again, so that the old key can be removed. A credential that does
+	// not open is reported, not fatal: the rest of the server works.
+	if n, err := s.store.RewrapDestinations(ctx, s.deps.Keyring); err != nil {
+		s.deps.Log.Error("destination credentials not all re-wrapped", "rewrapped", n, "err", err)
+	} else if s.deps.Keyring != nil {
+		s.deps.Log.Info("destination credentials re-wrapped with the primary key", "destinations", n, "key", s.deps.Keyring.Primary())
 	}
 	if err := s.coord.Starting(ctx); err != nil {
 		return err

@@ -68,7 +68,8 @@ func (s *session) dryApply(ctx context.Context, docs []*document) error {
 	if err != nil {
 		return err
 	}
-	created := map[string]bool{}
+	created := map[string]bool{}     // datasets
+	createdDest := map[string]bool{} // destinations
 	for _, doc := range docs {
 		outcome := ""
 		switch doc.kind {
@@ -104,6 +105,18 @@ func (s *session) dryApply(ctx context.Context, docs []*document) error {
 			if outcome, err = compareStored(err, resp.GetProfile().GetSpec(), doc.export.GetSpec()); err != nil {
 				return fmt.Errorf("check %s: %w", doc.ref(), err)
 			}
+		case kindDestination:
+			resp, err := c.destinations.GetDestination(ctx, &ferryv1.GetDestinationRequest{Name: doc.name})
+			pub, creds := withoutCredentials(doc.dest.GetSpec())
+			if outcome, err = compareStored(err, resp.GetDestination().GetSpec(), pub); err != nil {
+				return fmt.Errorf("check %s: %w", doc.ref(), err)
+			}
+			if outcome == "would be created" {
+				createdDest[doc.name] = true
+			}
+			if creds && outcome == "unchanged" {
+				outcome = "would be applied (the server compares the credentials it is given with the stored ones)"
+			}
 		}
 		if outcome != "" {
 			fmt.Fprintf(s.stdout, "%s %s (dry run)\n", doc.ref(), outcome)
@@ -116,6 +129,10 @@ func (s *session) dryApply(ctx context.Context, docs []*document) error {
 		}
 		if created[doc.profile.GetSpec().GetDataset()] {
 			fmt.Fprintf(s.stdout, "%s checked here only: its dataset is created by these documents (dry run)\n", doc.ref())
+			continue
+		}
+		if src := doc.profile.GetSpec().GetSftpSource(); src != nil && createdDest[src.GetConnection()] {
+			fmt.Fprintf(s.stdout, "%s checked here only: its SFTP connection is created by these documents (dry run)\n", doc.ref())
 			continue
 		}
 		resp, err := c.profiles.ValidateImportProfile(ctx, &ferryv1.ValidateImportProfileRequest{Name: doc.profile.GetName(), Spec: doc.profile.GetSpec()})
@@ -207,8 +224,9 @@ func (s *session) readResources(files []string) (docs []*document, errs []error,
 }
 
 // apply applies datasets first, then cross-reference tables, templates,
-// import profiles and export profiles, so that each finds what it uses, and
-// otherwise keeps the order of the files. It stops at the first error.
+// destinations, import profiles and export profiles, so that each finds
+// what it uses, and otherwise keeps the order of the files. It stops at the
+// first error.
 func (s *session) apply(ctx context.Context, docs []*document) error {
 	c, err := s.clients()
 	if err != nil {
@@ -245,6 +263,12 @@ func (s *session) apply(ctx context.Context, docs []*document) error {
 				return fmt.Errorf("apply %s: %w", doc.ref(), err)
 			}
 			outcome = resp.GetOutcome()
+		case kindDestination:
+			resp, err := c.destinations.ApplyDestination(ctx, doc.dest)
+			if err != nil {
+				return fmt.Errorf("apply %s: %w", doc.ref(), err)
+			}
+			outcome = resp.GetOutcome()
 		case kindExportProfile:
 			resp, err := c.exports.ApplyExportProfile(ctx, doc.export)
 			if err != nil {
@@ -273,10 +297,12 @@ func kindOrder(kind string) int {
 		return 1
 	case kindTemplate:
 		return 2
-	case kindImportProfile:
+	case kindDestination:
 		return 3
+	case kindImportProfile:
+		return 4
 	}
-	return 4
+	return 5
 }
 
 func plural(n int, word string) string {

@@ -167,7 +167,7 @@ func TestApplyRejectsInvalidDocuments(t *testing.T) {
 		{name: "missing apiVersion", old: "apiVersion: ferry.dev/v1\nkind: Dataset", new: "kind: Dataset",
 			want: []string{`document 2 (dataset/users, line 17): apiVersion: missing (want ferry.dev/v1)`}},
 		{name: "unknown kind", old: "kind: Dataset", new: "kind: Datset",
-			want: []string{`document 2 (Datset/users, line 17): kind: unknown kind "Datset" (want Dataset, ImportProfile, CrossReference, Template or ExportProfile)`}},
+			want: []string{`document 2 (Datset/users, line 17): kind: unknown kind "Datset" (want Dataset, ImportProfile, CrossReference, Template, ExportProfile or Destination)`}},
 		{name: "missing name", old: "metadata:\n  name: users\n", new: "metadata: {}\n",
 			want: []string{`document 2 (Dataset, line 17): metadata.name: missing`}},
 		{name: "unknown type", old: "type: date", new: "type: datetime",

@@ -28,19 +28,20 @@ Usage:
   ferry [global flags] COMMAND [ARGS] [flags]
 
 Commands:
-  apply -f FILE [-f FILE]...      create or update datasets, cross-references, templates, import and export profiles from YAML ("-f -" reads stdin; --dry-run checks only)
+  apply -f FILE [-f FILE]...      create or update datasets, cross-references, templates, destinations, import and export profiles from YAML ("-f -" reads stdin; --dry-run checks only)
   get datasets [NAME]             list datasets, or show one
   get profiles [NAME]             list import profiles, or show one (--version N: an earlier version)
   get xrefs [NAME]                list cross-reference tables, or show the entries of one
   get templates [NAME]            list export templates, or show one
   get exports [NAME]              list export profiles and whether they can run, or show one (--version N: an earlier version)
+  get destinations [NAME]         list destinations (never their credentials: only which are set), or show one
   get runs [ID]                   list runs newest first (--profile, --status, --limit), or show one
   import PROFILE FILE [--wait]    upload FILE ("-" for stdin) into a new run of PROFILE and print the run id
   import PROFILE FILE --dry-run   parse, map and validate FILE and show what it would do, writing nothing
   export PROFILE [--wait]         start a run of the export profile PROFILE and print the run id
   export PROFILE --out FILE       also wait for the run and write its first file to FILE ("-" for stdout)
   sniff FILE [-o yaml]            propose how to read FILE (format, encoding, dialect, header) and show its first rows
-  runs get RUN                    show a run in detail
+  runs get RUN                    show a run in detail, an export run with its deliveries and their attempts
   runs watch RUN                  follow a run until it ends; exit 1 if it failed or was canceled
   runs rejects RUN                write the reject report (original columns + _row,_column,_value,_error); --table, --csv list
   runs approve RUN                apply a mirror run held for approval
@@ -48,6 +49,8 @@ Commands:
   runs reapply RUN [--wait]       start a run of a run's held rows
   runs cancel RUN                 cancel a run that has not been applied
   runs download RUN [--out FILE]  write a file of an export run (--output NAME; default: the server's file name, --force overwrites)
+  runs redeliver RUN              deliver an ended export run's files again (--destination NAME: to one destination only)
+  destinations test NAME          connect to a destination without delivering: show an SFTP server's host key to pin, check the directory; exit 1 if not ok
   share RUN [--ttl 24h]           create a download link to a file of an export run (--output NAME) and print its token, path and expiry
   share --profile PROFILE         create a download link to the latest file of an export profile
   share revoke TOKEN              end a download link now
@@ -66,8 +69,9 @@ Global flags (before or after the command):
   --tls                connect with TLS, trusting the system's root certificates (env FERRY_TLS)
 
 Output:
-  get prints a table by default; -o yaml prints datasets, profiles, cross-references, templates and
-  export profiles as documents that "ferry apply" reads back, and -o json prints the API's JSON form.
+  get prints a table by default; -o yaml prints datasets, profiles, cross-references, templates,
+  export profiles and destinations as documents that "ferry apply" reads back (destinations without
+  their credentials, which applying keeps), and -o json prints the API's JSON form.
 
 Exit status: 0 on success, 1 when a request or a run failed, 2 on a usage error or a missing API key.
 `
@@ -92,8 +96,8 @@ type action func(ctx context.Context, s *session, args []string) error
 
 // commands lists every command in the order help shows them.
 var commands = []*command{
-	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets, cross-reference tables, templates, import profiles and export profiles described in YAML files.", maxArgs: 0, setup: setupApply},
-	{name: "get", args: "datasets|profiles|xrefs|templates|exports|runs [NAME]", summary: "List datasets, import profiles, cross-reference tables, templates, export profiles or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
+	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets, cross-reference tables, templates, destinations, import profiles and export profiles described in YAML files.", maxArgs: 0, setup: setupApply},
+	{name: "get", args: "datasets|profiles|xrefs|templates|exports|destinations|runs [NAME]", summary: "List datasets, import profiles, cross-reference tables, templates, export profiles, destinations or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
 	{name: "import", args: "PROFILE FILE", summary: `Upload FILE ("-" for stdin) into a new run of the import profile PROFILE and print the run's id.`, minArgs: 2, maxArgs: 2, setup: setupImport},
 	{name: "export", args: "PROFILE", summary: "Start a run of the export profile PROFILE and print the run's id; --wait follows it to its end, --out also writes its first file.", minArgs: 1, maxArgs: 1, setup: setupExport},
 	{name: "sniff", args: "FILE", summary: "Propose format, encoding, dialect or sheet, and header for FILE, and show its first rows as they would be parsed.", minArgs: 1, maxArgs: 1, setup: setupSniff},
@@ -105,6 +109,8 @@ var commands = []*command{
 	{name: "runs reapply", args: "RUN", summary: "Start a run of a run's held rows (after adding the missing cross-reference entries) and print its id.", minArgs: 1, maxArgs: 1, setup: setupRunsReapply},
 	{name: "runs cancel", args: "RUN", summary: "Cancel a run that has not been applied (or awaits approval); nothing of it is applied.", minArgs: 1, maxArgs: 1, setup: setupRunsCancel},
 	{name: "runs download", args: "RUN", summary: `Write a file of an export run: to the file name the server sends, in the current directory, or to --out FILE ("-" for stdout). The file appears only once complete; an existing file is kept unless --force.`, minArgs: 1, maxArgs: 1, setup: setupRunsDownload},
+	{name: "runs redeliver", args: "RUN", summary: "Deliver the files of an ended export run again, under the same names, to every destination of the run or to --destination NAME; the run is running until the deliveries end.", minArgs: 1, maxArgs: 1, setup: setupRunsRedeliver},
+	{name: "destinations test", args: "NAME", summary: "Connect to a destination without delivering anything. For SFTP: show the host key the server presents (its fingerprint and a known_hosts line to pin), whether it matches the pin, and whether the directory is writable; with a pin that does not match, nothing is sent to the server. Exit 1 when a delivery could not work now.", minArgs: 1, maxArgs: 1, setup: setupDestinationsTest},
 	{name: "share", args: "RUN | --profile PROFILE", summary: "Create a download link to a file of an export run, or to the latest file of an export profile, and print its token, its path on the server's HTTP port and when it expires.", maxArgs: 1, setup: setupShare},
 	{name: "share revoke", args: "TOKEN", summary: "End a download link now.", minArgs: 1, maxArgs: 1, setup: setupShareRevoke},
 	{name: "xref load", args: "NAME FILE", summary: `Load the entries of a CSV file ("-" for stdin) with the header external,internal[,primary] into a cross-reference table, in one request that applies whole or not at all: entries are added, or changed when their external value is in the table; --replace removes the others.`, minArgs: 2, maxArgs: 2, setup: setupXRefLoad},

@@ -11,7 +11,7 @@ import (
 
 func TestHelp(t *testing.T) {
 	commandNames := []string{"apply", "get datasets", "get profiles", "get runs", "import", "runs get", "runs watch",
-		"runs rejects", "runs cancel", "get templates", "get exports", "export", "runs download", "share", "share revoke", "whoami", "tenants create", "keys create", "server", "help", "--addr", "--api-key", "--timeout", "--tls"}
+		"runs rejects", "runs cancel", "runs redeliver", "destinations test", "get destinations", "get templates", "get exports", "export", "runs download", "share", "share revoke", "whoami", "tenants create", "keys create", "server", "help", "--addr", "--api-key", "--timeout", "--tls"}
 	tests := []struct {
 		name string
 		args []string
@@ -39,7 +39,7 @@ func TestCommandHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{args: []string{"help", "get"}, want: []string{"Usage: ferry get datasets|profiles|xrefs|templates|exports|runs [NAME]", "-o format", "--status status", "--limit n", "(default 50)", "--addr address", "[env FERRY_ADDR]", "[env FERRY_API_KEY]"}},
+		{args: []string{"help", "get"}, want: []string{"Usage: ferry get datasets|profiles|xrefs|templates|exports|destinations|runs [NAME]", "-o format", "--status status", "--limit n", "(default 50)", "--addr address", "[env FERRY_ADDR]", "[env FERRY_API_KEY]"}},
 		{args: []string{"get", "-h"}, want: []string{"Usage: ferry get", "--profile profile"}},
 		{args: []string{"import", "--help"}, want: []string{"Usage: ferry import PROFILE FILE", "--wait"}},
 		{args: []string{"help", "runs", "rejects"}, want: []string{"Usage: ferry runs rejects RUN", "--csv"}},
@@ -70,7 +70,7 @@ func TestUsageErrors(t *testing.T) {
 		{args: []string{"runs"}, want: "runs needs a subcommand: get, watch, rejects, approve, held, reapply, cancel"},
 		{args: []string{"runs", "--tls"}, want: "runs needs a subcommand: get, watch, rejects, approve, held, reapply, cancel"},
 		{args: []string{"runs", "delete", "r1"}, want: `unknown command "runs delete"`},
-		{args: []string{"get"}, want: "usage: ferry get datasets|profiles|xrefs|templates|exports|runs [NAME]"},
+		{args: []string{"get"}, want: "usage: ferry get datasets|profiles|xrefs|templates|exports|destinations|runs [NAME]"},
 		{args: []string{"get", "widgets"}, want: `cannot get "widgets"`},
 		{args: []string{"get", "datasets", "a", "b"}, want: "usage: ferry get"},
 		{args: []string{"get", "datasets", "--status", "failed"}, want: "--status apply to runs only"},

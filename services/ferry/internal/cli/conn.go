@@ -99,6 +99,8 @@ type clients struct {
 	ingest   ferryv1.IngestServiceClient
 	xrefs    ferryv1.CrossReferenceServiceClient
 	exports  ferryv1.ExportServiceClient
+	// destinations is the DestinationService.
+	destinations ferryv1.DestinationServiceClient
 }
 
 // clients returns the service clients over the session's connection.
@@ -115,5 +117,7 @@ func (s *session) clients() (*clients, error) {
 		ingest:   ferryv1.NewIngestServiceClient(conn),
 		xrefs:    ferryv1.NewCrossReferenceServiceClient(conn),
 		exports:  ferryv1.NewExportServiceClient(conn),
+
+		destinations: ferryv1.NewDestinationServiceClient(conn),
 	}, nil
 }

@@ -326,8 +326,17 @@ func (s *session) describeExport(tw *tabwriter.Writer, line func(label, value st
 		line("Note", run.GetNote())
 	}
 	line("Outputs", plural(len(run.GetOutputs()), "file"))
-	if err := tw.Flush(); err != nil || len(run.GetOutputs()) == 0 {
+	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return s.printOutputs(run.GetOutputs())
+	if len(run.GetOutputs()) > 0 {
+		if err := s.printOutputs(run.GetOutputs()); err != nil {
+			return err
+		}
+	}
+	if len(run.GetDeliveries()) == 0 {
+		return nil
+	}
+	fmt.Fprintf(s.stdout, "Deliveries: %d\n", len(run.GetDeliveries()))
+	return s.printDeliveries(run.GetDeliveries())
 }

@@ -45,6 +45,7 @@ type exportProfileSpec struct {
 	Unencodable   string         `json:"unencodable,omitempty"`
 	Bundle        []bundleSpec   `json:"bundle,omitempty"`
 	Zip           bool           `json:"zip,omitempty"`
+	Destinations  []string       `json:"destinations,omitempty"`
 }
 
 // bundleSpec is one file of a database export.
@@ -115,7 +116,17 @@ func (d *decoder) template(name string, spec *templateSpec) *ferryv1.ApplyTempla
 // invalid and says why.
 func (d *decoder) exportProfile(name string, spec *exportProfileSpec) *ferryv1.ApplyExportProfileRequest {
 	es := &ferryv1.ExportProfileSpec{Dataset: spec.Dataset, Selection: spec.Selection, MaxRows: spec.MaxRows, Template: spec.Template,
-		FileName: spec.FileName, DeltaFiles: spec.DeltaFiles, AllowFormulas: spec.AllowFormulas, Zip: spec.Zip}
+		FileName: spec.FileName, DeltaFiles: spec.DeltaFiles, AllowFormulas: spec.AllowFormulas, Zip: spec.Zip, Destinations: spec.Destinations}
+	seen := map[string]int{}
+	for i, name := range spec.Destinations {
+		path := fmt.Sprintf("spec.destinations[%d]", i)
+		if name == "" {
+			d.errorf(path, "empty")
+		} else if j, ok := seen[name]; ok {
+			d.errorf(path, "%q is also spec.destinations[%d]", name, j)
+		}
+		seen[name] = i
+	}
 	if spec.Dataset == "" && len(spec.Bundle) == 0 {
 		d.errorf("spec.dataset", "missing (or give a bundle of datasets)")
 	}
@@ -217,6 +228,7 @@ func exportProfileResource(p *ferryv1.ExportProfile) *resource {
 		spec.CSV = &exportCSVSpec{Delimiter: c.GetDelimiter(), QuoteAll: c.GetQuoteAll(), LineEnding: c.GetLineEnding(), Encoding: c.GetEncoding(), BOM: c.GetBom()}
 	}
 	spec.Zip = s.GetZip()
+	spec.Destinations = s.GetDestinations()
 	for _, e := range s.GetBundle() {
 		b := bundleSpec{Dataset: e.GetDataset(), Selection: e.GetSelection(), MaxRows: e.GetMaxRows(), Template: e.GetTemplate(), FileName: e.GetFileName()}
 		for _, k := range e.GetSort() {

@@ -42,6 +42,8 @@ type fakeServer struct {
 	tenants  *fakeTenants
 	xrefs    *fakeXRefs
 	exports  *fakeExports
+
+	destinations *fakeDestinations
 }
 
 // call is one RPC as the server saw it.
@@ -64,6 +66,8 @@ func startServer(t testing.TB) *fakeServer {
 		xrefs:    &fakeXRefs{stored: map[string]*ferryv1.CrossReference{}},
 		exports: &fakeExports{templates: map[string]*ferryv1.Template{}, profiles: map[string]*ferryv1.ExportProfile{},
 			outputs: map[string][]fakeOutput{}, links: map[string]bool{}},
+		destinations: &fakeDestinations{stored: map[string]*ferryv1.Destination{}, creds: map[string]map[string]string{},
+			tests: map[string]*ferryv1.TestDestinationResponse{}},
 	}
 	gs := grpc.NewServer(
 		// The server's default (--grpc-max-recv-msg-size).
@@ -86,6 +90,7 @@ func startServer(t testing.TB) *fakeServer {
 	ferryv1.RegisterTenantServiceServer(gs, f.tenants)
 	ferryv1.RegisterCrossReferenceServiceServer(gs, f.xrefs)
 	ferryv1.RegisterExportServiceServer(gs, f.exports)
+	ferryv1.RegisterDestinationServiceServer(gs, f.destinations)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	return f
@@ -268,6 +273,8 @@ type fakeRuns struct {
 	// report holds the parts of each run's reject report.
 	report   map[string][]string
 	canceled []string
+	// redelivered are the RedeliverRun requests received.
+	redelivered []*ferryv1.RedeliverRunRequest
 }
 
 func (f *fakeRuns) GetRun(_ context.Context, req *ferryv1.GetRunRequest) (*ferryv1.GetRunResponse, error) {

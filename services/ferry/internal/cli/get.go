@@ -35,7 +35,7 @@ func setupGet(fs *flag.FlagSet) action {
 	return func(ctx context.Context, s *session, args []string) error {
 		kind, ok := resourceKinds[strings.ToLower(args[0])]
 		if !ok {
-			return usageErrorf("get", "cannot get %q (want datasets, profiles, crossreferences, templates, exports or runs)", args[0])
+			return usageErrorf("get", "cannot get %q (want datasets, profiles, crossreferences, templates, exports, destinations or runs)", args[0])
 		}
 		switch o.output {
 		case "table", "yaml", "json":
@@ -81,6 +81,8 @@ func setupGet(fs *flag.FlagSet) action {
 			return s.getTemplates(ctx, c, name, o)
 		case "exports":
 			return s.getExportProfiles(ctx, c, name, o)
+		case "destinations":
+			return s.getDestinations(ctx, c, name, o)
 		default:
 			return s.getRuns(ctx, c, name, o)
 		}
@@ -98,6 +100,7 @@ var resourceKinds = map[string]string{
 	"template": "templates", "templates": "templates",
 	"export": "exports", "exports": "exports",
 	"exportprofile": "exports", "exportprofiles": "exports",
+	"destination": "destinations", "destinations": "destinations", "dest": "destinations",
 }
 
 func (s *session) getDatasets(ctx context.Context, c *clients, name string, o getOptions) error {

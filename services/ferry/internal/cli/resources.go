@@ -27,10 +27,11 @@ const (
 	kindCrossReference = "CrossReference"
 	kindTemplate       = "Template"
 	kindExportProfile  = "ExportProfile"
+	kindDestination    = "Destination"
 )
 
 // resource is one YAML document. Spec is a *datasetSpec, a *profileSpec, an
-// *xrefSpec, a *templateSpec or an *exportProfileSpec.
+// *xrefSpec, a *templateSpec, an *exportProfileSpec or a *destinationSpec.
 type resource struct {
 	APIVersion string       `json:"apiVersion"`
 	Kind       string       `json:"kind"`
@@ -71,6 +72,7 @@ type profileSpec struct {
 	Rules       []rowRuleSpec    `json:"rules,omitempty"`
 	ErrorPolicy *errorPolicySpec `json:"errorPolicy,omitempty"`
 	Mirror      *mirrorSpec      `json:"mirror,omitempty"`
+	SFTPSource  *sftpSourceSpec  `json:"sftpSource,omitempty"`
 }
 
 type rowRuleSpec struct {
@@ -169,6 +171,7 @@ type document struct {
 	xref    *ferryv1.ApplyCrossReferenceRequest // kind CrossReference
 	tmpl    *ferryv1.ApplyTemplateRequest       // kind Template
 	export  *ferryv1.ApplyExportProfileRequest  // kind ExportProfile
+	dest    *ferryv1.ApplyDestinationRequest    // kind Destination
 }
 
 // ref names the resource the way apply prints it: "dataset/users".
@@ -198,14 +201,14 @@ func (d *document) where() string {
 
 func isKnownKind(kind string) bool {
 	switch kind {
-	case kindDataset, kindImportProfile, kindCrossReference, kindTemplate, kindExportProfile:
+	case kindDataset, kindImportProfile, kindCrossReference, kindTemplate, kindExportProfile, kindDestination:
 		return true
 	}
 	return false
 }
 
 // knownKinds lists the kinds for error messages.
-const knownKinds = kindDataset + ", " + kindImportProfile + ", " + kindCrossReference + ", " + kindTemplate + " or " + kindExportProfile
+const knownKinds = kindDataset + ", " + kindImportProfile + ", " + kindCrossReference + ", " + kindTemplate + ", " + kindExportProfile + " or " + kindDestination
 
 // docError is a problem with one document.
 type docError struct {
@@ -386,6 +389,12 @@ func (doc *document) decode(raw rawDocument) []error {
 			d.decodeValue("spec", spec, &es)
 			doc.export = d.exportProfile(head.Metadata.Name, &es)
 		}
+	case kindDestination:
+		var ds destinationSpec
+		if spec != nil {
+			d.decodeValue("spec", spec, &ds)
+			doc.dest = d.destination(head.Metadata.Name, &ds)
+		}
 	}
 	return d.errs
 }
@@ -562,6 +571,9 @@ func (d *decoder) profile(name string, spec *profileSpec) *ferryv1.ApplyImportPr
 	if m := spec.Mirror; m != nil {
 		ps.Mirror = &ferryv1.MirrorOptions{MaxChangePercent: m.MaxChangePercent}
 	}
+	if src := spec.SFTPSource; src != nil {
+		ps.SftpSource = d.sftpSource(src)
+	}
 	ps.WriteMode = ferryv1.WriteMode_WRITE_MODE_UPSERT
 	if spec.WriteMode != "" {
 		wm, ok := parseWriteMode(spec.WriteMode)
@@ -700,6 +712,7 @@ func profileResource(p *ferryv1.ImportProfile) *resource {
 	if m := s.GetMirror(); m != nil && m.GetMaxChangePercent() != 0 {
 		spec.Mirror = &mirrorSpec{MaxChangePercent: m.GetMaxChangePercent()}
 	}
+	spec.SFTPSource = sftpSourceResource(s.GetSftpSource())
 	return &resource{APIVersion: apiVersion, Kind: kindImportProfile, Metadata: resourceMeta{Name: p.GetName()}, Spec: spec}
 }
 

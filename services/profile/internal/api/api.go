@@ -30,6 +30,7 @@ type Catalog interface {
 	CancelRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, error)
 	ListRejects(ctx context.Context, p auth.Principal, id string, size int32, token string) ([]*ferryv1.Reject, string, error)
 	RunActions
+	Redeliverer
 }
 
 // Notifier tells a watcher that a run may have changed.

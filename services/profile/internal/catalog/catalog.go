@@ -4,6 +4,7 @@ package catalog
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 
@@ -278,6 +279,9 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 	if err := validatePolicies(name, s); err != nil {
 		return nil, err
 	}
+	if err := validateSFTPSource(name, s.GetSftpSource()); err != nil {
+		return nil, err
+	}
 	if err := mapping.Check(s, ds, tables); err != nil {
 		return nil, errs.Invalid("profile %q: %s", name, err.Error())
 	}
@@ -307,6 +311,43 @@ func validatePolicies(name string, s *ferryv1.ImportProfileSpec) error {
 	for _, m := range s.GetMappings() {
 		if m.GetBlankKeepsExisting() && s.GetWriteMode() == ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY {
 			return errs.Invalid("profile %q: field %q keeps blanks out, which an insert-only profile never needs", name, m.GetField())
+		}
+	}
+	return nil
+}
+
+// validateSFTPSource checks what an SFTP source says by itself; that its
+// connection is an SFTP destination is checked against the store.
+func validateSFTPSource(name string, src *ferryv1.SFTPSource) error {
+	if src == nil {
+		return nil
+	}
+	where := fmt.Sprintf("profile %q: sftpSource", name)
+	switch {
+	case src.GetConnection() == "":
+		return errs.Invalid("%s.connection is required: name the SFTP destination whose server and credentials to use", where)
+	case src.GetPollIntervalSeconds() < 0:
+		return errs.Invalid("%s.pollIntervalSeconds %d must not be negative (0 is every 60 seconds)", where, src.GetPollIntervalSeconds())
+	}
+	if _, ok := ferryv1.AfterImport_name[int32(src.GetAfterSuccess())]; !ok {
+		return errs.Invalid("%s: unknown afterSuccess %d", where, src.GetAfterSuccess())
+	}
+	if g := src.GetGlob(); g != "" {
+		if strings.Contains(g, "/") {
+			return errs.Invalid("%s.glob %q matches file names; it must not contain '/'", where, g)
+		}
+		if _, err := path.Match(g, ""); err != nil {
+			return errs.Invalid("%s.glob %q is not a valid pattern: %v", where, g, err)
+		}
+	}
+	for _, d := range []struct{ key, v string }{{"directory", src.GetDirectory()}, {"archiveDirectory", src.GetArchiveDirectory()}, {"errorDirectory", src.GetErrorDirectory()}} {
+		for _, seg := range strings.Split(d.v, "/") {
+			if seg == ".." {
+				return errs.Invalid("%s.%s %q has a \"..\" segment; it must stay under the connection's directory", where, d.key, d.v)
+			}
+		}
+		if strings.ContainsAny(d.v, "\x00\\") {
+			return errs.Invalid("%s.%s %q contains a NUL or a backslash", where, d.key, d.v)
 		}
 	}
 	return nil

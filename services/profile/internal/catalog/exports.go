@@ -96,6 +96,9 @@ func ValidateExportProfile(name string, spec *ferryv1.ExportProfileSpec) (*ferry
 	if err := validateBundle(name, s); err != nil {
 		return nil, err
 	}
+	if err := validateDestinationList(name, s.GetDestinations()); err != nil {
+		return nil, err
+	}
 	if s.GetMode() == ferryv1.ExportMode_EXPORT_MODE_FULL && (s.GetDeltaFiles() || s.GetDeletions() != ferryv1.Deletions_DELETIONS_OMIT) {
 		return nil, errs.Invalid("export profile %q: deletions and deltaFiles need mode incremental", name)
 	}
@@ -170,6 +173,33 @@ func validateBundle(name string, s *ferryv1.ExportProfileSpec) error {
 			return errs.Invalid("%s writes the same file name as entry %d (%s)", where, j, n)
 		}
 		names[n] = i + 1
+	}
+	return nil
+}
+
+// ValidateDestinationName checks the name of a destination.
+func ValidateDestinationName(name string) error {
+	if !profileNameRE.MatchString(name) {
+		return errs.Invalid("destination name %q: want lowercase letters, digits, '-' and '_', starting with a letter, at most 63 characters", name)
+	}
+	return nil
+}
+
+// validateDestinationList checks the names an export profile delivers to:
+// each a destination name, none twice. Whether they exist is the profile's
+// validity, computed when it is read.
+func validateDestinationList(name string, list []string) error {
+	seen := map[string]bool{}
+	for i, d := range list {
+		switch {
+		case d == "":
+			return errs.Invalid("export profile %q: destination %d is empty", name, i+1)
+		case !profileNameRE.MatchString(d):
+			return errs.Invalid("export profile %q: destination %q is not a destination name", name, d)
+		case seen[d]:
+			return errs.Invalid("export profile %q: destination %q is listed twice", name, d)
+		}
+		seen[d] = true
 	}
 	return nil
 }

@@ -131,6 +131,11 @@ func (s *Store) toExportProfile(ctx context.Context, p auth.Principal, v version
 	if err != nil {
 		return nil, nil, err
 	}
+	dp, err := s.destinationProblems(ctx, p, ep.GetSpec())
+	if err != nil {
+		return nil, nil, err
+	}
+	problems = append(problems, dp...)
 	ep.Problems, ep.Valid = problems, len(problems) == 0
 	return ep, r, nil
 }

@@ -105,7 +105,14 @@ func (s *Store) validateProfile(ctx context.Context, p auth.Principal, name stri
 	if tables == nil {
 		tables = []string{}
 	}
-	return catalog.ValidateProfile(name, spec, ds, tables)
+	spec, err = catalog.ValidateProfile(name, spec, ds, tables)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkSFTPSource(ctx, p, name, spec); err != nil {
+		return nil, err
+	}
+	return spec, nil
 }
 
 // ValidateProfile checks a spec as ApplyProfile does and says what applying

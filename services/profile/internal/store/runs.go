@@ -227,7 +227,8 @@ func (s *Store) getRun(ctx context.Context, id uuid.UUID) (RunRow, error) {
 	return r, nil
 }
 
-// GetRun returns a run of the caller's tenant.
+// GetRun returns a run of the caller's tenant; an export run with its
+// deliveries and their attempts.
 func (s *Store) GetRun(ctx context.Context, p auth.Principal, id string) (*ferryv1.Run, error) {
 	u, err := parseRunID(id)
 	if err != nil {
@@ -240,10 +241,16 @@ func (s *Store) GetRun(ctx context.Context, p auth.Principal, id string) (*ferry
 	if r.TenantID != p.TenantID {
 		return nil, errs.NotFound("run %q not found", id)
 	}
+	if r.Run.GetKind() == ferryv1.RunKind_RUN_KIND_EXPORT {
+		if r.Run.Deliveries, err = s.deliveries(ctx, s.pool, u); err != nil {
+			return nil, err
+		}
+	}
 	return r.Run, nil
 }
 
-// ListRuns lists runs newest first. The page token is the last run's sequence.
+// ListRuns lists runs newest first, without their deliveries (GetRun has
+// them). The page token is the last run's sequence.
 func (s *Store) ListRuns(ctx context.Context, p auth.Principal, profile string, status ferryv1.RunStatus, size int32, token string) ([]*ferryv1.Run, string, error) {
 	if size <= 0 {
 		size = 50
@@ -408,6 +415,12 @@ func (s *Store) endRun(ctx context.Context, runID, status, reason string, from .
 			return err
 		}
 		ended = true
+		// An export run's deliveries end with it; one in flight records
+		// its attempt and finds the run ended.
+		if _, err := tx.Exec(ctx, `UPDATE ferry.deliveries SET status = 'canceled', error = 'the run was ' || $2, updated_at = now()
+			WHERE run_id = $1 AND status = 'pending'`, runID, status); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, "DROP TABLE IF EXISTS "+StageTable(runID))
 		return err
 	})
