@@ -421,8 +421,8 @@ func (w *worker) take(ctx context.Context, f file) error {
 	src := w.check(ctx, f, full, r)
 	run, err := w.p.imp.ImportReader(ctx, &ferryv1.RunCreateRequest{
 		TenantId: w.s.tenant.String(), RunId: runID.String(), Profile: w.s.profile,
-		// No trigger names a pulled file; the source's polling is a schedule.
-		Trigger: ferryv1.RunTrigger_RUN_TRIGGER_SCHEDULE,
+		// A run of its own per pulled file.
+		Trigger: ferryv1.RunTrigger_RUN_TRIGGER_SFTP_SOURCE,
 		File:    &ferryv1.RunFile{Name: f.name, Size: f.size},
 	}, src)
 	_ = r.Close()

@@ -109,7 +109,7 @@ func (f *fakeImporter) ImportReader(ctx context.Context, req *ferryv1.RunCreateR
 		}
 	}
 	_, err := f.pool.Exec(ctx, `INSERT INTO ferry.runs (id, tenant_id, profile_id, profile_name, profile_version, dataset_name, trigger, status, file_name, file_size, snapshot)
-		VALUES ($1, $2, $3, $4, 1, 'd', 'schedule', 'queued', $5, $6, '')`,
+		VALUES ($1, $2, $3, $4, 1, 'd', 'sftp_source', 'queued', $5, $6, '')`,
 		req.GetRunId(), req.GetTenantId(), f.profile, req.GetProfile(), req.GetFile().GetName(), req.GetFile().GetSize())
 	if err != nil {
 		return nil, errs.Unavailable(err, "create run")
@@ -277,7 +277,7 @@ func read(t *testing.T, p string) string {
 var past = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // TestPullOnce: two pollers (two ingest processes) take a stable file
-// once, in a run triggered by the schedule that names it, leave it while
+// once, in a run of its own (trigger sftp_source) naming it, leave it while
 // the run goes on, and archive it once the run succeeded. Other files stay.
 func TestPullOnce(t *testing.T) {
 	e := setup(t, &ferryv1.SFTPSource{Connection: "inbox", Directory: "in", Glob: "*.csv", PollIntervalSeconds: 1})
@@ -293,7 +293,7 @@ func TestPullOnce(t *testing.T) {
 	got := e.imp.taken()[0]
 	require.Equal(t, "a.csv", got.req.GetFile().GetName())
 	require.EqualValues(t, 5, got.req.GetFile().GetSize())
-	require.Equal(t, ferryv1.RunTrigger_RUN_TRIGGER_SCHEDULE, got.req.GetTrigger())
+	require.Equal(t, ferryv1.RunTrigger_RUN_TRIGGER_SFTP_SOURCE, got.req.GetTrigger())
 	require.Equal(t, e.tenant.String(), got.req.GetTenantId())
 	require.Equal(t, "p", got.req.GetProfile())
 	require.Equal(t, "id\n1\n", got.content)

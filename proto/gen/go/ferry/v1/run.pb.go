@@ -104,6 +104,8 @@ const (
 	RunTrigger_RUN_TRIGGER_SCHEDULE RunTrigger = 4
 	// An event: a dataset changed, or another run ended.
 	RunTrigger_RUN_TRIGGER_EVENT RunTrigger = 5
+	// A file taken from an import profile's SFTP source.
+	RunTrigger_RUN_TRIGGER_SFTP_SOURCE RunTrigger = 6
 )
 
 // Enum value maps for RunTrigger.
@@ -115,6 +117,7 @@ var (
 		3: "RUN_TRIGGER_MANUAL",
 		4: "RUN_TRIGGER_SCHEDULE",
 		5: "RUN_TRIGGER_EVENT",
+		6: "RUN_TRIGGER_SFTP_SOURCE",
 	}
 	RunTrigger_value = map[string]int32{
 		"RUN_TRIGGER_UNSPECIFIED": 0,
@@ -123,6 +126,7 @@ var (
 		"RUN_TRIGGER_MANUAL":      3,
 		"RUN_TRIGGER_SCHEDULE":    4,
 		"RUN_TRIGGER_EVENT":       5,
+		"RUN_TRIGGER_SFTP_SOURCE": 6,
 	}
 )
 
@@ -2141,7 +2145,7 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	" RUN_STATUS_SUCCEEDED_WITH_ERRORS\x10\x04\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x05\x12\x17\n" +
 	"\x13RUN_STATUS_CANCELED\x10\x06\x12 \n" +
-	"\x1cRUN_STATUS_AWAITING_APPROVAL\x10\a*\xa3\x01\n" +
+	"\x1cRUN_STATUS_AWAITING_APPROVAL\x10\a*\xc0\x01\n" +
 	"\n" +
 	"RunTrigger\x12\x1b\n" +
 	"\x17RUN_TRIGGER_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2149,7 +2153,8 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\x13RUN_TRIGGER_REAPPLY\x10\x02\x12\x16\n" +
 	"\x12RUN_TRIGGER_MANUAL\x10\x03\x12\x18\n" +
 	"\x14RUN_TRIGGER_SCHEDULE\x10\x04\x12\x15\n" +
-	"\x11RUN_TRIGGER_EVENT\x10\x05*M\n" +
+	"\x11RUN_TRIGGER_EVENT\x10\x05\x12\x1b\n" +
+	"\x17RUN_TRIGGER_SFTP_SOURCE\x10\x06*M\n" +
 	"\aRunKind\x12\x18\n" +
 	"\x14RUN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRUN_KIND_IMPORT\x10\x01\x12\x13\n" +
