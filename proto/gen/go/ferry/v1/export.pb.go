@@ -688,7 +688,10 @@ type ExportProfileSpec struct {
 	Zip bool `protobuf:"varint,16,opt,name=zip,proto3" json:"zip,omitempty"`
 	// destinations name Destinations every run delivers its files to. The run
 	// succeeds, and the incremental watermark moves, only when all have them.
-	Destinations  []string `protobuf:"bytes,17,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	Destinations []string `protobuf:"bytes,17,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	// triggers run the profile on a schedule, when its dataset changes, or
+	// after another profile's run (active profiles only).
+	Triggers      *Triggers `protobuf:"bytes,18,opt,name=triggers,proto3" json:"triggers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -842,6 +845,13 @@ func (x *ExportProfileSpec) GetDestinations() []string {
 	return nil
 }
 
+func (x *ExportProfileSpec) GetTriggers() *Triggers {
+	if x != nil {
+		return x.Triggers
+	}
+	return nil
+}
+
 // BundleEntry is one file of a database export.
 type BundleEntry struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -935,10 +945,12 @@ type ExportProfile struct {
 	Version int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	Spec    *ExportProfileSpec     `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
 	// valid is false when the profile cannot run; problems say why.
-	Valid         bool                   `protobuf:"varint,4,opt,name=valid,proto3" json:"valid,omitempty"`
-	Problems      []string               `protobuf:"bytes,5,rep,name=problems,proto3" json:"problems,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Valid      bool                   `protobuf:"varint,4,opt,name=valid,proto3" json:"valid,omitempty"`
+	Problems   []string               `protobuf:"bytes,5,rep,name=problems,proto3" json:"problems,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// next_fire_times are the schedule's next five instants.
+	NextFireTimes []*timestamppb.Timestamp `protobuf:"bytes,8,rep,name=next_fire_times,json=nextFireTimes,proto3" json:"next_fire_times,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1018,6 +1030,13 @@ func (x *ExportProfile) GetCreateTime() *timestamppb.Timestamp {
 func (x *ExportProfile) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *ExportProfile) GetNextFireTimes() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.NextFireTimes
 	}
 	return nil
 }
@@ -1575,10 +1594,13 @@ func (x *ListExportProfilesResponse) GetProfiles() []*ExportProfile {
 }
 
 type StartExportRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// idempotency_key makes a retried request return the run the first one
+	// started, instead of starting another.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StartExportRequest) Reset() {
@@ -1614,6 +1636,13 @@ func (*StartExportRequest) Descriptor() ([]byte, []int) {
 func (x *StartExportRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *StartExportRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
 	}
 	return ""
 }
@@ -1999,7 +2028,7 @@ var File_ferry_v1_export_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_export_proto_rawDesc = "" +
 	"\n" +
-	"\x15ferry/v1/export.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12ferry/v1/run.proto\"\x85\x02\n" +
+	"\x15ferry/v1/export.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12ferry/v1/run.proto\x1a\x17ferry/v1/triggers.proto\"\x85\x02\n" +
 	"\x0eTemplateColumn\x12\x16\n" +
 	"\x06header\x18\x01 \x01(\tR\x06header\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x12\n" +
@@ -2032,7 +2061,7 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1e\n" +
 	"\n" +
 	"descending\x18\x02 \x01(\bR\n" +
-	"descending\"\x91\x05\n" +
+	"descending\"\xc1\x05\n" +
 	"\x11ExportProfileSpec\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12\x1c\n" +
 	"\tselection\x18\x02 \x01(\tR\tselection\x12%\n" +
@@ -2052,14 +2081,15 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\vunencodable\x18\x0e \x01(\x0e2\x15.ferry.v1.UnencodableR\vunencodable\x12-\n" +
 	"\x06bundle\x18\x0f \x03(\v2\x15.ferry.v1.BundleEntryR\x06bundle\x12\x10\n" +
 	"\x03zip\x18\x10 \x01(\bR\x03zip\x12\"\n" +
-	"\fdestinations\x18\x11 \x03(\tR\fdestinations\"\xc0\x01\n" +
+	"\fdestinations\x18\x11 \x03(\tR\fdestinations\x12.\n" +
+	"\btriggers\x18\x12 \x01(\v2\x12.ferry.v1.TriggersR\btriggers\"\xc0\x01\n" +
 	"\vBundleEntry\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12\x1c\n" +
 	"\tselection\x18\x02 \x01(\tR\tselection\x12%\n" +
 	"\x04sort\x18\x03 \x03(\v2\x11.ferry.v1.SortKeyR\x04sort\x12\x19\n" +
 	"\bmax_rows\x18\x04 \x01(\x03R\amaxRows\x12\x1a\n" +
 	"\btemplate\x18\x05 \x01(\tR\btemplate\x12\x1b\n" +
-	"\tfile_name\x18\x06 \x01(\tR\bfileName\"\x9a\x02\n" +
+	"\tfile_name\x18\x06 \x01(\tR\bfileName\"\xde\x02\n" +
 	"\rExportProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12/\n" +
@@ -2069,7 +2099,8 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"V\n" +
+	"updateTime\x12B\n" +
+	"\x0fnext_fire_times\x18\b \x03(\v2\x1a.google.protobuf.TimestampR\rnextFireTimes\"V\n" +
 	"\x14ApplyTemplateRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x04spec\x18\x02 \x01(\v2\x16.ferry.v1.TemplateSpecR\x04spec\"a\n" +
@@ -2096,9 +2127,10 @@ const file_ferry_v1_export_proto_rawDesc = "" +
 	"\aprofile\x18\x01 \x01(\v2\x17.ferry.v1.ExportProfileR\aprofile\"\x1b\n" +
 	"\x19ListExportProfilesRequest\"Q\n" +
 	"\x1aListExportProfilesResponse\x123\n" +
-	"\bprofiles\x18\x01 \x03(\v2\x17.ferry.v1.ExportProfileR\bprofiles\"(\n" +
+	"\bprofiles\x18\x01 \x03(\v2\x17.ferry.v1.ExportProfileR\bprofiles\"Q\n" +
 	"\x12StartExportRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"6\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"6\n" +
 	"\x13StartExportResponse\x12\x1f\n" +
 	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\"A\n" +
 	"\x15DownloadOutputRequest\x12\x10\n" +
@@ -2208,7 +2240,8 @@ var file_ferry_v1_export_proto_goTypes = []any{
 	(*RevokeShareLinkRequest)(nil),     // 31: ferry.v1.RevokeShareLinkRequest
 	(*RevokeShareLinkResponse)(nil),    // 32: ferry.v1.RevokeShareLinkResponse
 	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
-	(*Run)(nil),                        // 34: ferry.v1.Run
+	(*Triggers)(nil),                   // 34: ferry.v1.Triggers
+	(*Run)(nil),                        // 35: ferry.v1.Run
 }
 var file_ferry_v1_export_proto_depIdxs = []int32{
 	5,  // 0: ferry.v1.TemplateSpec.columns:type_name -> ferry.v1.TemplateColumn
@@ -2223,45 +2256,47 @@ var file_ferry_v1_export_proto_depIdxs = []int32{
 	2,  // 9: ferry.v1.ExportProfileSpec.deletions:type_name -> ferry.v1.Deletions
 	4,  // 10: ferry.v1.ExportProfileSpec.unencodable:type_name -> ferry.v1.Unencodable
 	11, // 11: ferry.v1.ExportProfileSpec.bundle:type_name -> ferry.v1.BundleEntry
-	9,  // 12: ferry.v1.BundleEntry.sort:type_name -> ferry.v1.SortKey
-	10, // 13: ferry.v1.ExportProfile.spec:type_name -> ferry.v1.ExportProfileSpec
-	33, // 14: ferry.v1.ExportProfile.create_time:type_name -> google.protobuf.Timestamp
-	33, // 15: ferry.v1.ExportProfile.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 16: ferry.v1.ApplyTemplateRequest.spec:type_name -> ferry.v1.TemplateSpec
-	7,  // 17: ferry.v1.ApplyTemplateResponse.template:type_name -> ferry.v1.Template
-	7,  // 18: ferry.v1.GetTemplateResponse.template:type_name -> ferry.v1.Template
-	7,  // 19: ferry.v1.ListTemplatesResponse.templates:type_name -> ferry.v1.Template
-	10, // 20: ferry.v1.ApplyExportProfileRequest.spec:type_name -> ferry.v1.ExportProfileSpec
-	12, // 21: ferry.v1.ApplyExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
-	12, // 22: ferry.v1.GetExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
-	12, // 23: ferry.v1.ListExportProfilesResponse.profiles:type_name -> ferry.v1.ExportProfile
-	34, // 24: ferry.v1.StartExportResponse.run:type_name -> ferry.v1.Run
-	33, // 25: ferry.v1.CreateShareLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	13, // 26: ferry.v1.ExportService.ApplyTemplate:input_type -> ferry.v1.ApplyTemplateRequest
-	15, // 27: ferry.v1.ExportService.GetTemplate:input_type -> ferry.v1.GetTemplateRequest
-	17, // 28: ferry.v1.ExportService.ListTemplates:input_type -> ferry.v1.ListTemplatesRequest
-	19, // 29: ferry.v1.ExportService.ApplyExportProfile:input_type -> ferry.v1.ApplyExportProfileRequest
-	21, // 30: ferry.v1.ExportService.GetExportProfile:input_type -> ferry.v1.GetExportProfileRequest
-	23, // 31: ferry.v1.ExportService.ListExportProfiles:input_type -> ferry.v1.ListExportProfilesRequest
-	25, // 32: ferry.v1.ExportService.StartExport:input_type -> ferry.v1.StartExportRequest
-	27, // 33: ferry.v1.ExportService.DownloadOutput:input_type -> ferry.v1.DownloadOutputRequest
-	29, // 34: ferry.v1.ExportService.CreateShareLink:input_type -> ferry.v1.CreateShareLinkRequest
-	31, // 35: ferry.v1.ExportService.RevokeShareLink:input_type -> ferry.v1.RevokeShareLinkRequest
-	14, // 36: ferry.v1.ExportService.ApplyTemplate:output_type -> ferry.v1.ApplyTemplateResponse
-	16, // 37: ferry.v1.ExportService.GetTemplate:output_type -> ferry.v1.GetTemplateResponse
-	18, // 38: ferry.v1.ExportService.ListTemplates:output_type -> ferry.v1.ListTemplatesResponse
-	20, // 39: ferry.v1.ExportService.ApplyExportProfile:output_type -> ferry.v1.ApplyExportProfileResponse
-	22, // 40: ferry.v1.ExportService.GetExportProfile:output_type -> ferry.v1.GetExportProfileResponse
-	24, // 41: ferry.v1.ExportService.ListExportProfiles:output_type -> ferry.v1.ListExportProfilesResponse
-	26, // 42: ferry.v1.ExportService.StartExport:output_type -> ferry.v1.StartExportResponse
-	28, // 43: ferry.v1.ExportService.DownloadOutput:output_type -> ferry.v1.DownloadOutputResponse
-	30, // 44: ferry.v1.ExportService.CreateShareLink:output_type -> ferry.v1.CreateShareLinkResponse
-	32, // 45: ferry.v1.ExportService.RevokeShareLink:output_type -> ferry.v1.RevokeShareLinkResponse
-	36, // [36:46] is the sub-list for method output_type
-	26, // [26:36] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	34, // 12: ferry.v1.ExportProfileSpec.triggers:type_name -> ferry.v1.Triggers
+	9,  // 13: ferry.v1.BundleEntry.sort:type_name -> ferry.v1.SortKey
+	10, // 14: ferry.v1.ExportProfile.spec:type_name -> ferry.v1.ExportProfileSpec
+	33, // 15: ferry.v1.ExportProfile.create_time:type_name -> google.protobuf.Timestamp
+	33, // 16: ferry.v1.ExportProfile.update_time:type_name -> google.protobuf.Timestamp
+	33, // 17: ferry.v1.ExportProfile.next_fire_times:type_name -> google.protobuf.Timestamp
+	6,  // 18: ferry.v1.ApplyTemplateRequest.spec:type_name -> ferry.v1.TemplateSpec
+	7,  // 19: ferry.v1.ApplyTemplateResponse.template:type_name -> ferry.v1.Template
+	7,  // 20: ferry.v1.GetTemplateResponse.template:type_name -> ferry.v1.Template
+	7,  // 21: ferry.v1.ListTemplatesResponse.templates:type_name -> ferry.v1.Template
+	10, // 22: ferry.v1.ApplyExportProfileRequest.spec:type_name -> ferry.v1.ExportProfileSpec
+	12, // 23: ferry.v1.ApplyExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
+	12, // 24: ferry.v1.GetExportProfileResponse.profile:type_name -> ferry.v1.ExportProfile
+	12, // 25: ferry.v1.ListExportProfilesResponse.profiles:type_name -> ferry.v1.ExportProfile
+	35, // 26: ferry.v1.StartExportResponse.run:type_name -> ferry.v1.Run
+	33, // 27: ferry.v1.CreateShareLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 28: ferry.v1.ExportService.ApplyTemplate:input_type -> ferry.v1.ApplyTemplateRequest
+	15, // 29: ferry.v1.ExportService.GetTemplate:input_type -> ferry.v1.GetTemplateRequest
+	17, // 30: ferry.v1.ExportService.ListTemplates:input_type -> ferry.v1.ListTemplatesRequest
+	19, // 31: ferry.v1.ExportService.ApplyExportProfile:input_type -> ferry.v1.ApplyExportProfileRequest
+	21, // 32: ferry.v1.ExportService.GetExportProfile:input_type -> ferry.v1.GetExportProfileRequest
+	23, // 33: ferry.v1.ExportService.ListExportProfiles:input_type -> ferry.v1.ListExportProfilesRequest
+	25, // 34: ferry.v1.ExportService.StartExport:input_type -> ferry.v1.StartExportRequest
+	27, // 35: ferry.v1.ExportService.DownloadOutput:input_type -> ferry.v1.DownloadOutputRequest
+	29, // 36: ferry.v1.ExportService.CreateShareLink:input_type -> ferry.v1.CreateShareLinkRequest
+	31, // 37: ferry.v1.ExportService.RevokeShareLink:input_type -> ferry.v1.RevokeShareLinkRequest
+	14, // 38: ferry.v1.ExportService.ApplyTemplate:output_type -> ferry.v1.ApplyTemplateResponse
+	16, // 39: ferry.v1.ExportService.GetTemplate:output_type -> ferry.v1.GetTemplateResponse
+	18, // 40: ferry.v1.ExportService.ListTemplates:output_type -> ferry.v1.ListTemplatesResponse
+	20, // 41: ferry.v1.ExportService.ApplyExportProfile:output_type -> ferry.v1.ApplyExportProfileResponse
+	22, // 42: ferry.v1.ExportService.GetExportProfile:output_type -> ferry.v1.GetExportProfileResponse
+	24, // 43: ferry.v1.ExportService.ListExportProfiles:output_type -> ferry.v1.ListExportProfilesResponse
+	26, // 44: ferry.v1.ExportService.StartExport:output_type -> ferry.v1.StartExportResponse
+	28, // 45: ferry.v1.ExportService.DownloadOutput:output_type -> ferry.v1.DownloadOutputResponse
+	30, // 46: ferry.v1.ExportService.CreateShareLink:output_type -> ferry.v1.CreateShareLinkResponse
+	32, // 47: ferry.v1.ExportService.RevokeShareLink:output_type -> ferry.v1.RevokeShareLinkResponse
+	38, // [38:48] is the sub-list for method output_type
+	28, // [28:38] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_export_proto_init() }
@@ -2270,6 +2305,7 @@ func file_ferry_v1_export_proto_init() {
 		return
 	}
 	file_ferry_v1_run_proto_init()
+	file_ferry_v1_triggers_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1119,9 +1119,21 @@ type ImportProfileSpec struct {
 	ErrorPolicy *ErrorPolicy   `protobuf:"bytes,10,opt,name=error_policy,json=errorPolicy,proto3" json:"error_policy,omitempty"`
 	Mirror      *MirrorOptions `protobuf:"bytes,11,opt,name=mirror,proto3" json:"mirror,omitempty"`
 	// sftp_source polls an SFTP directory and imports each new file with this profile.
-	SftpSource    *SFTPSource `protobuf:"bytes,12,opt,name=sftp_source,json=sftpSource,proto3" json:"sftp_source,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SftpSource *SFTPSource `protobuf:"bytes,12,opt,name=sftp_source,json=sftpSource,proto3" json:"sftp_source,omitempty"`
+	// status: draft profiles run only by hand (upload); active profiles also
+	// fire on schedules and events. Draft when unspecified.
+	Status ProfileStatus `protobuf:"varint,13,opt,name=status,proto3,enum=ferry.v1.ProfileStatus" json:"status,omitempty"`
+	// triggers: an import runs by itself only from a source — a schedule or
+	// another run's end polls the SFTP source now.
+	Triggers *Triggers `protobuf:"bytes,14,opt,name=triggers,proto3" json:"triggers,omitempty"`
+	// events makes this an event import profile: change events published on
+	// ferry.events.<tenant>.<dataset> are mapped, validated and applied.
+	Events *EventImport `protobuf:"bytes,15,opt,name=events,proto3" json:"events,omitempty"`
+	// publish_changes publishes every change this profile applies on
+	// ferry.changes.<tenant>.<dataset>, after commit, through an outbox.
+	PublishChanges bool `protobuf:"varint,16,opt,name=publish_changes,json=publishChanges,proto3" json:"publish_changes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ImportProfileSpec) Reset() {
@@ -1238,6 +1250,89 @@ func (x *ImportProfileSpec) GetSftpSource() *SFTPSource {
 	return nil
 }
 
+func (x *ImportProfileSpec) GetStatus() ProfileStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ProfileStatus_PROFILE_STATUS_UNSPECIFIED
+}
+
+func (x *ImportProfileSpec) GetTriggers() *Triggers {
+	if x != nil {
+		return x.Triggers
+	}
+	return nil
+}
+
+func (x *ImportProfileSpec) GetEvents() *EventImport {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ImportProfileSpec) GetPublishChanges() bool {
+	if x != nil {
+		return x.PublishChanges
+	}
+	return false
+}
+
+// EventImport applies change events in micro-batches.
+type EventImport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// batch_size is the most events applied in one transaction; 500 when 0.
+	BatchSize int32 `protobuf:"varint,1,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// batch_window_ms is how long a batch waits to fill; 1000 when 0.
+	BatchWindowMs int32 `protobuf:"varint,2,opt,name=batch_window_ms,json=batchWindowMs,proto3" json:"batch_window_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventImport) Reset() {
+	*x = EventImport{}
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventImport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventImport) ProtoMessage() {}
+
+func (x *EventImport) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventImport.ProtoReflect.Descriptor instead.
+func (*EventImport) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EventImport) GetBatchSize() int32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+func (x *EventImport) GetBatchWindowMs() int32 {
+	if x != nil {
+		return x.BatchWindowMs
+	}
+	return 0
+}
+
 // SFTPSource takes files from an SFTP server: each file matching glob, once
 // it is stable (the same size and modification time over two polls), is
 // imported once, in a run of its own that records the file's name.
@@ -1263,7 +1358,7 @@ type SFTPSource struct {
 
 func (x *SFTPSource) Reset() {
 	*x = SFTPSource{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1370,7 @@ func (x *SFTPSource) String() string {
 func (*SFTPSource) ProtoMessage() {}
 
 func (x *SFTPSource) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[9]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1383,7 @@ func (x *SFTPSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SFTPSource.ProtoReflect.Descriptor instead.
 func (*SFTPSource) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SFTPSource) GetConnection() string {
@@ -1342,19 +1437,26 @@ func (x *SFTPSource) GetErrorDirectory() string {
 
 // ImportProfile is one version of a named import profile.
 type ImportProfile struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Spec          *ImportProfileSpec     `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version    int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Spec       *ImportProfileSpec     `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// next_fire_times are the schedule's next five instants.
+	NextFireTimes []*timestamppb.Timestamp `protobuf:"bytes,6,rep,name=next_fire_times,json=nextFireTimes,proto3" json:"next_fire_times,omitempty"`
+	// events_applied, events_rejected and events_ignored count an event
+	// import profile's events (ignored: older than the stored row, or repeated).
+	EventsApplied  int64 `protobuf:"varint,7,opt,name=events_applied,json=eventsApplied,proto3" json:"events_applied,omitempty"`
+	EventsRejected int64 `protobuf:"varint,8,opt,name=events_rejected,json=eventsRejected,proto3" json:"events_rejected,omitempty"`
+	EventsIgnored  int64 `protobuf:"varint,9,opt,name=events_ignored,json=eventsIgnored,proto3" json:"events_ignored,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ImportProfile) Reset() {
 	*x = ImportProfile{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1468,7 @@ func (x *ImportProfile) String() string {
 func (*ImportProfile) ProtoMessage() {}
 
 func (x *ImportProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[10]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1481,7 @@ func (x *ImportProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportProfile.ProtoReflect.Descriptor instead.
 func (*ImportProfile) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ImportProfile) GetName() string {
@@ -1417,6 +1519,34 @@ func (x *ImportProfile) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ImportProfile) GetNextFireTimes() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.NextFireTimes
+	}
+	return nil
+}
+
+func (x *ImportProfile) GetEventsApplied() int64 {
+	if x != nil {
+		return x.EventsApplied
+	}
+	return 0
+}
+
+func (x *ImportProfile) GetEventsRejected() int64 {
+	if x != nil {
+		return x.EventsRejected
+	}
+	return 0
+}
+
+func (x *ImportProfile) GetEventsIgnored() int64 {
+	if x != nil {
+		return x.EventsIgnored
+	}
+	return 0
+}
+
 // ApplyImportProfileRequest carries the profile's name and wanted spec.
 type ApplyImportProfileRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1428,7 +1558,7 @@ type ApplyImportProfileRequest struct {
 
 func (x *ApplyImportProfileRequest) Reset() {
 	*x = ApplyImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1570,7 @@ func (x *ApplyImportProfileRequest) String() string {
 func (*ApplyImportProfileRequest) ProtoMessage() {}
 
 func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[11]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1583,7 @@ func (x *ApplyImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ApplyImportProfileRequest) GetName() string {
@@ -1482,7 +1612,7 @@ type ApplyImportProfileResponse struct {
 
 func (x *ApplyImportProfileResponse) Reset() {
 	*x = ApplyImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1624,7 @@ func (x *ApplyImportProfileResponse) String() string {
 func (*ApplyImportProfileResponse) ProtoMessage() {}
 
 func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[12]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1637,7 @@ func (x *ApplyImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*ApplyImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApplyImportProfileResponse) GetProfile() *ImportProfile {
@@ -1536,7 +1666,7 @@ type GetImportProfileRequest struct {
 
 func (x *GetImportProfileRequest) Reset() {
 	*x = GetImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1678,7 @@ func (x *GetImportProfileRequest) String() string {
 func (*GetImportProfileRequest) ProtoMessage() {}
 
 func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[13]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1691,7 @@ func (x *GetImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{13}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetImportProfileRequest) GetName() string {
@@ -1588,7 +1718,7 @@ type GetImportProfileResponse struct {
 
 func (x *GetImportProfileResponse) Reset() {
 	*x = GetImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1730,7 @@ func (x *GetImportProfileResponse) String() string {
 func (*GetImportProfileResponse) ProtoMessage() {}
 
 func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[14]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1743,7 @@ func (x *GetImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{14}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetImportProfileResponse) GetProfile() *ImportProfile {
@@ -1632,7 +1762,7 @@ type ListImportProfilesRequest struct {
 
 func (x *ListImportProfilesRequest) Reset() {
 	*x = ListImportProfilesRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1774,7 @@ func (x *ListImportProfilesRequest) String() string {
 func (*ListImportProfilesRequest) ProtoMessage() {}
 
 func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[15]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1787,7 @@ func (x *ListImportProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{15}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{16}
 }
 
 // ListImportProfilesResponse lists profiles by name.
@@ -1670,7 +1800,7 @@ type ListImportProfilesResponse struct {
 
 func (x *ListImportProfilesResponse) Reset() {
 	*x = ListImportProfilesResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1812,7 @@ func (x *ListImportProfilesResponse) String() string {
 func (*ListImportProfilesResponse) ProtoMessage() {}
 
 func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[16]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1825,7 @@ func (x *ListImportProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListImportProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{16}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListImportProfilesResponse) GetProfiles() []*ImportProfile {
@@ -1716,7 +1846,7 @@ type ValidateImportProfileRequest struct {
 
 func (x *ValidateImportProfileRequest) Reset() {
 	*x = ValidateImportProfileRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1858,7 @@ func (x *ValidateImportProfileRequest) String() string {
 func (*ValidateImportProfileRequest) ProtoMessage() {}
 
 func (x *ValidateImportProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[17]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1871,7 @@ func (x *ValidateImportProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateImportProfileRequest.ProtoReflect.Descriptor instead.
 func (*ValidateImportProfileRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{17}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ValidateImportProfileRequest) GetName() string {
@@ -1769,7 +1899,7 @@ type ValidateImportProfileResponse struct {
 
 func (x *ValidateImportProfileResponse) Reset() {
 	*x = ValidateImportProfileResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1911,7 @@ func (x *ValidateImportProfileResponse) String() string {
 func (*ValidateImportProfileResponse) ProtoMessage() {}
 
 func (x *ValidateImportProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[18]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1924,7 @@ func (x *ValidateImportProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateImportProfileResponse.ProtoReflect.Descriptor instead.
 func (*ValidateImportProfileResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{18}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ValidateImportProfileResponse) GetOutcome() string {
@@ -1814,7 +1944,7 @@ type ListImportProfileVersionsRequest struct {
 
 func (x *ListImportProfileVersionsRequest) Reset() {
 	*x = ListImportProfileVersionsRequest{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1956,7 @@ func (x *ListImportProfileVersionsRequest) String() string {
 func (*ListImportProfileVersionsRequest) ProtoMessage() {}
 
 func (x *ListImportProfileVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[19]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +1969,7 @@ func (x *ListImportProfileVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportProfileVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportProfileVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{19}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListImportProfileVersionsRequest) GetName() string {
@@ -1859,7 +1989,7 @@ type ListImportProfileVersionsResponse struct {
 
 func (x *ListImportProfileVersionsResponse) Reset() {
 	*x = ListImportProfileVersionsResponse{}
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[20]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1871,7 +2001,7 @@ func (x *ListImportProfileVersionsResponse) String() string {
 func (*ListImportProfileVersionsResponse) ProtoMessage() {}
 
 func (x *ListImportProfileVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_import_profile_proto_msgTypes[20]
+	mi := &file_ferry_v1_import_profile_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1884,7 +2014,7 @@ func (x *ListImportProfileVersionsResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListImportProfileVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportProfileVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{20}
+	return file_ferry_v1_import_profile_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListImportProfileVersionsResponse) GetVersions() []*ImportProfile {
@@ -1898,7 +2028,7 @@ var File_ferry_v1_import_profile_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\n" +
-	"\x1dferry/v1/import_profile.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
+	"\x1dferry/v1/import_profile.proto\x12\bferry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15ferry/v1/export.proto\x1a\x17ferry/v1/triggers.proto\"\xca\x02\n" +
 	"\tCSVFormat\x12\x1c\n" +
 	"\tdelimiter\x18\x01 \x01(\tR\tdelimiter\x12\x14\n" +
 	"\x05quote\x18\x02 \x01(\tR\x05quote\x12+\n" +
@@ -1959,7 +2089,7 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\x11max_rejected_rows\x18\x01 \x01(\x03R\x0fmaxRejectedRows\x120\n" +
 	"\x14max_rejected_percent\x18\x02 \x01(\x01R\x12maxRejectedPercent\"=\n" +
 	"\rMirrorOptions\x12,\n" +
-	"\x12max_change_percent\x18\x01 \x01(\x01R\x10maxChangePercent\"\xcb\x04\n" +
+	"\x12max_change_percent\x18\x01 \x01(\x01R\x10maxChangePercent\"\x84\x06\n" +
 	"\x11ImportProfileSpec\x12\x18\n" +
 	"\adataset\x18\x01 \x01(\tR\adataset\x12%\n" +
 	"\x03csv\x18\x02 \x01(\v2\x13.ferry.v1.CSVFormatR\x03csv\x122\n" +
@@ -1975,7 +2105,15 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	" \x01(\v2\x15.ferry.v1.ErrorPolicyR\verrorPolicy\x12/\n" +
 	"\x06mirror\x18\v \x01(\v2\x17.ferry.v1.MirrorOptionsR\x06mirror\x125\n" +
 	"\vsftp_source\x18\f \x01(\v2\x14.ferry.v1.SFTPSourceR\n" +
-	"sftpSource\"\xa4\x02\n" +
+	"sftpSource\x12/\n" +
+	"\x06status\x18\r \x01(\x0e2\x17.ferry.v1.ProfileStatusR\x06status\x12.\n" +
+	"\btriggers\x18\x0e \x01(\v2\x12.ferry.v1.TriggersR\btriggers\x12-\n" +
+	"\x06events\x18\x0f \x01(\v2\x15.ferry.v1.EventImportR\x06events\x12'\n" +
+	"\x0fpublish_changes\x18\x10 \x01(\bR\x0epublishChanges\"T\n" +
+	"\vEventImport\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\x01 \x01(\x05R\tbatchSize\x12&\n" +
+	"\x0fbatch_window_ms\x18\x02 \x01(\x05R\rbatchWindowMs\"\xa4\x02\n" +
 	"\n" +
 	"SFTPSource\x12\x1e\n" +
 	"\n" +
@@ -1986,7 +2124,7 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\x15poll_interval_seconds\x18\x04 \x01(\x05R\x13pollIntervalSeconds\x12:\n" +
 	"\rafter_success\x18\x05 \x01(\x0e2\x15.ferry.v1.AfterImportR\fafterSuccess\x12+\n" +
 	"\x11archive_directory\x18\x06 \x01(\tR\x10archiveDirectory\x12'\n" +
-	"\x0ferror_directory\x18\a \x01(\tR\x0eerrorDirectory\"\xe8\x01\n" +
+	"\x0ferror_directory\x18\a \x01(\tR\x0eerrorDirectory\"\xa3\x03\n" +
 	"\rImportProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12/\n" +
@@ -1994,7 +2132,11 @@ const file_ferry_v1_import_profile_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"`\n" +
+	"updateTime\x12B\n" +
+	"\x0fnext_fire_times\x18\x06 \x03(\v2\x1a.google.protobuf.TimestampR\rnextFireTimes\x12%\n" +
+	"\x0eevents_applied\x18\a \x01(\x03R\reventsApplied\x12'\n" +
+	"\x0fevents_rejected\x18\b \x01(\x03R\x0eeventsRejected\x12%\n" +
+	"\x0eevents_ignored\x18\t \x01(\x03R\reventsIgnored\"`\n" +
 	"\x19ApplyImportProfileRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\x04spec\x18\x02 \x01(\v2\x1b.ferry.v1.ImportProfileSpecR\x04spec\"i\n" +
@@ -2074,7 +2216,7 @@ func file_ferry_v1_import_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_import_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_ferry_v1_import_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_ferry_v1_import_profile_proto_goTypes = []any{
 	(WriteMode)(0),                            // 0: ferry.v1.WriteMode
 	(HeaderMatch)(0),                          // 1: ferry.v1.HeaderMatch
@@ -2092,19 +2234,22 @@ var file_ferry_v1_import_profile_proto_goTypes = []any{
 	(*ErrorPolicy)(nil),                       // 13: ferry.v1.ErrorPolicy
 	(*MirrorOptions)(nil),                     // 14: ferry.v1.MirrorOptions
 	(*ImportProfileSpec)(nil),                 // 15: ferry.v1.ImportProfileSpec
-	(*SFTPSource)(nil),                        // 16: ferry.v1.SFTPSource
-	(*ImportProfile)(nil),                     // 17: ferry.v1.ImportProfile
-	(*ApplyImportProfileRequest)(nil),         // 18: ferry.v1.ApplyImportProfileRequest
-	(*ApplyImportProfileResponse)(nil),        // 19: ferry.v1.ApplyImportProfileResponse
-	(*GetImportProfileRequest)(nil),           // 20: ferry.v1.GetImportProfileRequest
-	(*GetImportProfileResponse)(nil),          // 21: ferry.v1.GetImportProfileResponse
-	(*ListImportProfilesRequest)(nil),         // 22: ferry.v1.ListImportProfilesRequest
-	(*ListImportProfilesResponse)(nil),        // 23: ferry.v1.ListImportProfilesResponse
-	(*ValidateImportProfileRequest)(nil),      // 24: ferry.v1.ValidateImportProfileRequest
-	(*ValidateImportProfileResponse)(nil),     // 25: ferry.v1.ValidateImportProfileResponse
-	(*ListImportProfileVersionsRequest)(nil),  // 26: ferry.v1.ListImportProfileVersionsRequest
-	(*ListImportProfileVersionsResponse)(nil), // 27: ferry.v1.ListImportProfileVersionsResponse
-	(*timestamppb.Timestamp)(nil),             // 28: google.protobuf.Timestamp
+	(*EventImport)(nil),                       // 16: ferry.v1.EventImport
+	(*SFTPSource)(nil),                        // 17: ferry.v1.SFTPSource
+	(*ImportProfile)(nil),                     // 18: ferry.v1.ImportProfile
+	(*ApplyImportProfileRequest)(nil),         // 19: ferry.v1.ApplyImportProfileRequest
+	(*ApplyImportProfileResponse)(nil),        // 20: ferry.v1.ApplyImportProfileResponse
+	(*GetImportProfileRequest)(nil),           // 21: ferry.v1.GetImportProfileRequest
+	(*GetImportProfileResponse)(nil),          // 22: ferry.v1.GetImportProfileResponse
+	(*ListImportProfilesRequest)(nil),         // 23: ferry.v1.ListImportProfilesRequest
+	(*ListImportProfilesResponse)(nil),        // 24: ferry.v1.ListImportProfilesResponse
+	(*ValidateImportProfileRequest)(nil),      // 25: ferry.v1.ValidateImportProfileRequest
+	(*ValidateImportProfileResponse)(nil),     // 26: ferry.v1.ValidateImportProfileResponse
+	(*ListImportProfileVersionsRequest)(nil),  // 27: ferry.v1.ListImportProfileVersionsRequest
+	(*ListImportProfileVersionsResponse)(nil), // 28: ferry.v1.ListImportProfileVersionsResponse
+	(ProfileStatus)(0),                        // 29: ferry.v1.ProfileStatus
+	(*Triggers)(nil),                          // 30: ferry.v1.Triggers
+	(*timestamppb.Timestamp)(nil),             // 31: google.protobuf.Timestamp
 }
 var file_ferry_v1_import_profile_proto_depIdxs = []int32{
 	4,  // 0: ferry.v1.CSVFormat.escape:type_name -> ferry.v1.CSVEscape
@@ -2121,32 +2266,36 @@ var file_ferry_v1_import_profile_proto_depIdxs = []int32{
 	12, // 11: ferry.v1.ImportProfileSpec.rules:type_name -> ferry.v1.RowRule
 	13, // 12: ferry.v1.ImportProfileSpec.error_policy:type_name -> ferry.v1.ErrorPolicy
 	14, // 13: ferry.v1.ImportProfileSpec.mirror:type_name -> ferry.v1.MirrorOptions
-	16, // 14: ferry.v1.ImportProfileSpec.sftp_source:type_name -> ferry.v1.SFTPSource
-	6,  // 15: ferry.v1.SFTPSource.after_success:type_name -> ferry.v1.AfterImport
-	15, // 16: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
-	28, // 17: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
-	28, // 18: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
-	15, // 19: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
-	17, // 20: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	17, // 21: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
-	17, // 22: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
-	15, // 23: ferry.v1.ValidateImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
-	17, // 24: ferry.v1.ListImportProfileVersionsResponse.versions:type_name -> ferry.v1.ImportProfile
-	18, // 25: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
-	20, // 26: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
-	22, // 27: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
-	24, // 28: ferry.v1.ImportProfileService.ValidateImportProfile:input_type -> ferry.v1.ValidateImportProfileRequest
-	26, // 29: ferry.v1.ImportProfileService.ListImportProfileVersions:input_type -> ferry.v1.ListImportProfileVersionsRequest
-	19, // 30: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
-	21, // 31: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
-	23, // 32: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
-	25, // 33: ferry.v1.ImportProfileService.ValidateImportProfile:output_type -> ferry.v1.ValidateImportProfileResponse
-	27, // 34: ferry.v1.ImportProfileService.ListImportProfileVersions:output_type -> ferry.v1.ListImportProfileVersionsResponse
-	30, // [30:35] is the sub-list for method output_type
-	25, // [25:30] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	17, // 14: ferry.v1.ImportProfileSpec.sftp_source:type_name -> ferry.v1.SFTPSource
+	29, // 15: ferry.v1.ImportProfileSpec.status:type_name -> ferry.v1.ProfileStatus
+	30, // 16: ferry.v1.ImportProfileSpec.triggers:type_name -> ferry.v1.Triggers
+	16, // 17: ferry.v1.ImportProfileSpec.events:type_name -> ferry.v1.EventImport
+	6,  // 18: ferry.v1.SFTPSource.after_success:type_name -> ferry.v1.AfterImport
+	15, // 19: ferry.v1.ImportProfile.spec:type_name -> ferry.v1.ImportProfileSpec
+	31, // 20: ferry.v1.ImportProfile.create_time:type_name -> google.protobuf.Timestamp
+	31, // 21: ferry.v1.ImportProfile.update_time:type_name -> google.protobuf.Timestamp
+	31, // 22: ferry.v1.ImportProfile.next_fire_times:type_name -> google.protobuf.Timestamp
+	15, // 23: ferry.v1.ApplyImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	18, // 24: ferry.v1.ApplyImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	18, // 25: ferry.v1.GetImportProfileResponse.profile:type_name -> ferry.v1.ImportProfile
+	18, // 26: ferry.v1.ListImportProfilesResponse.profiles:type_name -> ferry.v1.ImportProfile
+	15, // 27: ferry.v1.ValidateImportProfileRequest.spec:type_name -> ferry.v1.ImportProfileSpec
+	18, // 28: ferry.v1.ListImportProfileVersionsResponse.versions:type_name -> ferry.v1.ImportProfile
+	19, // 29: ferry.v1.ImportProfileService.ApplyImportProfile:input_type -> ferry.v1.ApplyImportProfileRequest
+	21, // 30: ferry.v1.ImportProfileService.GetImportProfile:input_type -> ferry.v1.GetImportProfileRequest
+	23, // 31: ferry.v1.ImportProfileService.ListImportProfiles:input_type -> ferry.v1.ListImportProfilesRequest
+	25, // 32: ferry.v1.ImportProfileService.ValidateImportProfile:input_type -> ferry.v1.ValidateImportProfileRequest
+	27, // 33: ferry.v1.ImportProfileService.ListImportProfileVersions:input_type -> ferry.v1.ListImportProfileVersionsRequest
+	20, // 34: ferry.v1.ImportProfileService.ApplyImportProfile:output_type -> ferry.v1.ApplyImportProfileResponse
+	22, // 35: ferry.v1.ImportProfileService.GetImportProfile:output_type -> ferry.v1.GetImportProfileResponse
+	24, // 36: ferry.v1.ImportProfileService.ListImportProfiles:output_type -> ferry.v1.ListImportProfilesResponse
+	26, // 37: ferry.v1.ImportProfileService.ValidateImportProfile:output_type -> ferry.v1.ValidateImportProfileResponse
+	28, // 38: ferry.v1.ImportProfileService.ListImportProfileVersions:output_type -> ferry.v1.ListImportProfileVersionsResponse
+	34, // [34:39] is the sub-list for method output_type
+	29, // [29:34] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_import_profile_proto_init() }
@@ -2154,13 +2303,15 @@ func file_ferry_v1_import_profile_proto_init() {
 	if File_ferry_v1_import_profile_proto != nil {
 		return
 	}
+	file_ferry_v1_export_proto_init()
+	file_ferry_v1_triggers_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_import_profile_proto_rawDesc), len(file_ferry_v1_import_profile_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

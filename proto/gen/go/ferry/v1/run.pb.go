@@ -1997,6 +1997,106 @@ func (x *RedeliverRunResponse) GetRun() *Run {
 	return nil
 }
 
+// StartRunRequest names the profile and an optional idempotency key.
+type StartRunRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// idempotency_key: a request with a key already used by this tenant
+	// returns that run (keys are kept 7 days).
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *StartRunRequest) Reset() {
+	*x = StartRunRequest{}
+	mi := &file_ferry_v1_run_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRunRequest) ProtoMessage() {}
+
+func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRunRequest.ProtoReflect.Descriptor instead.
+func (*StartRunRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *StartRunRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *StartRunRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+// StartRunResponse carries the run.
+type StartRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRunResponse) Reset() {
+	*x = StartRunResponse{}
+	mi := &file_ferry_v1_run_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRunResponse) ProtoMessage() {}
+
+func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_run_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRunResponse.ProtoReflect.Descriptor instead.
+func (*StartRunResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_run_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *StartRunResponse) GetRun() *Run {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
 var File_ferry_v1_run_proto protoreflect.FileDescriptor
 
 const file_ferry_v1_run_proto_rawDesc = "" +
@@ -2136,6 +2236,11 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\"7\n" +
 	"\x14RedeliverRunResponse\x12\x1f\n" +
+	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\"T\n" +
+	"\x0fStartRunRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"3\n" +
+	"\x10StartRunResponse\x12\x1f\n" +
 	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run*\xe8\x01\n" +
 	"\tRunStatus\x12\x1a\n" +
 	"\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -2158,7 +2263,7 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"\aRunKind\x12\x18\n" +
 	"\x14RUN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fRUN_KIND_IMPORT\x10\x01\x12\x13\n" +
-	"\x0fRUN_KIND_EXPORT\x10\x022\x85\x06\n" +
+	"\x0fRUN_KIND_EXPORT\x10\x022\xc8\x06\n" +
 	"\n" +
 	"RunService\x12;\n" +
 	"\x06GetRun\x12\x17.ferry.v1.GetRunRequest\x1a\x18.ferry.v1.GetRunResponse\x12A\n" +
@@ -2171,7 +2276,8 @@ const file_ferry_v1_run_proto_rawDesc = "" +
 	"ApproveRun\x12\x1b.ferry.v1.ApproveRunRequest\x1a\x1c.ferry.v1.ApproveRunResponse\x12M\n" +
 	"\fListHeldRows\x12\x1d.ferry.v1.ListHeldRowsRequest\x1a\x1e.ferry.v1.ListHeldRowsResponse\x12V\n" +
 	"\x0fReapplyHeldRows\x12 .ferry.v1.ReapplyHeldRowsRequest\x1a!.ferry.v1.ReapplyHeldRowsResponse\x12M\n" +
-	"\fRedeliverRun\x12\x1d.ferry.v1.RedeliverRunRequest\x1a\x1e.ferry.v1.RedeliverRunResponseB\x93\x01\n" +
+	"\fRedeliverRun\x12\x1d.ferry.v1.RedeliverRunRequest\x1a\x1e.ferry.v1.RedeliverRunResponse\x12A\n" +
+	"\bStartRun\x12\x19.ferry.v1.StartRunRequest\x1a\x1a.ferry.v1.StartRunResponseB\x93\x01\n" +
 	"\fcom.ferry.v1B\bRunProtoP\x01Z8github.com/ferrydata/ferry/proto/gen/go/ferry/v1;ferryv1\xa2\x02\x03FXX\xaa\x02\bFerry.V1\xca\x02\bFerry\\V1\xe2\x02\x14Ferry\\V1\\GPBMetadata\xea\x02\tFerry::V1b\x06proto3"
 
 var (
@@ -2187,7 +2293,7 @@ func file_ferry_v1_run_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_run_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_ferry_v1_run_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_ferry_v1_run_proto_goTypes = []any{
 	(RunStatus)(0),                  // 0: ferry.v1.RunStatus
 	(RunTrigger)(0),                 // 1: ferry.v1.RunTrigger
@@ -2220,26 +2326,28 @@ var file_ferry_v1_run_proto_goTypes = []any{
 	(*ReapplyHeldRowsResponse)(nil), // 28: ferry.v1.ReapplyHeldRowsResponse
 	(*RedeliverRunRequest)(nil),     // 29: ferry.v1.RedeliverRunRequest
 	(*RedeliverRunResponse)(nil),    // 30: ferry.v1.RedeliverRunResponse
-	nil,                             // 31: ferry.v1.PreviewRow.ValuesEntry
-	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
-	(*Delivery)(nil),                // 33: ferry.v1.Delivery
+	(*StartRunRequest)(nil),         // 31: ferry.v1.StartRunRequest
+	(*StartRunResponse)(nil),        // 32: ferry.v1.StartRunResponse
+	nil,                             // 33: ferry.v1.PreviewRow.ValuesEntry
+	(*timestamppb.Timestamp)(nil),   // 34: google.protobuf.Timestamp
+	(*Delivery)(nil),                // 35: ferry.v1.Delivery
 }
 var file_ferry_v1_run_proto_depIdxs = []int32{
 	1,  // 0: ferry.v1.Run.trigger:type_name -> ferry.v1.RunTrigger
 	0,  // 1: ferry.v1.Run.status:type_name -> ferry.v1.RunStatus
 	5,  // 2: ferry.v1.Run.file:type_name -> ferry.v1.RunFile
 	4,  // 3: ferry.v1.Run.counts:type_name -> ferry.v1.RunCounts
-	32, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
-	32, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
-	32, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
+	34, // 4: ferry.v1.Run.create_time:type_name -> google.protobuf.Timestamp
+	34, // 5: ferry.v1.Run.start_time:type_name -> google.protobuf.Timestamp
+	34, // 6: ferry.v1.Run.end_time:type_name -> google.protobuf.Timestamp
 	7,  // 7: ferry.v1.Run.preview:type_name -> ferry.v1.Preview
 	2,  // 8: ferry.v1.Run.kind:type_name -> ferry.v1.RunKind
 	3,  // 9: ferry.v1.Run.outputs:type_name -> ferry.v1.RunOutput
-	32, // 10: ferry.v1.Run.outputs_delete_time:type_name -> google.protobuf.Timestamp
-	33, // 11: ferry.v1.Run.deliveries:type_name -> ferry.v1.Delivery
+	34, // 10: ferry.v1.Run.outputs_delete_time:type_name -> google.protobuf.Timestamp
+	35, // 11: ferry.v1.Run.deliveries:type_name -> ferry.v1.Delivery
 	8,  // 12: ferry.v1.Preview.rows:type_name -> ferry.v1.PreviewRow
 	9,  // 13: ferry.v1.Preview.rejects:type_name -> ferry.v1.Reject
-	31, // 14: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
+	33, // 14: ferry.v1.PreviewRow.values:type_name -> ferry.v1.PreviewRow.ValuesEntry
 	6,  // 15: ferry.v1.GetRunResponse.run:type_name -> ferry.v1.Run
 	0,  // 16: ferry.v1.ListRunsRequest.status:type_name -> ferry.v1.RunStatus
 	6,  // 17: ferry.v1.ListRunsResponse.runs:type_name -> ferry.v1.Run
@@ -2250,31 +2358,34 @@ var file_ferry_v1_run_proto_depIdxs = []int32{
 	10, // 22: ferry.v1.ListHeldRowsResponse.rows:type_name -> ferry.v1.HeldRow
 	6,  // 23: ferry.v1.ReapplyHeldRowsResponse.run:type_name -> ferry.v1.Run
 	6,  // 24: ferry.v1.RedeliverRunResponse.run:type_name -> ferry.v1.Run
-	11, // 25: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
-	13, // 26: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
-	15, // 27: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
-	17, // 28: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
-	19, // 29: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
-	21, // 30: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
-	23, // 31: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
-	25, // 32: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
-	27, // 33: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
-	29, // 34: ferry.v1.RunService.RedeliverRun:input_type -> ferry.v1.RedeliverRunRequest
-	12, // 35: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
-	14, // 36: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
-	16, // 37: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
-	18, // 38: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
-	20, // 39: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
-	22, // 40: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
-	24, // 41: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
-	26, // 42: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
-	28, // 43: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
-	30, // 44: ferry.v1.RunService.RedeliverRun:output_type -> ferry.v1.RedeliverRunResponse
-	35, // [35:45] is the sub-list for method output_type
-	25, // [25:35] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	6,  // 25: ferry.v1.StartRunResponse.run:type_name -> ferry.v1.Run
+	11, // 26: ferry.v1.RunService.GetRun:input_type -> ferry.v1.GetRunRequest
+	13, // 27: ferry.v1.RunService.ListRuns:input_type -> ferry.v1.ListRunsRequest
+	15, // 28: ferry.v1.RunService.WatchRun:input_type -> ferry.v1.WatchRunRequest
+	17, // 29: ferry.v1.RunService.CancelRun:input_type -> ferry.v1.CancelRunRequest
+	19, // 30: ferry.v1.RunService.ListRunRejects:input_type -> ferry.v1.ListRunRejectsRequest
+	21, // 31: ferry.v1.RunService.DownloadRejects:input_type -> ferry.v1.DownloadRejectsRequest
+	23, // 32: ferry.v1.RunService.ApproveRun:input_type -> ferry.v1.ApproveRunRequest
+	25, // 33: ferry.v1.RunService.ListHeldRows:input_type -> ferry.v1.ListHeldRowsRequest
+	27, // 34: ferry.v1.RunService.ReapplyHeldRows:input_type -> ferry.v1.ReapplyHeldRowsRequest
+	29, // 35: ferry.v1.RunService.RedeliverRun:input_type -> ferry.v1.RedeliverRunRequest
+	31, // 36: ferry.v1.RunService.StartRun:input_type -> ferry.v1.StartRunRequest
+	12, // 37: ferry.v1.RunService.GetRun:output_type -> ferry.v1.GetRunResponse
+	14, // 38: ferry.v1.RunService.ListRuns:output_type -> ferry.v1.ListRunsResponse
+	16, // 39: ferry.v1.RunService.WatchRun:output_type -> ferry.v1.WatchRunResponse
+	18, // 40: ferry.v1.RunService.CancelRun:output_type -> ferry.v1.CancelRunResponse
+	20, // 41: ferry.v1.RunService.ListRunRejects:output_type -> ferry.v1.ListRunRejectsResponse
+	22, // 42: ferry.v1.RunService.DownloadRejects:output_type -> ferry.v1.DownloadRejectsResponse
+	24, // 43: ferry.v1.RunService.ApproveRun:output_type -> ferry.v1.ApproveRunResponse
+	26, // 44: ferry.v1.RunService.ListHeldRows:output_type -> ferry.v1.ListHeldRowsResponse
+	28, // 45: ferry.v1.RunService.ReapplyHeldRows:output_type -> ferry.v1.ReapplyHeldRowsResponse
+	30, // 46: ferry.v1.RunService.RedeliverRun:output_type -> ferry.v1.RedeliverRunResponse
+	32, // 47: ferry.v1.RunService.StartRun:output_type -> ferry.v1.StartRunResponse
+	37, // [37:48] is the sub-list for method output_type
+	26, // [26:37] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ferry_v1_run_proto_init() }
@@ -2289,7 +2400,7 @@ func file_ferry_v1_run_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_v1_run_proto_rawDesc), len(file_ferry_v1_run_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

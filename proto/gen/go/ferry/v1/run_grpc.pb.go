@@ -29,6 +29,7 @@ const (
 	RunService_ListHeldRows_FullMethodName    = "/ferry.v1.RunService/ListHeldRows"
 	RunService_ReapplyHeldRows_FullMethodName = "/ferry.v1.RunService/ReapplyHeldRows"
 	RunService_RedeliverRun_FullMethodName    = "/ferry.v1.RunService/RedeliverRun"
+	RunService_StartRun_FullMethodName        = "/ferry.v1.RunService/StartRun"
 )
 
 // RunServiceClient is the client API for RunService service.
@@ -61,6 +62,10 @@ type RunServiceClient interface {
 	// RedeliverRun delivers the files of an ended export run again, to every
 	// destination of the run or to one, under the same file names.
 	RedeliverRun(ctx context.Context, in *RedeliverRunRequest, opts ...grpc.CallOption) (*RedeliverRunResponse, error)
+	// StartRun starts a run of an export profile by name. The same
+	// idempotency_key returns the run the first request started. (An import
+	// run needs a file: Upload.)
+	StartRun(ctx context.Context, in *StartRunRequest, opts ...grpc.CallOption) (*StartRunResponse, error)
 }
 
 type runServiceClient struct {
@@ -189,6 +194,16 @@ func (c *runServiceClient) RedeliverRun(ctx context.Context, in *RedeliverRunReq
 	return out, nil
 }
 
+func (c *runServiceClient) StartRun(ctx context.Context, in *StartRunRequest, opts ...grpc.CallOption) (*StartRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartRunResponse)
+	err := c.cc.Invoke(ctx, RunService_StartRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RunServiceServer is the server API for RunService service.
 // All implementations must embed UnimplementedRunServiceServer
 // for forward compatibility.
@@ -219,6 +234,10 @@ type RunServiceServer interface {
 	// RedeliverRun delivers the files of an ended export run again, to every
 	// destination of the run or to one, under the same file names.
 	RedeliverRun(context.Context, *RedeliverRunRequest) (*RedeliverRunResponse, error)
+	// StartRun starts a run of an export profile by name. The same
+	// idempotency_key returns the run the first request started. (An import
+	// run needs a file: Upload.)
+	StartRun(context.Context, *StartRunRequest) (*StartRunResponse, error)
 	mustEmbedUnimplementedRunServiceServer()
 }
 
@@ -258,6 +277,9 @@ func (UnimplementedRunServiceServer) ReapplyHeldRows(context.Context, *ReapplyHe
 }
 func (UnimplementedRunServiceServer) RedeliverRun(context.Context, *RedeliverRunRequest) (*RedeliverRunResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RedeliverRun not implemented")
+}
+func (UnimplementedRunServiceServer) StartRun(context.Context, *StartRunRequest) (*StartRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartRun not implemented")
 }
 func (UnimplementedRunServiceServer) mustEmbedUnimplementedRunServiceServer() {}
 func (UnimplementedRunServiceServer) testEmbeddedByValue()                    {}
@@ -446,6 +468,24 @@ func _RunService_RedeliverRun_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RunService_StartRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunServiceServer).StartRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunService_StartRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunServiceServer).StartRun(ctx, req.(*StartRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RunService_ServiceDesc is the grpc.ServiceDesc for RunService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -484,6 +524,10 @@ var RunService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RedeliverRun",
 			Handler:    _RunService_RedeliverRun_Handler,
+		},
+		{
+			MethodName: "StartRun",
+			Handler:    _RunService_StartRun_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
