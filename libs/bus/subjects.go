@@ -19,7 +19,13 @@ const (
 	StreamProgress = "FERRY_PROGRESS"
 	StreamRuns     = "FERRY_RUNS"
 	StreamExport   = "FERRY_EXPORT"
-	FilesBucket    = "FERRY_FILES"
+	// StreamEvents keeps upstream change events, StreamDeadLetter the ones
+	// that could not be applied, and StreamChanges the change feed of
+	// datasets.
+	StreamEvents     = "FERRY_EVENTS"
+	StreamDeadLetter = "FERRY_DEADLETTER"
+	StreamChanges    = "FERRY_CHANGES"
+	FilesBucket      = "FERRY_FILES"
 
 	ConsumerIngestImport   = "ingest-import"
 	ConsumerTransform      = "transform"
@@ -82,6 +88,22 @@ const ExportPartsSubjects = "ferry.export.parts.>"
 // ProgressSubject carries the Progress events of a run.
 func ProgressSubject(tenant, run string) string { return "ferry.progress." + tenant + "." + run }
 
+// EventSubject carries the change events upstream systems publish for a
+// dataset of a tenant (by name).
+func EventSubject(tenant, dataset string) string { return "ferry.events." + tenant + "." + dataset }
+
+// EventSubjects matches every tenant's change events.
+const EventSubjects = "ferry.events.>"
+
+// DeadLetterSubject carries the change events of a dataset that could not
+// be applied, with the reason.
+func DeadLetterSubject(tenant, dataset string) string {
+	return "ferry.deadletter." + tenant + "." + dataset
+}
+
+// ChangeSubject carries the change feed of a dataset.
+func ChangeSubject(tenant, dataset string) string { return "ferry.changes." + tenant + "." + dataset }
+
 // RunEventSubject carries lifecycle events of a profile's runs.
 func RunEventSubject(tenant, profile, status string) string {
 	return "ferry.runs." + tenant + "." + profile + "." + status
@@ -99,6 +121,10 @@ var streams = []jetstream.StreamConfig{
 	{Name: StreamExport, Subjects: []string{"ferry.export.>"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage},
 	{Name: StreamProgress, Subjects: []string{"ferry.progress.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
 	{Name: StreamRuns, Subjects: []string{"ferry.runs.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
+	{Name: StreamEvents, Subjects: []string{"ferry.events.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour},
+	{Name: StreamDeadLetter, Subjects: []string{"ferry.deadletter.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 30 * 24 * time.Hour},
+	{Name: StreamChanges, Subjects: []string{"ferry.changes.>"}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, MaxAge: 7 * 24 * time.Hour,
+		Duplicates: 10 * time.Minute},
 }
 
 // EnsureStreams creates or updates every stream and the files object store.

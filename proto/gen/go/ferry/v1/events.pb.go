@@ -126,7 +126,7 @@ func (x *ChangeEvent) GetTenant() string {
 }
 
 // DeadLetter is an event that could not be applied, published on
-// ferry.events.dlq.<tenant>.<dataset>.
+// ferry.deadletter.<tenant>.<dataset>.
 type DeadLetter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// subject and payload are the event as it arrived.
