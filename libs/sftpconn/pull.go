@@ -140,7 +140,10 @@ func (r *Reader) Read(b []byte) (int, error) {
 		timer.Stop()
 	}
 	switch {
-	case err == nil || errors.Is(err, io.EOF):
+	// Only the bare io.EOF is the end of the file: a wrapped one ("failed
+	// to send packet: EOF") is a connection that closed mid-read, and must
+	// never pass for a complete file.
+	case err == nil || err == io.EOF: //nolint:errorlint // the sentinel itself, on purpose
 		return n, err
 	case timedOut.Load():
 		return n, transient("read", fmt.Sprintf("read %s: no answer within %s", r.path, r.idle), err)
