@@ -21,10 +21,14 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/mapping"
 	"github.com/ferrydata/ferry/libs/secrets"
+	"github.com/ferrydata/ferry/libs/xref"
 	"github.com/ferrydata/ferry/services/delivery/internal/apply"
 	"github.com/ferrydata/ferry/services/delivery/internal/assemble"
 	"github.com/ferrydata/ferry/services/delivery/internal/deliver"
+	"github.com/ferrydata/ferry/services/delivery/internal/events"
+	"github.com/ferrydata/ferry/services/delivery/internal/outbox"
 	"github.com/ferrydata/ferry/services/delivery/internal/send"
 )
 
@@ -88,6 +92,8 @@ type Service struct {
 	applies *bus.Worker
 	exports *bus.Worker
 	deliver *deliver.Deliverer
+	relay   *outbox.Relay
+	events  *events.Consumer
 }
 
 // New builds the service.
@@ -131,20 +137,56 @@ func (s *Service) Starting(ctx context.Context) error {
 		PublicURL: s.cfg.PublicURL, Workers: s.cfg.Senders, Poll: s.cfg.Poll, AttemptTimeout: s.cfg.AttemptTimeout,
 		Senders: map[string]send.Sender{"sftp": send.SFTP{}, "webhook": send.Webhook{}, "nats": send.NATS{Conn: s.deps.JS.Conn(), JS: s.deps.JS}},
 	}
+	if err := s.startEvents(ctx); err != nil {
+		return err
+	}
+	s.relay = &outbox.Relay{Pool: s.deps.Pool, JS: s.deps.JS, Log: s.deps.Log, Poll: s.cfg.Poll}
 	return nil
 }
 
 // Running stages batches, applies runs, assembles exports and delivers
-// them until ctx ends, finishing those in flight.
+// them, and relays the change feed, until ctx ends, finishing those in
+// flight.
 func (s *Service) Running(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = s.deliver.Run(ctx)
 	}()
+	relayed := make(chan struct{})
+	go func() {
+		defer close(relayed)
+		_ = s.relay.Run(ctx)
+	}()
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		_ = s.events.Run(ctx)
+	}()
 	err := bus.RunWorkers(ctx, s.worker, s.applies, s.exports)
 	<-done
+	<-relayed
+	<-evDone
 	return err
+}
+
+// startEvents declares the consumer of change events and builds its loop.
+func (s *Service) startEvents(ctx context.Context) error {
+	cons, err := events.EnsureConsumer(ctx, s.deps.JS, s.deps.AckWait)
+	if err != nil {
+		return err
+	}
+	nc := s.deps.JS.Conn()
+	applier := &events.Applier{Pool: s.deps.Pool, JS: s.deps.JS, Log: s.deps.Log,
+		Tables: func(ctx context.Context, tenantID, name string) (mapping.Table, error) {
+			return xref.Fetch(ctx, nc, tenantID, name)
+		}}
+	window := 10 * time.Second
+	if s.deps.AckWait > 0 {
+		window = min(window, s.deps.AckWait/3)
+	}
+	s.events = &events.Consumer{Applier: applier, Consumer: cons, Log: s.deps.Log.With("worker", "delivery-events"), MaxWindow: window}
+	return nil
 }
 
 // Stopping has nothing left to do: the worker drained in Running.

@@ -25,7 +25,9 @@ import (
 	"github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/services/profile/internal/api"
 	"github.com/ferrydata/ferry/services/profile/internal/coordinator"
+	"github.com/ferrydata/ferry/services/profile/internal/scheduler"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
+	"github.com/ferrydata/ferry/services/profile/internal/triggers"
 	"github.com/ferrydata/ferry/services/profile/internal/xrefserve"
 )
 
@@ -34,15 +36,24 @@ type Config struct {
 	// BootstrapKey, when set, is the admin key of the default tenant created
 	// on first start, instead of a random one.
 	BootstrapKey string `yaml:"bootstrap_key"`
+	// SchedulerTick is how often the scheduler looks for profiles due to
+	// run on their schedule.
+	SchedulerTick time.Duration `yaml:"scheduler_tick"`
 }
 
 // RegisterFlags registers the service's flags on f.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.BootstrapKey, "bootstrap-key", "", "admin key of the default tenant created on first start (random and printed once when empty)")
+	f.DurationVar(&c.SchedulerTick, "scheduler-tick", time.Second, "how often the scheduler looks for profiles due to run on their schedule")
 }
 
 // Validate checks the config.
-func (c *Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	if c.SchedulerTick < 0 {
+		return fmt.Errorf("scheduler_tick: %s: want a positive duration (1s when 0)", c.SchedulerTick)
+	}
+	return nil
+}
 
 // Deps are what the service is built with.
 type Deps struct {
@@ -68,6 +79,8 @@ type Service struct {
 	auth  *auth.Store
 	coord *coordinator.Coordinator
 	xrefs *xrefserve.Server
+	trig  *triggers.Engine
+	sched *scheduler.Scheduler
 }
 
 // New builds the service and registers its APIs on the server.
@@ -81,12 +94,15 @@ func New(cfg Config, d Deps) *Service {
 	ferryv1.RegisterImportProfileServiceServer(d.Server.GRPC, a)
 	ferryv1.RegisterRunServiceServer(d.Server.GRPC, a)
 	ex := api.NewExports(st, coord, d.Log)
+	a.WithExports(ex)
 	ferryv1.RegisterExportServiceServer(d.Server.GRPC, ex)
 	d.Server.Mux.HandleFunc("GET /v1/downloads/{token}", ex.ServeDownload)
 	xs := store.NewXRefs(d.Pool)
 	ferryv1.RegisterCrossReferenceServiceServer(d.Server.GRPC, api.NewCrossReferences(xs))
 	ferryv1.RegisterDestinationServiceServer(d.Server.GRPC, api.NewDestinations(st, d.Keyring, d.Log))
-	return &Service{cfg: cfg, deps: d, store: st, auth: as, coord: coord, xrefs: xrefserve.New(xs, d.Log)}
+	return &Service{cfg: cfg, deps: d, store: st, auth: as, coord: coord, xrefs: xrefserve.New(xs, d.Log),
+		trig:  triggers.New(st, coord, d.JS, d.Log, triggers.Config{AckWait: d.AckWait}),
+		sched: scheduler.New(d.Pool, st, coord, d.Log, scheduler.Options{Tick: cfg.SchedulerTick})}
 }
 
 // Starting creates the default tenant on an empty database and starts the
@@ -113,11 +129,32 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err := s.coord.Starting(ctx); err != nil {
 		return err
 	}
+	if err := s.trig.Starting(ctx); err != nil {
+		return err
+	}
 	return s.xrefs.Start(s.deps.NC)
 }
 
 // Running folds run progress until ctx ends.
-func (s *Service) Running(ctx context.Context) error { return s.coord.Running(ctx) }
+// Triggers run beside it; either stopping stops both.
+func (s *Service) Running(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	triggered := make(chan error, 1)
+	go func() {
+		defer cancel()
+		triggered <- s.trig.Running(ctx)
+	}()
+	scheduled := make(chan struct{})
+	go func() {
+		defer close(scheduled)
+		_ = s.sched.Run(ctx) // it logs its errors and retries on the next tick
+	}()
+	defer func() { <-scheduled }()
+	err := s.coord.Running(ctx)
+	cancel()
+	return errors.Join(err, <-triggered)
+}
 
 // Stopping drains the cross-reference responder, then the coordinator.
 func (s *Service) Stopping(ctx context.Context) error {

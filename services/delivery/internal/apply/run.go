@@ -161,6 +161,9 @@ func (r *runApply) run(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
+	if err := r.recordChanges(ctx); err != nil {
+		return "", err
+	}
 	status := "succeeded"
 	if r.counts.Rejected > 0 || r.counts.Held > 0 {
 		status = "succeeded_with_errors"

@@ -99,6 +99,7 @@ var commands = []*command{
 	{name: "apply", args: "-f FILE [-f FILE]...", summary: "Create or update the datasets, cross-reference tables, templates, destinations, import profiles and export profiles described in YAML files.", maxArgs: 0, setup: setupApply},
 	{name: "get", args: "datasets|profiles|xrefs|templates|exports|destinations|runs [NAME]", summary: "List datasets, import profiles, cross-reference tables, templates, export profiles, destinations or runs, or show one by name (runs by id).", minArgs: 1, maxArgs: 2, setup: setupGet},
 	{name: "import", args: "PROFILE FILE", summary: `Upload FILE ("-" for stdin) into a new run of the import profile PROFILE and print the run's id.`, minArgs: 2, maxArgs: 2, setup: setupImport},
+	{name: "run", args: "PROFILE", summary: "Start a run of the export profile PROFILE (a draft too) and print the run's id; the same --idempotency-key returns the run it started; --wait follows it to its end.", minArgs: 1, maxArgs: 1, setup: setupRun},
 	{name: "export", args: "PROFILE", summary: "Start a run of the export profile PROFILE and print the run's id; --wait follows it to its end, --out also writes its first file.", minArgs: 1, maxArgs: 1, setup: setupExport},
 	{name: "sniff", args: "FILE", summary: "Propose format, encoding, dialect or sheet, and header for FILE, and show its first rows as they would be parsed.", minArgs: 1, maxArgs: 1, setup: setupSniff},
 	{name: "runs get", args: "RUN", summary: "Show a run in detail.", minArgs: 1, maxArgs: 1, setup: setupRunsGet},

@@ -215,17 +215,17 @@ NAME           COLUMNS   VERSION   UPDATED
 users-report   6         1         2026-03-04T05:06:07Z
 `},
 		{args: []string{"get", "exports"}, want: `
-NAME            DATASET   FORMAT   MODE          STATUS   VALID   VERSION
-orphan          nowhere   -        -             -        no      1
-users-nightly   users     csv      incremental   active   yes     1
+NAME            DATASET   FORMAT   MODE          STATUS   VALID   VERSION   NEXT RUN
+orphan          nowhere   -        -             -        no      1         -
+users-nightly   users     csv      incremental   active   yes     1         -
 `},
 		{args: []string{"get", "exportprofile", "users-nightly"}, want: `
-NAME            DATASET   FORMAT   MODE          STATUS   VALID   VERSION
-users-nightly   users     csv      incremental   active   yes     1
+NAME            DATASET   FORMAT   MODE          STATUS   VALID   VERSION   NEXT RUN
+users-nightly   users     csv      incremental   active   yes     1         -
 `},
 		{args: []string{"get", "export", "orphan", "--version", "1"}, want: `
-NAME     DATASET   FORMAT   MODE   STATUS   VALID   VERSION
-orphan   nowhere   -        -      -        no      1
+NAME     DATASET   FORMAT   MODE   STATUS   VALID   VERSION   NEXT RUN
+orphan   nowhere   -        -      -        no      1         -
 invalid: dataset nowhere does not exist; template nothing does not exist
 `},
 	}

@@ -86,7 +86,7 @@ func (s *session) getExportProfiles(ctx context.Context, c *clients, name string
 		fmt.Fprintln(s.stderr, "No export profiles found.")
 		return nil
 	}
-	t := newTable(s.stdout, "NAME", "DATASET", "FORMAT", "MODE", "STATUS", "VALID", "VERSION")
+	t := newTable(s.stdout, "NAME", "DATASET", "FORMAT", "MODE", "STATUS", "VALID", "VERSION", "NEXT RUN")
 	for _, p := range profiles {
 		sp := p.GetSpec()
 		valid := "yes"
@@ -97,13 +97,16 @@ func (s *session) getExportProfiles(ctx context.Context, c *clients, name string
 			enumName(int32(sp.GetFormat()), ferryv1.ExportFormat_name, "EXPORT_FORMAT_"),
 			enumName(int32(sp.GetMode()), ferryv1.ExportMode_name, "EXPORT_MODE_"),
 			enumName(int32(sp.GetStatus()), ferryv1.ProfileStatus_name, "PROFILE_STATUS_"),
-			valid, count(p.GetVersion()))
+			valid, count(p.GetVersion()), nextRun(sp.GetTriggers(), p.GetNextFireTimes()))
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
 	if name != "" && !profiles[0].GetValid() {
 		fmt.Fprintln(s.stdout, invalidText(profiles[0]))
+	}
+	if name != "" {
+		printNextRuns(s.stdout, profiles[0].GetSpec().GetTriggers(), profiles[0].GetSpec().GetStatus(), profiles[0].GetNextFireTimes())
 	}
 	return nil
 }

@@ -46,6 +46,7 @@ type exportProfileSpec struct {
 	Bundle        []bundleSpec   `json:"bundle,omitempty"`
 	Zip           bool           `json:"zip,omitempty"`
 	Destinations  []string       `json:"destinations,omitempty"`
+	Triggers      *triggersSpec  `json:"triggers,omitempty"`
 }
 
 // bundleSpec is one file of a database export.
@@ -170,6 +171,7 @@ func (d *decoder) exportProfile(name string, spec *exportProfileSpec) *ferryv1.A
 	es.Mode = ferryv1.ExportMode(d.enum("spec.mode", "mode", ferryv1.ExportMode_value, ferryv1.ExportMode_name, "EXPORT_MODE_", spec.Mode))
 	es.Deletions = ferryv1.Deletions(d.enum("spec.deletions", "value", ferryv1.Deletions_value, ferryv1.Deletions_name, "DELETIONS_", spec.Deletions))
 	es.Unencodable = ferryv1.Unencodable(d.enum("spec.unencodable", "value", ferryv1.Unencodable_value, ferryv1.Unencodable_name, "UNENCODABLE_", spec.Unencodable))
+	es.Triggers = d.triggers("spec.triggers", spec.Triggers)
 	return &ferryv1.ApplyExportProfileRequest{Name: name, Spec: es}
 }
 
@@ -229,6 +231,7 @@ func exportProfileResource(p *ferryv1.ExportProfile) *resource {
 	}
 	spec.Zip = s.GetZip()
 	spec.Destinations = s.GetDestinations()
+	spec.Triggers = triggersResource(s.GetTriggers())
 	for _, e := range s.GetBundle() {
 		b := bundleSpec{Dataset: e.GetDataset(), Selection: e.GetSelection(), MaxRows: e.GetMaxRows(), Template: e.GetTemplate(), FileName: e.GetFileName()}
 		for _, k := range e.GetSort() {

@@ -175,15 +175,26 @@ func (s *session) getProfiles(ctx context.Context, c *clients, name string, o ge
 		fmt.Fprintln(s.stderr, "No import profiles found.")
 		return nil
 	}
-	t := newTable(s.stdout, "NAME", "DATASET", "VERSION", "UPDATED")
+	t := newTable(s.stdout, "NAME", "DATASET", "STATUS", "VERSION", "UPDATED", "NEXT RUN")
 	for _, p := range profiles {
 		updated := p.GetUpdateTime()
 		if updated == nil {
 			updated = p.GetCreateTime()
 		}
-		t.row(p.GetName(), p.GetSpec().GetDataset(), strconv.FormatInt(p.GetVersion(), 10), formatTime(updated))
+		status := enumName(int32(p.GetSpec().GetStatus()), ferryv1.ProfileStatus_name, "PROFILE_STATUS_")
+		if status == "" {
+			status = "draft"
+		}
+		t.row(p.GetName(), p.GetSpec().GetDataset(), status, strconv.FormatInt(p.GetVersion(), 10), formatTime(updated),
+			nextRun(p.GetSpec().GetTriggers(), p.GetNextFireTimes()))
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if name != "" {
+		printNextRuns(s.stdout, profiles[0].GetSpec().GetTriggers(), profiles[0].GetSpec().GetStatus(), profiles[0].GetNextFireTimes())
+	}
+	return nil
 }
 
 func (s *session) getRuns(ctx context.Context, c *clients, id string, o getOptions) error {

@@ -30,9 +30,9 @@ NAME    FIELDS   KEY   VERSION   TABLE
 users   4        id    1         tenant_acme.users
 `},
 		{args: []string{"get", "profiles"}, want: `
-NAME         DATASET   VERSION   UPDATED
-groups-csv   groups    1         2026-03-04T05:06:07Z
-users-csv    users     1         2026-03-04T05:06:07Z
+NAME         DATASET   STATUS   VERSION   UPDATED                NEXT RUN
+groups-csv   groups    draft    1         2026-03-04T05:06:07Z   -
+users-csv    users     draft    1         2026-03-04T05:06:07Z   -
 `},
 		{args: []string{"get", "runs"}, want: `
 ID   PROFILE      STATUS                  READ   INSERTED   UPDATED   UNCHANGED   REJECTED   CREATED

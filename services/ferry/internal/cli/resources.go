@@ -73,6 +73,17 @@ type profileSpec struct {
 	ErrorPolicy *errorPolicySpec `json:"errorPolicy,omitempty"`
 	Mirror      *mirrorSpec      `json:"mirror,omitempty"`
 	SFTPSource  *sftpSourceSpec  `json:"sftpSource,omitempty"`
+	Status      string           `json:"status,omitempty"`
+	Triggers    *triggersSpec    `json:"triggers,omitempty"`
+	// Events makes an event import profile (docs/events.md).
+	Events         *eventsSpec `json:"events,omitempty"`
+	PublishChanges bool        `json:"publishChanges,omitempty"`
+}
+
+// eventsSpec is an event import profile's micro-batching.
+type eventsSpec struct {
+	BatchSize     int32 `json:"batchSize,omitempty"`
+	BatchWindowMs int32 `json:"batchWindowMs,omitempty"`
 }
 
 type rowRuleSpec struct {
@@ -574,6 +585,18 @@ func (d *decoder) profile(name string, spec *profileSpec) *ferryv1.ApplyImportPr
 	if src := spec.SFTPSource; src != nil {
 		ps.SftpSource = d.sftpSource(src)
 	}
+	ps.Status = ferryv1.ProfileStatus(d.enum("spec.status", "status", ferryv1.ProfileStatus_value, ferryv1.ProfileStatus_name, "PROFILE_STATUS_", spec.Status))
+	ps.Triggers = d.triggers("spec.triggers", spec.Triggers)
+	if e := spec.Events; e != nil {
+		if e.BatchSize < 0 {
+			d.errorf("spec.events.batchSize", "must not be negative")
+		}
+		if e.BatchWindowMs < 0 {
+			d.errorf("spec.events.batchWindowMs", "must not be negative")
+		}
+		ps.Events = &ferryv1.EventImport{BatchSize: e.BatchSize, BatchWindowMs: e.BatchWindowMs}
+	}
+	ps.PublishChanges = spec.PublishChanges
 	ps.WriteMode = ferryv1.WriteMode_WRITE_MODE_UPSERT
 	if spec.WriteMode != "" {
 		wm, ok := parseWriteMode(spec.WriteMode)
@@ -713,6 +736,12 @@ func profileResource(p *ferryv1.ImportProfile) *resource {
 		spec.Mirror = &mirrorSpec{MaxChangePercent: m.GetMaxChangePercent()}
 	}
 	spec.SFTPSource = sftpSourceResource(s.GetSftpSource())
+	spec.Status = enumName(int32(s.GetStatus()), ferryv1.ProfileStatus_name, "PROFILE_STATUS_")
+	spec.Triggers = triggersResource(s.GetTriggers())
+	if e := s.GetEvents(); e != nil {
+		spec.Events = &eventsSpec{BatchSize: e.GetBatchSize(), BatchWindowMs: e.GetBatchWindowMs()}
+	}
+	spec.PublishChanges = s.GetPublishChanges()
 	return &resource{APIVersion: apiVersion, Kind: kindImportProfile, Metadata: resourceMeta{Name: p.GetName()}, Spec: spec}
 }
 

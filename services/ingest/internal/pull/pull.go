@@ -97,6 +97,9 @@ type source struct {
 	profileID uuid.UUID
 	profile   string
 	spec      *ferryv1.SFTPSource
+	// requested is when a schedule asked for a poll (or the poll after a
+	// requested one is due); nil when none is pending.
+	requested *time.Time
 }
 
 // Run polls until ctx ends, then waits for the polls under way, which end
@@ -131,9 +134,9 @@ func (p *Poller) Run(ctx context.Context) error {
 				list, listed, lastErr = l, now, ""
 			}
 		}
-		for _, s := range list {
+		for i, s := range list {
 			mu.Lock()
-			due := !busy[s.profileID] && !now.Before(next[s.profileID])
+			due := !busy[s.profileID] && (!now.Before(next[s.profileID]) || (s.requested != nil && !now.Before(*s.requested)))
 			mu.Unlock()
 			if !due {
 				continue
@@ -146,6 +149,7 @@ func (p *Poller) Run(ctx context.Context) error {
 			mu.Lock()
 			busy[s.profileID], next[s.profileID] = true, now.Add(interval(s.spec))
 			mu.Unlock()
+			list[i].requested = nil // the next listing says whether another poll is requested
 			wg.Add(1)
 			go func(s source) {
 				defer wg.Done()
@@ -176,8 +180,12 @@ func interval(s *ferryv1.SFTPSource) time.Duration {
 
 // sources lists the profiles whose current version has an SFTP source.
 func (p *Poller) sources(ctx context.Context) ([]source, error) {
-	rows, err := p.pool.Query(ctx, `SELECT p.tenant_id, p.id, p.name, v.spec::text
+	rows, err := p.pool.Query(ctx, `SELECT p.tenant_id, p.id, p.name, v.spec::text,
+			CASE WHEN s.poll_requested_at IS NULL THEN s.poll_again_at
+				WHEN s.poll_again_at IS NULL THEN s.poll_requested_at
+				ELSE least(s.poll_requested_at, s.poll_again_at) END
 		FROM ferry.import_profiles p JOIN ferry.import_profile_versions v ON v.profile_id = p.id AND v.version = p.current_version
+		LEFT JOIN ferry.sftp_sources s ON s.profile_id = p.id
 		WHERE v.spec -> 'sftpSource' IS NOT NULL ORDER BY p.tenant_id, p.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list sftp sources: %w", err)
@@ -188,7 +196,7 @@ func (p *Poller) sources(ctx context.Context) ([]source, error) {
 			s    source
 			spec string
 		)
-		if err := rows.Scan(&s.tenant, &s.profileID, &s.profile, &spec); err != nil {
+		if err := rows.Scan(&s.tenant, &s.profileID, &s.profile, &spec, &s.requested); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list sftp sources: %w", err)
 		}
@@ -275,14 +283,20 @@ func (p *Poller) acquire(ctx context.Context, s source) (time.Time, string, bool
 	// Four fifths of the interval: polls scheduled by different processes'
 	// clocks do not skip a whole interval over a few milliseconds.
 	gap := interval(s.spec) * 4 / 5
+	// A poll a schedule requested is due at once, and asks for one more
+	// poll a few seconds later: a file is taken when a second poll sees it
+	// unchanged.
 	err := p.pool.QueryRow(ctx, `INSERT INTO ferry.sftp_sources AS s (profile_id, tenant_id, lease_owner, lease_until, last_poll_at)
 		VALUES ($1, $2, $3, now() + make_interval(secs => $4), now())
 		ON CONFLICT (profile_id) DO UPDATE SET lease_owner = excluded.lease_owner, lease_until = excluded.lease_until,
-			last_poll_at = now(), updated_at = now()
+			last_poll_at = now(), updated_at = now(),
+			poll_again_at = CASE WHEN s.poll_requested_at <= now() THEN now() + make_interval(secs => $6) END,
+			poll_requested_at = CASE WHEN s.poll_requested_at > now() THEN s.poll_requested_at END
 		WHERE (s.lease_until IS NULL OR s.lease_until < now())
-			AND (s.last_poll_at IS NULL OR s.last_poll_at <= now() - make_interval(secs => $5))
+			AND (s.last_poll_at IS NULL OR s.last_poll_at <= now() - make_interval(secs => $5)
+				OR s.poll_requested_at <= now() OR s.poll_again_at <= now())
 		RETURNING now(), s.last_error`,
-		s.profileID, s.tenant, p.owner, p.opts.Lease.Seconds(), gap.Seconds()).Scan(&start, &lastErr)
+		s.profileID, s.tenant, p.owner, p.opts.Lease.Seconds(), gap.Seconds(), requestedPollAgain.Seconds()).Scan(&start, &lastErr)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return start, "", false, nil
 	}
@@ -291,6 +305,9 @@ func (p *Poller) acquire(ctx context.Context, s source) (time.Time, string, bool
 	}
 	return start, lastErr, true, nil
 }
+
+// requestedPollAgain is how long after a requested poll the next one runs.
+const requestedPollAgain = 5 * time.Second
 
 var errLeaseLost = errors.New("the lease of the sftp source was lost")
 

@@ -56,6 +56,8 @@ type API struct {
 	catalog  Catalog
 	tenants  TenantStore
 	notifier Notifier
+	// exports starts export runs for StartRun (nil: StartRun is unavailable).
+	exports *Exports
 	// poll bounds how long a watch waits without a notification.
 	poll time.Duration
 }

@@ -28,6 +28,7 @@ type ExportStore interface {
 	GetExportProfile(ctx context.Context, p auth.Principal, name string, version int64) (*ferryv1.ExportProfile, error)
 	ListExportProfiles(ctx context.Context, p auth.Principal) ([]*ferryv1.ExportProfile, error)
 	CreateExportRun(ctx context.Context, p auth.Principal, name string, trigger ferryv1.RunTrigger) (*ferryv1.Run, *ferryv1.ExportSnapshot, error)
+	CreateExportRunKeyed(ctx context.Context, p auth.Principal, name string, trigger ferryv1.RunTrigger, key string) (*ferryv1.Run, *ferryv1.ExportSnapshot, bool, error)
 	MarkFailed(ctx context.Context, runID, reason string) (*store.RunRow, error)
 	RunOutput(ctx context.Context, p auth.Principal, runID, output string) (*store.Download, error)
 	CreateShareLink(ctx context.Context, p auth.Principal, runID, profile, output string, ttl time.Duration) (string, time.Time, error)
@@ -140,15 +141,25 @@ func (e *Exports) StartExport(ctx context.Context, req *ferryv1.StartExportReque
 	if err != nil {
 		return nil, err
 	}
-	run, snap, err := e.store.CreateExportRun(ctx, p, req.GetName(), ferryv1.RunTrigger_RUN_TRIGGER_MANUAL)
+	run, err := e.start(ctx, p, req.GetName(), req.GetIdempotencyKey())
 	if err != nil {
 		return nil, err
+	}
+	return &ferryv1.StartExportResponse{Run: run}, nil
+}
+
+// start creates a run of an export profile by hand and queues it; a known
+// idempotency key returns the run it started, queued already.
+func (e *Exports) start(ctx context.Context, p auth.Principal, name, key string) (*ferryv1.Run, error) {
+	run, snap, created, err := e.store.CreateExportRunKeyed(ctx, p, name, ferryv1.RunTrigger_RUN_TRIGGER_MANUAL, key)
+	if err != nil || !created {
+		return run, err
 	}
 	if err := e.bus.StartExport(ctx, snap); err != nil {
 		_, _ = e.store.MarkFailed(context.WithoutCancel(ctx), run.GetId(), "the export could not be queued: "+err.Error())
 		return nil, errs.Unavailable(err, "queue export run %s", run.GetId())
 	}
-	return &ferryv1.StartExportResponse{Run: run}, nil
+	return run, nil
 }
 
 // downloadPart is the size of the messages of a download stream.

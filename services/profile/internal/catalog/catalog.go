@@ -282,6 +282,9 @@ func ValidateProfile(name string, spec *ferryv1.ImportProfileSpec, ds *ferryv1.D
 	if err := validateSFTPSource(name, s.GetSftpSource()); err != nil {
 		return nil, err
 	}
+	if err := validateImportTriggers(name, s); err != nil {
+		return nil, err
+	}
 	if err := mapping.Check(s, ds, tables); err != nil {
 		return nil, errs.Invalid("profile %q: %s", name, err.Error())
 	}

@@ -99,6 +99,9 @@ func ValidateExportProfile(name string, spec *ferryv1.ExportProfileSpec) (*ferry
 	if err := validateDestinationList(name, s.GetDestinations()); err != nil {
 		return nil, err
 	}
+	if err := validateExportTriggers(name, s.GetTriggers()); err != nil {
+		return nil, err
+	}
 	if s.GetMode() == ferryv1.ExportMode_EXPORT_MODE_FULL && (s.GetDeltaFiles() || s.GetDeletions() != ferryv1.Deletions_DELETIONS_OMIT) {
 		return nil, errs.Invalid("export profile %q: deletions and deltaFiles need mode incremental", name)
 	}

@@ -186,6 +186,7 @@ func createTableSQL(schema string, d *ferryv1.Dataset) string {
   _ferry_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
   _ferry_deleted_at timestamptz,
   _ferry_created_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  _ferry_version bigint,
 `)
 	keys := make([]string, len(d.GetKey()))
 	for i, k := range d.GetKey() {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -77,6 +79,9 @@ func (s *Store) ApplyExportProfile(ctx context.Context, p auth.Principal, name s
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.checkTriggerCycle(ctx, p, ferryv1.RunKind_RUN_KIND_EXPORT, name, spec.GetTriggers().GetAfter()); err != nil {
+		return nil, "", err
+	}
 	v, outcome, err := exportProfilesKind.apply(ctx, s.pool, p, name, spec)
 	if err != nil {
 		return nil, "", err
@@ -136,7 +141,13 @@ func (s *Store) toExportProfile(ctx context.Context, p auth.Principal, v version
 		return nil, nil, err
 	}
 	problems = append(problems, dp...)
+	tp, err := s.triggerProblems(ctx, p, ep.GetSpec())
+	if err != nil {
+		return nil, nil, err
+	}
+	problems = append(problems, tp...)
 	ep.Problems, ep.Valid = problems, len(problems) == 0
+	ep.NextFireTimes = nextFireTimes(ep.GetSpec().GetStatus(), ep.GetSpec().GetTriggers())
 	return ep, r, nil
 }
 
@@ -240,6 +251,17 @@ func (s *Store) xrefNames(ctx context.Context, p auth.Principal) ([]string, erro
 // profile and returns it with the snapshot the export service runs. A
 // profile that is not valid does not run.
 func (s *Store) CreateExportRun(ctx context.Context, p auth.Principal, name string, trigger ferryv1.RunTrigger) (*ferryv1.Run, *ferryv1.ExportSnapshot, error) {
+	return s.CreateExportRunClaimed(ctx, p, name, trigger, nil)
+}
+
+// Claim runs in the transaction that creates a run, before the run's row is
+// written, with the new run's id: an error rolls the run back. Schedules
+// claim their instant with it, idempotency keys their key.
+type Claim func(ctx context.Context, tx pgx.Tx, runID uuid.UUID, profileVersion int64) error
+
+// CreateExportRunClaimed is CreateExportRun with claim (nil: none) in the
+// run's transaction.
+func (s *Store) CreateExportRunClaimed(ctx context.Context, p auth.Principal, name string, trigger ferryv1.RunTrigger, claim Claim) (*ferryv1.Run, *ferryv1.ExportSnapshot, error) {
 	v, err := exportProfilesKind.get(ctx, s.pool, p, name, 0)
 	if err != nil {
 		return nil, nil, err
@@ -268,25 +290,38 @@ func (s *Store) CreateExportRun(ctx context.Context, p auth.Principal, name stri
 	if v.Watermark != nil && ep.GetSpec().GetMode() == ferryv1.ExportMode_EXPORT_MODE_INCREMENTAL {
 		snap.Watermark = *v.Watermark
 	}
-	var seq int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO ferry.runs (id, tenant_id, export_profile_id, profile_name, profile_version, dataset_name,
-			trigger, status, kind, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 'export', '') RETURNING seq`,
-		runID, p.TenantID, v.ID, name, ep.GetVersion(), datasetName, triggerName(trigger)).Scan(&seq)
-	if err != nil {
-		return nil, nil, fmt.Errorf("create export run of %s: %w", name, err)
-	}
-	snap.RunSeq = seq
-	row, err := s.getRun(ctx, runID)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if claim != nil {
+			if err := claim(ctx, tx, runID, ep.GetVersion()); err != nil {
+				return err
+			}
+		}
+		var (
+			seq     int64
+			created time.Time
+		)
+		err := tx.QueryRow(ctx, `INSERT INTO ferry.runs (id, tenant_id, export_profile_id, profile_name, profile_version, dataset_name,
+				trigger, status, kind, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 'export', '') RETURNING seq, created_at`,
+			runID, p.TenantID, v.ID, name, ep.GetVersion(), datasetName, triggerName(trigger)).Scan(&seq, &created)
+		if err != nil {
+			return fmt.Errorf("create export run of %s: %w", name, err)
+		}
+		snap.RunSeq, snap.CreateTime = seq, timestamppb.New(created)
+		blob, err := proto.Marshal(snap)
+		if err == nil {
+			_, err = tx.Exec(ctx, `UPDATE ferry.runs SET snapshot = $2 WHERE id = $1`, runID, blob)
+		}
+		if err != nil {
+			return fmt.Errorf("store snapshot of run %s: %w", runID, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	snap.CreateTime = row.Run.GetCreateTime()
-	blob, err := proto.Marshal(snap)
-	if err == nil {
-		_, err = s.pool.Exec(ctx, `UPDATE ferry.runs SET snapshot = $2 WHERE id = $1`, runID, blob)
-	}
+	row, err := s.getRun(ctx, runID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store snapshot of run %s: %w", runID, err)
+		return nil, nil, err
 	}
 	return row.Run, snap, nil
 }

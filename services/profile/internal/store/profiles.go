@@ -19,8 +19,9 @@ import (
 	"github.com/ferrydata/ferry/services/profile/internal/catalog"
 )
 
-const profileSelect = `SELECT p.id, p.name, v.version, v.spec, p.created_at, v.created_at
-	FROM ferry.import_profiles p JOIN ferry.import_profile_versions v ON v.profile_id = p.id`
+const profileSelect = `SELECT p.id, p.name, v.version, v.spec, p.created_at, v.created_at,
+	coalesce(c.applied, 0), coalesce(c.rejected, 0), coalesce(c.ignored, 0)
+	FROM ferry.import_profiles p LEFT JOIN ferry.event_import_counts c ON c.profile_id = p.id JOIN ferry.import_profile_versions v ON v.profile_id = p.id`
 
 func scanProfile(row pgx.Row) (uuid.UUID, *ferryv1.ImportProfile, error) {
 	var (
@@ -29,7 +30,7 @@ func scanProfile(row pgx.Row) (uuid.UUID, *ferryv1.ImportProfile, error) {
 		spec     []byte
 		cre, upd time.Time
 	)
-	if err := row.Scan(&id, &p.Name, &p.Version, &spec, &cre, &upd); err != nil {
+	if err := row.Scan(&id, &p.Name, &p.Version, &spec, &cre, &upd, &p.EventsApplied, &p.EventsRejected, &p.EventsIgnored); err != nil {
 		return id, nil, err
 	}
 	p.Spec = &ferryv1.ImportProfileSpec{}
@@ -37,6 +38,7 @@ func scanProfile(row pgx.Row) (uuid.UUID, *ferryv1.ImportProfile, error) {
 		return id, nil, fmt.Errorf("decode profile %s: %w", p.Name, err)
 	}
 	p.CreateTime, p.UpdateTime = timestamppb.New(cre), timestamppb.New(upd)
+	p.NextFireTimes = nextFireTimes(p.Spec.GetStatus(), p.Spec.GetTriggers())
 	return id, &p, nil
 }
 
@@ -109,6 +111,9 @@ func (s *Store) validateProfile(ctx context.Context, p auth.Principal, name stri
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkEvents(ctx, p, name, spec); err != nil {
+		return nil, err
+	}
 	if err := s.checkSFTPSource(ctx, p, name, spec); err != nil {
 		return nil, err
 	}
@@ -156,6 +161,9 @@ func (s *Store) ListProfileVersions(ctx context.Context, p auth.Principal, name 
 func (s *Store) ApplyProfile(ctx context.Context, p auth.Principal, name string, spec *ferryv1.ImportProfileSpec) (*ferryv1.ImportProfile, string, error) {
 	spec, err := s.validateProfile(ctx, p, name, spec)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := s.checkTriggerCycle(ctx, p, ferryv1.RunKind_RUN_KIND_IMPORT, name, spec.GetTriggers().GetAfter()); err != nil {
 		return nil, "", err
 	}
 	specJSON, err := protojson.Marshal(spec)
