@@ -79,9 +79,11 @@ func (s *Store) ApplyExportProfile(ctx context.Context, p auth.Principal, name s
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.checkTriggerCycle(ctx, p, ferryv1.RunKind_RUN_KIND_EXPORT, name, spec.GetTriggers().GetAfter()); err != nil {
+	unlock, err := s.checkTriggerCycle(ctx, p, ferryv1.RunKind_RUN_KIND_EXPORT, name, spec.GetTriggers().GetAfter())
+	if err != nil {
 		return nil, "", err
 	}
+	defer unlock()
 	v, outcome, err := exportProfilesKind.apply(ctx, s.pool, p, name, spec)
 	if err != nil {
 		return nil, "", err

@@ -83,10 +83,39 @@ func (s *Store) exportSpecs(ctx context.Context, p auth.Principal) ([]version, [
 // checkTriggerCycle refuses a profile whose run-ended triggers, with the
 // tenant's other profiles as they are, would make runs trigger each other
 // in a circle.
-func (s *Store) checkTriggerCycle(ctx context.Context, p auth.Principal, kind ferryv1.RunKind, name string, after []*ferryv1.RunEndedTrigger) error {
+//
+// Only a profile with run-ended triggers can close a cycle, so only those
+// serialise on the tenant's trigger graph: the lock is held until the
+// returned unlock, which the caller calls after its apply committed, so
+// that two profiles applied at once cannot form a cycle neither saw.
+func (s *Store) checkTriggerCycle(ctx context.Context, p auth.Principal, kind ferryv1.RunKind, name string, after []*ferryv1.RunEndedTrigger) (func(), error) {
 	if len(after) == 0 {
-		return nil
+		return func() {}, nil
 	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := p.TenantID.String() + "/trigger-graph"
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
+		conn.Release()
+		return nil, err
+	}
+	unlock := func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+			// A lock that cannot be released must not go back to the pool.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		conn.Release()
+	}
+	if err := s.findTriggerCycle(ctx, p, kind, name, after); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
+func (s *Store) findTriggerCycle(ctx context.Context, p auth.Principal, kind ferryv1.RunKind, name string, after []*ferryv1.RunEndedTrigger) error {
 	// edges lead from a profile to the profiles whose runs start it.
 	edges := map[profileNode][]profileNode{}
 	add := func(n profileNode, as []*ferryv1.RunEndedTrigger) {

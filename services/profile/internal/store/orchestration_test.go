@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -83,6 +84,21 @@ func TestTriggerCycleRefused(t *testing.T) {
 	ep, _, err = s.ApplyExportProfile(ctx, p, "d", exportSpec(active, after(kExp, "b")))
 	require.NoError(t, err)
 	require.True(t, ep.GetValid(), "%v", ep.GetProblems())
+}
+
+// Two profiles applied at the same moment that would close a cycle only
+// together: the checks are serialised, so one of them is refused.
+func TestTriggerCycleConcurrent(t *testing.T) {
+	s, p := newTriggerStore(t)
+	ctx := context.Background()
+	for i := range 10 {
+		x, y := fmt.Sprintf("x%d", i), fmt.Sprintf("y%d", i)
+		errc := make(chan error, 2)
+		go func() { _, _, err := s.ApplyExportProfile(ctx, p, x, exportSpec(active, after(kExp, y))); errc <- err }()
+		go func() { _, _, err := s.ApplyExportProfile(ctx, p, y, exportSpec(active, after(kExp, x))); errc <- err }()
+		e1, e2 := <-errc, <-errc
+		require.True(t, (e1 == nil) != (e2 == nil), "exactly one of two applies closing a cycle succeeds: %v, %v", e1, e2)
+	}
 }
 
 // TestRunEndedFiresOnce: a run that ends starts one run of each active

@@ -163,9 +163,11 @@ func (s *Store) ApplyProfile(ctx context.Context, p auth.Principal, name string,
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.checkTriggerCycle(ctx, p, ferryv1.RunKind_RUN_KIND_IMPORT, name, spec.GetTriggers().GetAfter()); err != nil {
+	unlock, err := s.checkTriggerCycle(ctx, p, ferryv1.RunKind_RUN_KIND_IMPORT, name, spec.GetTriggers().GetAfter())
+	if err != nil {
 		return nil, "", err
 	}
+	defer unlock()
 	specJSON, err := protojson.Marshal(spec)
 	if err != nil {
 		return nil, "", err
