@@ -35,6 +35,10 @@ const (
 	ConsumerExportFormat   = "transform-export"
 	ConsumerExportAssembly = "delivery-export"
 	ConsumerProfile        = "profile-progress"
+	// ConsumerProfileTriggers starts the runs chained after a run's end.
+	ConsumerProfileTriggers = "profile-triggers"
+	// ConsumerDeliveryEvents applies upstream change events.
+	ConsumerDeliveryEvents = "delivery-events"
 )
 
 // RunCreateSubject is the request-reply subject on which the profile service

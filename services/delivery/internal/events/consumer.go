@@ -11,10 +11,6 @@ import (
 	"github.com/ferrydata/ferry/libs/bus"
 )
 
-// ConsumerName is the durable consumer of change events on the events
-// stream.
-const ConsumerName = "delivery-events"
-
 // maxPending bounds the events held in batches, unacknowledged.
 const maxPending = 10000
 
@@ -22,7 +18,7 @@ const maxPending = 10000
 // must cover a batch's window and its apply.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
 	return bus.EnsureConsumer(ctx, js, bus.StreamEvents, jetstream.ConsumerConfig{
-		Durable: ConsumerName, FilterSubject: bus.EventSubjects, MaxAckPending: maxPending, AckWait: ackWait,
+		Durable: bus.ConsumerDeliveryEvents, FilterSubject: bus.EventSubjects, MaxAckPending: maxPending, AckWait: ackWait,
 	})
 }
 

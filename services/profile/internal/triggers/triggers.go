@@ -21,10 +21,6 @@ import (
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
 
-// Consumer is the durable consumer of run lifecycle events that fires
-// run-ended triggers.
-const Consumer = "profile-triggers"
-
 // Store is what the triggers need of the store.
 type Store interface {
 	RunEnded(ctx context.Context, tenantID string, run *ferryv1.Run) ([]store.Fired, error)
@@ -85,13 +81,13 @@ func New(s Store, pub Publisher, js jetstream.JetStream, log *slog.Logger, cfg C
 // triggers existed fire nothing.
 func (e *Engine) Starting(ctx context.Context) error {
 	cons, err := bus.EnsureConsumer(ctx, e.js, bus.StreamRuns, jetstream.ConsumerConfig{
-		Durable: Consumer, FilterSubject: "ferry.runs.>", DeliverPolicy: jetstream.DeliverNewPolicy,
+		Durable: bus.ConsumerProfileTriggers, FilterSubject: "ferry.runs.>", DeliverPolicy: jetstream.DeliverNewPolicy,
 		MaxAckPending: 100, AckWait: e.cfg.AckWait,
 	})
 	if err != nil {
 		return err
 	}
-	e.worker = bus.NewWorker(bus.WorkerConfig{Name: Consumer, Consumer: cons, Concurrency: 4, Handler: e.handleRunEvent, Log: e.log})
+	e.worker = bus.NewWorker(bus.WorkerConfig{Name: bus.ConsumerProfileTriggers, Consumer: cons, Concurrency: 4, Handler: e.handleRunEvent, Log: e.log})
 	return nil
 }
 
