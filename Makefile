@@ -88,11 +88,25 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5m) each
 		deploy/fuzz.sh $$mod $${pkg#*/} $$name $(FUZZTIME) || exit 1; \
 	done
 
-# Benchmarks print rows per second and, as ratios, how they compare with
-# PostgreSQL's own COPY of the same rows on the same database in the same run.
-BENCHTIME ?= 3x
+# `make bench` measures Ferry end to end — the real binary, all-in-one and
+# scaled out — against psql's \copy and COPY TO on the same database in the
+# same run, on generated files (docs/performance.md). Timings live here,
+# never in `make test`.
+BENCH_ROWS ?= 1000000,5000000
+BENCH_RUNS ?= 3
+BENCH_RUNS_LARGE ?= 1
+BENCH_MODE ?= both
+BENCH_OUT  ?= bench-results.json
 .PHONY: bench
-bench: ## measure imports (stage + apply, transform) and exports (CSV, XLSX) against PostgreSQL's COPY; prints ratios
+bench: build ## end-to-end benchmark: imports, exports, XLSX, peak RSS and stage timings against COPY (BENCH_ROWS, BENCH_RUNS, BENCH_MODE, BENCH_OUT)
+	BENCH_ROWS="$(BENCH_ROWS)" BENCH_RUNS="$(BENCH_RUNS)" BENCH_RUNS_LARGE="$(BENCH_RUNS_LARGE)" BENCH_MODE="$(BENCH_MODE)" BENCH_OUT="$(BENCH_OUT)" \
+		BENCH_FERRY="$(CURDIR)/bin/ferry" $(GO) run ./services/ferry/bench
+
+# The micro-benchmarks print rows per second and, as ratios, how they compare
+# with PostgreSQL's own COPY of the same rows on the same database in the same run.
+BENCHTIME ?= 3x
+.PHONY: bench-micro
+bench-micro: ## go-test benchmarks of delivery staging + apply, transform and exports against PostgreSQL's COPY; prints ratios
 	@set -o pipefail; { \
 		(cd services/delivery && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkDelivery$$' -benchtime $(BENCHTIME) ./internal/apply/) && \
 		(cd services/transform && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkTransform$$' -benchtime 20x -cpu 1 ./internal/records/) && \
