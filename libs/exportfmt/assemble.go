@@ -3,6 +3,7 @@ package exportfmt
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +22,15 @@ type Objects interface {
 	Get(ctx context.Context, name string) (io.ReadCloser, error)
 	// Put stores what r holds under name, replacing what was there.
 	Put(ctx context.Context, name string, r io.Reader) error
+}
+
+// HashingObjects is Objects whose store computes the SHA-256 of what it
+// stores (the JetStream object store does): assembly takes the file's
+// digest from PutHashed instead of hashing every byte a second time.
+type HashingObjects interface {
+	Objects
+	// PutHashed stores what r holds under name, like Put, and returns its SHA-256.
+	PutHashed(ctx context.Context, name string, r io.Reader) ([]byte, error)
 }
 
 // FailedError is why a run's files cannot be written: writing them again
@@ -123,7 +133,7 @@ type assembly struct {
 	objs    Objects
 }
 
-// hashWriter counts and hashes what goes through it.
+// hashWriter counts and, with h set, hashes what goes through it.
 type hashWriter struct {
 	w io.Writer
 	h hash.Hash
@@ -132,7 +142,9 @@ type hashWriter struct {
 
 func (h *hashWriter) Write(p []byte) (int, error) {
 	n, err := h.w.Write(p)
-	h.h.Write(p[:n])
+	if h.h != nil {
+		h.h.Write(p[:n])
+	}
 	h.n += int64(n)
 	return n, err
 }
@@ -142,12 +154,22 @@ func (h *hashWriter) Write(p []byte) (int, error) {
 func (a *assembly) put(meta *ferryv1.RunOutput, write func(io.Writer) error) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	hobjs, hashing := a.objs.(HashingObjects)
+	var sum []byte
 	go func() {
-		err := a.objs.Put(a.ctx, OutputObject(a.run, meta.GetName()), pr)
+		var err error
+		if hashing {
+			sum, err = hobjs.PutHashed(a.ctx, OutputObject(a.run, meta.GetName()), pr)
+		} else {
+			err = a.objs.Put(a.ctx, OutputObject(a.run, meta.GetName()), pr)
+		}
 		pr.CloseWithError(err)
 		done <- err
 	}()
-	hw := &hashWriter{w: pw, h: sha256.New()}
+	hw := &hashWriter{w: pw}
+	if !hashing {
+		hw.h = sha256.New()
+	}
 	bw := bufio.NewWriterSize(hw, 256<<10)
 	werr := write(bw)
 	if werr == nil {
@@ -161,41 +183,79 @@ func (a *assembly) put(meta *ferryv1.RunOutput, write func(io.Writer) error) err
 	if perr != nil {
 		return fmt.Errorf("store %s: %w", meta.GetName(), perr)
 	}
-	meta.Size, meta.Sha256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
+	if !hashing {
+		sum = hw.h.Sum(nil)
+	}
+	meta.Size, meta.Sha256 = hw.n, hex.EncodeToString(sum)
 	return nil
 }
 
+// prefetch is how many parts are read ahead of the one being written: the
+// object store's latency overlaps the writing, and memory stays bounded.
+const prefetch = 2
+
 // parts calls fn for every batch part of file fi, in order, with the
-// batch's row base.
-func (a *assembly) parts(fi int, fn func(pf *ferryv1.ExportPartFile, base int64, r io.Reader) error) error {
+// batch's row base. Parts are read from the object store ahead of fn.
+func (a *assembly) parts(fi int, fn func(pf *ferryv1.ExportPartFile, base int64, data []byte) error) error {
+	type item struct {
+		batch int
+		pf    *ferryv1.ExportPartFile
+	}
+	var list []item
 	for i, b := range a.batches {
 		for _, pf := range b.GetFiles() {
-			if int(pf.GetFile()) != fi {
-				continue
+			if int(pf.GetFile()) == fi {
+				list = append(list, item{i, pf})
 			}
-			if pf.GetBytes() == 0 {
-				if err := fn(pf, a.base[i], eofReader{}); err != nil {
-					return err
+		}
+	}
+	type read struct {
+		data []byte
+		err  error
+	}
+	ctx, cancel := context.WithCancel(a.ctx)
+	defer cancel()
+	ready := make(chan read, prefetch)
+	go func() {
+		defer close(ready)
+		for _, it := range list {
+			var r read
+			if it.pf.GetBytes() > 0 {
+				b := a.batches[it.batch]
+				rc, err := a.objs.Get(ctx, PartObject(a.run, b.GetAttempt(), b.GetQuery(), b.GetRange(), b.GetSeq(), it.pf.GetFile()))
+				if err != nil {
+					r.err = fmt.Errorf("read part %d-%d-%d: %w", b.GetQuery(), b.GetRange(), b.GetSeq(), err)
+				} else {
+					buf := bytes.NewBuffer(make([]byte, 0, it.pf.GetBytes()+bytes.MinRead))
+					_, r.err = buf.ReadFrom(rc)
+					rc.Close()
+					r.data = buf.Bytes()
 				}
-				continue
 			}
-			rc, err := a.objs.Get(a.ctx, PartObject(a.run, b.GetAttempt(), b.GetQuery(), b.GetRange(), b.GetSeq(), pf.GetFile()))
-			if err != nil {
-				return fmt.Errorf("read part %d-%d-%d: %w", b.GetQuery(), b.GetRange(), b.GetSeq(), err)
+			select {
+			case ready <- r:
+			case <-ctx.Done():
+				return
 			}
-			err = fn(pf, a.base[i], rc)
-			rc.Close()
-			if err != nil {
-				return err
+			if r.err != nil {
+				return
 			}
+		}
+	}()
+	for _, it := range list {
+		r, ok := <-ready
+		if !ok {
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if err := fn(it.pf, a.base[it.batch], r.data); err != nil {
+			return err
 		}
 	}
 	return nil
 }
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // file writes file fi to w.
 func (a *assembly) file(w io.Writer, fi int) (rows, replaced int64, err error) {
@@ -214,7 +274,7 @@ func (a *assembly) file(w io.Writer, fi int) (rows, replaced int64, err error) {
 	}
 	replaced = stats.Replaced
 	var bad *outfile.UnencodableError
-	err = a.parts(fi, func(pf *ferryv1.ExportPartFile, base int64, r io.Reader) error {
+	err = a.parts(fi, func(pf *ferryv1.ExportPartFile, base int64, data []byte) error {
 		rows += pf.GetRows()
 		replaced += pf.GetReplaced()
 		if u := pf.GetUnencodable(); u.GetCount() > 0 {
@@ -228,10 +288,10 @@ func (a *assembly) file(w io.Writer, fi int) (rows, replaced int64, err error) {
 			// The file fails: the other parts are only checked.
 			return nil
 		}
-		n, err := io.Copy(w, r)
-		if err == nil && n != pf.GetBytes() {
-			err = fmt.Errorf("part of %d bytes holds %d", pf.GetBytes(), n)
+		if int64(len(data)) != pf.GetBytes() {
+			return fmt.Errorf("part of %d bytes holds %d", pf.GetBytes(), len(data))
 		}
+		_, err := w.Write(data)
 		return err
 	})
 	if err == nil && bad != nil {
@@ -247,11 +307,8 @@ func (a *assembly) xlsx(w io.Writer, fi int, prefix string) (rows, replaced int6
 		return 0, 0, &FailedError{Msg: prefix + err.Error()}
 	}
 	var cells []outfile.Value
-	err = a.parts(fi, func(pf *ferryv1.ExportPartFile, base int64, r io.Reader) error {
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return err
-		}
+	err = a.parts(fi, func(pf *ferryv1.ExportPartFile, base int64, data []byte) error {
+		var err error
 		for len(data) > 0 {
 			var row int64
 			row, cells, data, err = NextCells(data, cells)

@@ -109,32 +109,97 @@ func Columns(ds *ferryv1.Dataset, t *ferryv1.TemplateSpec, tables map[string]Rev
 	return out, nil
 }
 
-// cell is a field's value as the database returned it (as text), typed.
-func cell(t ferryv1.FieldType, raw []byte) (outfile.Value, any, error) {
-	if raw == nil {
-		return outfile.Value{Kind: outfile.Null}, nil, nil
+// cell sets v to a field's value as the database returned it (as text),
+// typed; null says it is SQL NULL.
+func cell(v *outfile.Value, t ferryv1.FieldType, s string, null bool) error {
+	if null {
+		*v = outfile.Value{Kind: outfile.Null}
+		return nil
 	}
-	s := string(raw)
+	var err error
 	switch t {
 	case ferryv1.FieldType_FIELD_TYPE_INTEGER:
-		n, err := strconv.ParseInt(s, 10, 64)
-		return outfile.Value{Kind: outfile.Integer, Num: s}, n, err
+		_, err = strconv.ParseInt(s, 10, 64)
+		*v = outfile.Value{Kind: outfile.Integer, Num: s}
 	case ferryv1.FieldType_FIELD_TYPE_DECIMAL:
-		f, _ := strconv.ParseFloat(s, 64)
-		return outfile.Value{Kind: outfile.Decimal, Num: s}, f, nil
+		*v = outfile.Value{Kind: outfile.Decimal, Num: s}
 	case ferryv1.FieldType_FIELD_TYPE_BOOLEAN:
-		b := s == "true" || s == "t"
-		return outfile.Value{Kind: outfile.Bool, Bool: b}, b, nil
+		*v = outfile.Value{Kind: outfile.Bool, Bool: isTrue(s)}
 	case ferryv1.FieldType_FIELD_TYPE_DATE:
-		d, err := time.Parse("2006-01-02", s)
-		return outfile.Value{Kind: outfile.Date, Time: d}, d, err
+		*v = outfile.Value{Kind: outfile.Date}
+		v.Time, err = parseDate(s)
 	case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
-		ts, err := time.Parse("2006-01-02T15:04:05.999999Z", s)
-		return outfile.Value{Kind: outfile.Timestamp, Time: ts}, ts, err
+		*v = outfile.Value{Kind: outfile.Timestamp}
+		v.Time, err = time.Parse("2006-01-02T15:04:05.999999Z", s)
 	case ferryv1.FieldType_FIELD_TYPE_JSON:
-		return outfile.Value{Kind: outfile.JSON, Text: s}, s, nil
+		*v = outfile.Value{Kind: outfile.JSON, Text: s}
+	default:
+		*v = outfile.Value{Kind: outfile.String, Text: s}
 	}
-	return outfile.Value{Kind: outfile.String, Text: s}, s, nil
+	return err
+}
+
+// typedValue is a cell as an expression sees its field.
+func typedValue(t ferryv1.FieldType, v *outfile.Value) any {
+	if v.Kind == outfile.Null {
+		return nil
+	}
+	switch t {
+	case ferryv1.FieldType_FIELD_TYPE_INTEGER:
+		n, _ := strconv.ParseInt(v.Num, 10, 64)
+		return n
+	case ferryv1.FieldType_FIELD_TYPE_DECIMAL:
+		f, _ := strconv.ParseFloat(v.Num, 64)
+		return f
+	case ferryv1.FieldType_FIELD_TYPE_BOOLEAN:
+		return v.Bool
+	case ferryv1.FieldType_FIELD_TYPE_DATE, ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
+		return v.Time
+	}
+	return v.Text
+}
+
+// isTrue reads a boolean in PostgreSQL's text form ("t") or as a cast to
+// text writes it ("true").
+func isTrue(s string) bool { return s == "t" || s == "true" }
+
+// parseDate parses YYYY-MM-DD (PostgreSQL's ISO date) as UTC midnight,
+// without time.Parse's layout walk for the common case.
+func parseDate(s string) (time.Time, error) {
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		y, ok1 := digits(s[0:4])
+		m, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if ok1 && ok2 && ok3 && m >= 1 && m <= 12 && d >= 1 && d <= daysIn(m, y) {
+			return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), nil
+		}
+	}
+	// Anything else gets time.Parse's answer, and its error.
+	return time.Parse("2006-01-02", s)
+}
+
+// monthDays are the days of each month of a common year.
+var monthDays = [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
+// daysIn is the number of days of month m (1-12) of year y.
+func daysIn(m, y int) int {
+	if m == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		return 29
+	}
+	return monthDays[m]
+}
+
+// digits parses s, ASCII digits only.
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // exprValue is an expression's result as a cell.

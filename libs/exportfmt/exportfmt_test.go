@@ -43,6 +43,37 @@ func TestRowWireRoundTrip(t *testing.T) {
 	require.Empty(t, buf)
 	_, _, err = NextRow(AppendRow(nil, rows[0])[:5], 4, nil)
 	require.Error(t, err)
+
+	// nextRow, what Format reads with, reads the same values.
+	var src string
+	for _, r := range rows {
+		src += string(AppendRow(nil, r))
+	}
+	vals, null := make([]string, 4), make([]bool, 4)
+	for _, want := range rows {
+		src, err = nextRow(src, vals, null)
+		require.NoError(t, err)
+		for i := range want {
+			require.Equal(t, want[i] == nil, null[i], "null of value %d", i)
+			require.Equal(t, string(want[i]), vals[i])
+		}
+	}
+	require.Empty(t, src)
+	_, err = nextRow(string(AppendRow(nil, rows[0])[:5]), vals, null)
+	require.Error(t, err)
+	_, err = nextRow("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", vals[:1], null[:1])
+	require.Error(t, err, "a length that overflows")
+}
+
+func TestParseDateIsTimeParse(t *testing.T) {
+	for _, s := range []string{"2024-02-29", "2023-02-29", "2000-02-29", "1900-02-29", "2100-02-28", "0000-02-29", "2024-06-30", "2024-06-31", "2024-04-31", "2024-12-31", "0001-01-01", "0000-01-01", "9999-12-31",
+		"2024-00-10", "2024-13-01", "2024-01-00", "2024-1-01", "20240101", "2024-01-01 BC", "10000-01-01", "infinity", "", "２０２４-01-01", "2024-01-0x"} {
+		want, werr := time.Parse("2006-01-02", s)
+		got, err := parseDate(s)
+		require.Equal(t, werr != nil, err != nil, "%q: %v / %v", s, werr, err)
+		require.True(t, want.Equal(got), "%q: %v, want %v", s, got, want)
+		require.Equal(t, want.Location(), got.Location(), s)
+	}
 }
 
 func TestCellsWireRoundTrip(t *testing.T) {

@@ -95,34 +95,55 @@ type partWriter struct {
 // *RowError; a broken batch is another error.
 func (f *Formatter) Format(data []byte, n int64) ([]Part, error) {
 	fields := f.fields
-	typed := make(map[string]any, len(fields))
+	// identity: the file's columns are the fields, in order, as they are.
+	exprs, identity := false, len(f.cols) == len(fields) && !f.plan.Tombstones
+	for i, c := range f.cols {
+		exprs = exprs || c.prog != nil
+		identity = identity && c.field == i && c.xref == nil
+	}
+	// Typed values feed expressions only.
+	var typed map[string]any
+	if exprs {
+		typed = make(map[string]any, len(fields))
+	}
 	vals := make([]outfile.Value, len(fields))
 	line := make([]outfile.Value, len(f.cols), len(f.cols)+1)
+	// mapped are the columns that line is made of; with identity, the
+	// fields' values are the cells.
+	mapped := f.cols
+	if identity {
+		mapped = nil
+	}
 	in := &expr.Input{Fields: typed}
 	parts := map[int]*partWriter{}
 	var order []int
 	xlsx := f.plan.Options.Format == outfile.XLSX
-	raw := make([][]byte, 0, len(fields)+2)
+	// One copy of the batch as a string: every text value is a substring of
+	// it, not an allocation of its own.
+	src := string(data)
+	raw := make([]string, len(fields)+2)
+	null := make([]bool, len(fields)+2)
 	var err error
 	for row := int64(1); row <= n; row++ {
-		raw, data, err = NextRow(data, len(fields)+2, raw)
-		if err != nil {
+		if src, err = nextRow(src, raw, null); err != nil {
 			return nil, fmt.Errorf("row %d of the batch: %w", row, err)
 		}
 		for i, fd := range fields {
-			v, t, err := cell(fd.GetType(), raw[i])
-			if err != nil {
+			// In place: a Value is too large to copy around per cell.
+			if err := cell(&vals[i], fd.GetType(), raw[i], null[i]); err != nil {
 				return nil, fmt.Errorf("row %d of the batch, field %s: %w", row, fd.GetName(), err)
 			}
-			vals[i], typed[fd.GetName()] = v, t
+			if exprs {
+				typed[fd.GetName()] = typedValue(fd.GetType(), &vals[i])
+			}
 		}
-		deleted := string(raw[len(fields)]) == "true"
-		createdBefore := string(raw[len(fields)+1]) == "true"
+		deleted := isTrue(raw[len(fields)])
+		createdBefore := isTrue(raw[len(fields)+1])
 		file := f.plan.route(f.query, deleted, createdBefore)
 		if file < 0 {
 			continue
 		}
-		for i, c := range f.cols {
+		for i, c := range mapped {
 			var v outfile.Value
 			if c.field >= 0 {
 				v = vals[c.field]
@@ -147,12 +168,19 @@ func (f *Formatter) Format(data []byte, n int64) ([]Part, error) {
 			line[i] = v
 		}
 		cells := line
+		if identity {
+			cells = vals
+		}
 		if f.plan.Tombstones {
 			cells = append(line, outfile.Value{Kind: outfile.Bool, Bool: deleted})
 		}
 		pw := parts[file]
 		if pw == nil {
 			pw = &partWriter{part: Part{File: file}}
+			if len(order) == 0 {
+				// The first file's part is about as large as the batch.
+				pw.buf.Grow(len(data) + len(data)/8)
+			}
 			if !xlsx {
 				o := f.plan.Options
 				o.NoHeader = true
@@ -180,7 +208,7 @@ func (f *Formatter) Format(data []byte, n int64) ([]Part, error) {
 			}
 		}
 	}
-	if len(data) != 0 {
+	if len(src) != 0 {
 		return nil, fmt.Errorf("the batch holds more than its %d rows", n)
 	}
 	out := make([]Part, 0, len(order))

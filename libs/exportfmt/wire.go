@@ -55,6 +55,38 @@ func NextRow(src []byte, n int, values [][]byte) ([][]byte, []byte, error) {
 	return values, src, nil
 }
 
+// nextRow reads one row of len(values) values from src, like NextRow, as
+// substrings of src; null[i] marks a nil value. It returns the rest of src.
+func nextRow(src string, values []string, null []bool) (string, error) {
+	for i := range values {
+		var l uint64
+		k := 0
+		for shift := uint(0); ; shift += 7 {
+			if k >= len(src) || shift > 63 {
+				return "", errShort
+			}
+			b := src[k]
+			k++
+			l |= uint64(b&0x7f) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		src = src[k:]
+		if l == 0 {
+			values[i], null[i] = "", true
+			continue
+		}
+		l--
+		if uint64(len(src)) < l {
+			return "", errShort
+		}
+		values[i], null[i] = src[:l], false
+		src = src[l:]
+	}
+	return src, nil
+}
+
 // AppendCells appends one row of typed cells, numbered row, to dst.
 func AppendCells(dst []byte, row int64, cells []outfile.Value) []byte {
 	dst = binary.AppendUvarint(dst, uint64(row))

@@ -46,7 +46,12 @@ func (c *column) appendNumber(b []byte, num string) []byte {
 // appendDate appends the calendar day of t (in t's own location, UTC for
 // the values Ferry passes) as YYYY-MM-DD or with the date format.
 func (c *column) appendDate(b []byte, t time.Time) []byte {
-	day := dayOf(t)
+	y, m, d := t.Date()
+	if c.dateISO && y >= 0 && y <= 9999 {
+		return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+			byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+	}
+	day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	if c.dateISO {
 		return day.AppendFormat(b, time.DateOnly)
 	}

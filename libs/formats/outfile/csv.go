@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // bufferSize is the output buffer of the text formats.
@@ -27,6 +28,10 @@ type csvWriter struct {
 	field      []byte // one field's text, UTF-8
 	quoted     []byte // the field quoted, UTF-8
 
+	// special marks the bytes that make a field need quotes (the
+	// delimiter, '"', CR, LF) or a closer look (non-ASCII).
+	special [256]bool
+
 	stats Stats
 	bad   unencodable
 	// failed is set once a row could not be encoded: the caller discards
@@ -41,6 +46,10 @@ func newCSV(w io.Writer, s *spec) (*csvWriter, error) {
 	out := &countingWriter{w: w}
 	c := &csvWriter{spec: s, out: out, bw: bufio.NewWriterSize(out, bufferSize)}
 	c.bad.err.Encoding = s.enc.name
+	c.special[s.o.Delimiter], c.special['"'], c.special['\r'], c.special['\n'] = true, true, true, true
+	for b := utf8.RuneSelf; b < 256; b++ {
+		c.special[b] = true
+	}
 	eol := "\r\n"
 	if s.o.LF {
 		eol = "\n"
@@ -100,11 +109,28 @@ func (c *csvWriter) WriteRow(row int64, cells []Value) error {
 		if i > 0 {
 			c.line = append(c.line, c.delim...)
 		}
-		c.field = c.field[:0]
-		if v.Kind == String || v.Kind == JSON {
-			c.field = c.guard(c.field, v.Text)
+		if c.spec.enc.utf8 {
+			// UTF-8 is written as is: the text goes straight into the line,
+			// and only a field that needs quotes or is not valid UTF-8 is
+			// written again the general way.
+			start := len(c.line)
+			if v.Kind == String || v.Kind == JSON {
+				c.line = c.guard(c.line, v.Text)
+			}
+			c.line = col.appendText(c.line, v)
+			f := c.line[start:]
+			if c.plain(f, v.Kind == Null) || !c.needsQuotes(f, v.Kind == Null) && utf8.Valid(f) {
+				continue
+			}
+			c.field = append(c.field[:0], f...)
+			c.line = c.line[:start]
+		} else {
+			c.field = c.field[:0]
+			if v.Kind == String || v.Kind == JSON {
+				c.field = c.guard(c.field, v.Text)
+			}
+			c.field = col.appendText(c.field, v)
 		}
-		c.field = col.appendText(c.field, v)
 		n, r, ok := c.appendField(v.Kind == Null)
 		if !ok {
 			c.bad.add(row, col.Header, r)
@@ -146,6 +172,29 @@ func (c *csvWriter) appendField(null bool) (replaced int, bad rune, ok bool) {
 	}
 	c.line, replaced, bad, ok = c.spec.enc.append(c.line, src)
 	return replaced, bad, ok
+}
+
+// plain reports, in one pass, that a field is ASCII and needs no quotes:
+// most fields are, and are then written as they are. false says nothing:
+// needsQuotes decides.
+func (c *csvWriter) plain(f []byte, null bool) bool {
+	if len(f) == 0 || c.spec.o.QuoteAll && !null {
+		return false
+	}
+	switch f[0] {
+	case ' ', '\t':
+		return false
+	}
+	switch f[len(f)-1] {
+	case ' ', '\t':
+		return false
+	}
+	for _, b := range f {
+		if c.special[b] {
+			return false
+		}
+	}
+	return true
 }
 
 // needsQuotes reports whether a field must be quoted: when it holds the

@@ -2,11 +2,13 @@ package outfile
 
 import (
 	"archive/zip"
+	"compress/flate"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -62,6 +64,32 @@ type xlsxWriter struct {
 	closed bool
 }
 
+// flateWriters keeps fastDeflate's compressors for reuse, as archive/zip
+// does for its own.
+var flateWriters sync.Pool
+
+// pooledFlate is a compressor that goes back to flateWriters when closed.
+type pooledFlate struct{ *flate.Writer }
+
+func (p pooledFlate) Close() error {
+	err := p.Writer.Close()
+	flateWriters.Put(p.Writer)
+	return err
+}
+
+// fastDeflate compresses a zip entry at deflate's best speed.
+func fastDeflate(w io.Writer) (io.WriteCloser, error) {
+	if fw, ok := flateWriters.Get().(*flate.Writer); ok {
+		fw.Reset(w)
+		return pooledFlate{fw}, nil
+	}
+	fw, err := flate.NewWriter(w, flate.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	return pooledFlate{fw}, nil
+}
+
 func newXLSX(w io.Writer, s *spec) (*xlsxWriter, error) {
 	if len(s.cols) > excelize.MaxColumns {
 		return nil, fmt.Errorf("write xlsx: %d columns, a sheet holds at most %d", len(s.cols), excelize.MaxColumns)
@@ -69,8 +97,14 @@ func newXLSX(w io.Writer, s *spec) (*xlsxWriter, error) {
 	x := &xlsxWriter{spec: s, out: &countingWriter{w: w}, f: excelize.NewFile(), vals: make([]any, len(s.cols))}
 	x.bad.err.Encoding = xlsxEncoding
 	// WriteTo builds the whole zip in memory; a zip writer on the output
-	// streams it instead, leaving excelize's buffer empty.
-	x.f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(x.out) })
+	// streams it instead, leaving excelize's buffer empty. Deflate at its
+	// fastest: the sheet's XML compresses well at any level, and the default
+	// level costs several times the CPU of writing the rows.
+	x.f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
+		zw := zip.NewWriter(x.out)
+		zw.RegisterCompressor(zip.Deflate, fastDeflate)
+		return zw
+	})
 	if err := x.start(); err != nil {
 		_ = x.f.Close()
 		return nil, err

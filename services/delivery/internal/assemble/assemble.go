@@ -8,6 +8,7 @@ package assemble
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -42,8 +43,21 @@ func (o objects) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 }
 
 func (o objects) Put(ctx context.Context, name string, r io.Reader) error {
-	_, err := o.store.Put(ctx, jetstream.ObjectMeta{Name: name}, r)
+	_, err := o.PutHashed(ctx, name, r)
 	return err
+}
+
+// PutHashed stores r and returns the SHA-256 the object store computed.
+func (o objects) PutHashed(ctx context.Context, name string, r io.Reader) ([]byte, error) {
+	info, err := o.store.Put(ctx, jetstream.ObjectMeta{Name: name}, r)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := jetstream.DecodeObjectDigest(info.Digest)
+	if err != nil || len(sum) != sha256.Size {
+		return nil, fmt.Errorf("object %s: digest %q: %v", name, info.Digest, err)
+	}
+	return sum, nil
 }
 
 // Handle records a formatted batch or a manifest and assembles the run if

@@ -130,8 +130,8 @@ func (r *Runner) Run(ctx context.Context, snap *ferryv1.ExportSnapshot) (Outcome
 	return Outcome{Status: "read", Rows: n}, nil
 }
 
-// query is the SQL of one dataset read: every field as text, then whether
-// the row is deleted and whether it existed at the watermark.
+// query is the SQL of one dataset read: every field in its text form, then
+// whether the row is deleted and whether it existed at the watermark.
 type query struct {
 	list, from, where, orderBy string
 	limit                      int64
@@ -179,20 +179,20 @@ func buildQuery(snap *ferryv1.ExportSnapshot, eq exportfmt.Query) (*query, error
 			list.WriteString(", ")
 		}
 		id := libstore.Ident(f.GetName())
-		switch f.GetType() {
-		case ferryv1.FieldType_FIELD_TYPE_DATE:
-			fmt.Fprintf(&list, "to_char(%s, 'YYYY-MM-DD')", id)
-		case ferryv1.FieldType_FIELD_TYPE_TIMESTAMP:
+		// Every value is read in its type's own text form (dates in the ISO
+		// DateStyle the readers set): to_char and casts to text cost the
+		// database more than reading the rows.
+		if f.GetType() == ferryv1.FieldType_FIELD_TYPE_TIMESTAMP {
 			fmt.Fprintf(&list, `to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, id)
-		default:
-			list.WriteString(id + "::text")
+		} else {
+			list.WriteString(id)
 		}
 	}
 	prev := "false"
 	if incremental {
 		prev = "pg_visible_in_snapshot(_ferry_created_xid, $1::pg_snapshot)"
 	}
-	fmt.Fprintf(&list, ", (_ferry_deleted_at IS NOT NULL)::text, (%s)::text", prev)
+	fmt.Fprintf(&list, ", _ferry_deleted_at IS NOT NULL, %s", prev)
 	q.list = list.String()
 	q.from = libstore.Ident(snap.GetSchema(), eq.Table)
 	q.where = fmt.Sprintf("%s AND (%s)", mode, sel.Where)
@@ -372,7 +372,12 @@ func (r *Runner) readRange(ctx context.Context, snap *ferryv1.ExportSnapshot, at
 	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapID+"'"); err != nil {
 		return 0, 0, fmt.Errorf("share the snapshot: %w", err)
 	}
-	rows, err := tx.Query(ctx, j.sql, j.args...)
+	if _, err := tx.Exec(ctx, "SET LOCAL DateStyle = 'ISO, YMD'"); err != nil {
+		return 0, 0, fmt.Errorf("set the date style: %w", err)
+	}
+	// Text results for every column: pgx would ask for the binary form of
+	// the types it knows, and the batches carry text.
+	rows, err := tx.Query(ctx, j.sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, j.args...)...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read %s: %w", j.name, err)
 	}
