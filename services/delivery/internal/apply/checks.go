@@ -14,8 +14,15 @@ import (
 )
 
 // workTable holds a run's rows after the apply-time checks: one row per key,
-// the one with the highest row number.
+// the one with the highest row number, and what the dataset holds for the
+// key: whether it has a row (_ferry_found), and whether the run writes it
+// (_ferry_write: an earlier run's row that the work changes or restores)
+// and restores it (_ferry_restore). The dataset is locked against other
+// writers for the whole apply, so that stays true until the writes.
 const workTable = "ferry_work"
+
+// workFlags are the columns of the work that are not staged columns.
+var workFlags = []string{"_ferry_found", "_ferry_write", "_ferry_restore"}
 
 func (r *runApply) target() string { return libstore.Ident(r.snap.GetSchema(), r.snap.GetTable()) }
 
@@ -143,22 +150,36 @@ func (r *runApply) check(ctx context.Context) error {
 	for _, k := range r.keys() {
 		order = append(order, libstore.Ident(k))
 	}
-	if _, err := r.exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT DISTINCT ON (%s) * FROM %s ORDER BY %s, _ferry_row DESC`,
-		workTable, strings.Join(order, ", "), r.stage, strings.Join(order, ", "))); err != nil {
-		return fmt.Errorf("keep the last row of each key: %w", err)
-	}
-	var work int64
-	if err := r.tx.QueryRow(ctx, "SELECT count(*) FROM "+workTable).Scan(&work); err != nil {
+	// The planner needs to know how many rows and keys the run has (a
+	// table never analyzed looks like 200 keys, which makes it look up the
+	// dataset's rows one at a time); a small sample tells it as well as the
+	// default one at a fraction of the cost.
+	if err := r.analyze(ctx, r.stage); err != nil {
 		return err
 	}
+	// One pass over the run and the dataset finds what each row does, so
+	// the writes need no further join for unchanged and new rows. Sorted by
+	// key, the work is also written to the dataset's key index in order.
+	t, seq := r.target(), r.snap.GetRunSeq()
+	found := fmt.Sprintf("t.%s IS NOT NULL", libstore.Ident(r.keys()[0]))
+	restore := fmt.Sprintf("%s AND t._ferry_deleted_at IS NOT NULL AND t._ferry_run_seq < %d", found, seq)
+	write := fmt.Sprintf("%s AND t._ferry_run_seq < %d AND (t._ferry_deleted_at IS NOT NULL OR %s)", found, seq, r.changed("d", "t"))
+	work, err := r.exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS
+		SELECT d.*, %s AS _ferry_found, %s AS _ferry_write, %s AS _ferry_restore
+		FROM (SELECT DISTINCT ON (%s) * FROM %s ORDER BY %s, _ferry_row DESC) d LEFT JOIN %s t ON %s
+		ORDER BY %s`,
+		workTable, found, write, restore, strings.Join(order, ", "), r.stage, strings.Join(order, ", "), t, r.keyMatch("t", "d"),
+		qualified("d", r.keys())))
+	if err != nil {
+		return fmt.Errorf("keep the last row of each key: %w", err)
+	}
 	r.counts.Superseded = r.ledger.staged - uniqueRejected - work
-	if _, err := r.exec(ctx, "ANALYZE "+workTable); err != nil {
+	if err := r.analyze(ctx, workTable); err != nil {
 		return err
 	}
 	if err := r.checkReferences(ctx); err != nil {
 		return err
 	}
-	t := r.target()
 	switch r.spec.GetWriteMode() {
 	case ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY:
 		_, err := r.reject(ctx, fmt.Sprintf(`DELETE FROM %s w USING %s t WHERE %s AND t._ferry_deleted_at IS NULL RETURNING w.*`,
@@ -170,6 +191,16 @@ func (r *runApply) check(ctx context.Context) error {
 			workTable, t, r.keyMatch("t", "w")), r.column(r.keys()[0]), r.keyText("d"),
 			`'no row has this key; the profile only updates existing rows'`, `'not_found'`)
 		return err
+	}
+	return nil
+}
+
+// analyze gathers the planner's statistics of a table from a small sample.
+func (r *runApply) analyze(ctx context.Context, table string) error {
+	for _, sql := range []string{"SET LOCAL default_statistics_target = 10", "ANALYZE " + table, "RESET default_statistics_target"} {
+		if _, err := r.exec(ctx, sql); err != nil {
+			return fmt.Errorf("analyze %s: %w", table, err)
+		}
 	}
 	return nil
 }
@@ -278,8 +309,9 @@ func (r *runApply) mirrorGuard(ctx context.Context, deletes bool) (string, error
 func (r *runApply) write(ctx context.Context, mirrorDeletes bool) error {
 	t := r.target()
 	seq := r.snap.GetRunSeq()
-	var work int64
-	if err := r.tx.QueryRow(ctx, "SELECT count(*) FROM "+workTable).Scan(&work); err != nil {
+	var work, existing, restored int64
+	if err := r.tx.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE _ferry_found), count(*) FILTER (WHERE _ferry_restore) FROM "+workTable).
+		Scan(&work, &existing, &restored); err != nil {
 		return err
 	}
 	softDelete := `_ferry_deleted_at = now(), _ferry_updated_at = now(), _ferry_run = $1::uuid, _ferry_run_seq = $2::bigint, _ferry_xid = pg_current_xact_id()`
@@ -293,14 +325,24 @@ func (r *runApply) write(ctx context.Context, mirrorDeletes bool) error {
 		r.counts.Deleted, r.counts.Unchanged = n, work-n
 		return nil
 	}
-	var restored int64
-	if err := r.tx.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s w JOIN %s t ON %s WHERE t._ferry_deleted_at IS NOT NULL AND t._ferry_run_seq < $1`,
-		workTable, t, r.keyMatch("t", "w")), seq).Scan(&restored); err != nil {
-		return err
+	// Rows are written only where the run changes something: existing keys
+	// whose values differ (or that were deleted) are updated, new keys are
+	// inserted, and unchanged rows are not touched at all. That is cheaper
+	// than one INSERT … ON CONFLICT DO UPDATE, which inserts speculatively
+	// and locks (so writes) every existing row it meets, changed or not.
+	var upd, ins int64
+	var err error
+	if existing > 0 {
+		if upd, err = r.exec(ctx, r.updateSQL(), r.snap.GetRunId(), seq); err != nil {
+			return fmt.Errorf("update rows of %s: %w", t, err)
+		}
 	}
-	var ins, upd int64
-	if err := r.tx.QueryRow(ctx, r.upsertSQL(), r.snap.GetRunId(), seq).Scan(&ins, &upd); err != nil {
-		return fmt.Errorf("upsert into %s: %w", t, err)
+	if existing < work {
+		if ins, err = r.exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s, _ferry_run, _ferry_run_seq, _ferry_row)
+			SELECT %s, $1::uuid, $2::bigint, w._ferry_row FROM %s w WHERE NOT w._ferry_found`,
+			t, quoteAll(r.fields), qualified("w", r.fields), workTable), r.snap.GetRunId(), seq); err != nil {
+			return fmt.Errorf("insert rows into %s: %w", t, err)
+		}
 	}
 	r.counts.Inserted, r.counts.Updated, r.counts.Unchanged = ins+restored, upd-restored, work-ins-upd
 	if mirrorDeletes {
@@ -314,10 +356,9 @@ func (r *runApply) write(ctx context.Context, mirrorDeletes bool) error {
 	return nil
 }
 
-// upsertSQL inserts new keys, restores soft-deleted rows and updates changed
-// rows written by an earlier run, and returns the counts of inserted and
-// updated rows.
-func (r *runApply) upsertSQL() string {
+// updateSQL updates the rows of keys in the work that an earlier run wrote
+// and that the work changes or restores.
+func (r *runApply) updateSQL() string {
 	isKey := map[string]bool{}
 	for _, k := range r.keys() {
 		isKey[k] = true
@@ -325,20 +366,14 @@ func (r *runApply) upsertSQL() string {
 	var set []string
 	for _, f := range r.fields {
 		if !isKey[f] {
-			set = append(set, libstore.Ident(f)+" = "+r.newValue("EXCLUDED", "t", f))
+			set = append(set, libstore.Ident(f)+" = "+r.newValue("w", "t", f))
 		}
 	}
-	set = append(set, "_ferry_run = EXCLUDED._ferry_run", "_ferry_run_seq = EXCLUDED._ferry_run_seq",
-		"_ferry_row = EXCLUDED._ferry_row", "_ferry_updated_at = now()", "_ferry_xid = pg_current_xact_id()", "_ferry_deleted_at = NULL")
-	cols := quoteAll(r.fields)
-	return fmt.Sprintf(`WITH up AS (
-	INSERT INTO %s AS t (%s, _ferry_run, _ferry_run_seq, _ferry_row)
-	SELECT %s, $1::uuid, $2::bigint, _ferry_row FROM %s
-	ON CONFLICT (%s) DO UPDATE SET %s
-	WHERE t._ferry_run_seq < EXCLUDED._ferry_run_seq AND (t._ferry_deleted_at IS NOT NULL OR %s)
-	RETURNING (xmax = 0) AS inserted)
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`,
-		r.target(), cols, cols, workTable, quoteAll(r.keys()), strings.Join(set, ", "), r.changed("EXCLUDED", "t"))
+	set = append(set, "_ferry_run = $1::uuid", "_ferry_run_seq = $2::bigint", "_ferry_row = w._ferry_row",
+		"_ferry_updated_at = now()", "_ferry_xid = pg_current_xact_id()", "_ferry_deleted_at = NULL")
+	return fmt.Sprintf(`UPDATE %s t SET %s FROM %s w
+	WHERE w._ferry_write AND %s AND t._ferry_run_seq < $2::bigint AND (t._ferry_deleted_at IS NOT NULL OR %s)`,
+		r.target(), strings.Join(set, ", "), workTable, r.keyMatch("t", "w"), r.changed("w", "t"))
 }
 
 // loadPreview keeps a dry run's first rows, with what applying each would
@@ -357,8 +392,8 @@ func (r *runApply) loadPreview(ctx context.Context) error {
 		if r.spec.GetWriteMode() == ferryv1.WriteMode_WRITE_MODE_DELETE {
 			action = fmt.Sprintf(`CASE WHEN %s AND t._ferry_run_seq < $1 THEN 'delete' ELSE 'unchanged' END`, live)
 		}
-		rows, err := r.tx.Query(ctx, fmt.Sprintf(`SELECT w._ferry_row, %s, (to_jsonb(w) - '_ferry_row' - '_ferry_source')::text
-			FROM %s w LEFT JOIN %s t ON %s ORDER BY w._ferry_row LIMIT %d`, action, workTable, t, r.keyMatch("t", "w"), n), seq)
+		rows, err := r.tx.Query(ctx, fmt.Sprintf(`SELECT w._ferry_row, %s, (to_jsonb(w) - '_ferry_row' - '_ferry_source' - %s)::text
+			FROM %s w LEFT JOIN %s t ON %s ORDER BY w._ferry_row LIMIT %d`, action, "'{"+strings.Join(workFlags, ",")+"}'::text[]", workTable, t, r.keyMatch("t", "w"), n), seq)
 		if err != nil {
 			return fmt.Errorf("preview rows: %w", err)
 		}
@@ -420,6 +455,15 @@ func textValues(doc string) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// qualified lists the columns names of alias a.
+func qualified(a string, names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = a + "." + libstore.Ident(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // quoteLiteral quotes s as an SQL string literal.

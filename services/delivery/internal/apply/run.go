@@ -42,6 +42,11 @@ func (a *Applier) ApplyRun(ctx context.Context, cmd *ferryv1.ApplyCommand) (Outc
 		if err := lockRun(ctx, tx, snap.GetRunId()); err != nil {
 			return err
 		}
+		// The checks and the writes join the whole run with the dataset:
+		// room to hash and sort it in memory, for this transaction only.
+		if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
+			return err
+		}
 		var (
 			status   string
 			total    *int64
@@ -106,6 +111,14 @@ func (r *runApply) run(ctx context.Context) (string, error) {
 			return r.end(ctx, "failed", err.Error())
 		}
 		return "", err
+	}
+	if len(r.fields) > 0 {
+		// Other writers of the dataset (another run, change events) wait
+		// until this run is applied, so the rows it finds new when it
+		// decides are still new when it inserts them; readers do not wait.
+		if _, err := r.exec(ctx, "LOCK TABLE "+r.target()+" IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return "", fmt.Errorf("lock dataset: %w", err)
+		}
 	}
 	if _, err := r.exec(ctx, "SAVEPOINT before_checks"); err != nil {
 		return "", err
