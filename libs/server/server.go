@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,8 @@ type Config struct {
 	MaxRecvMsgSize int    `yaml:"grpc_max_recv_msg_size"`
 	// ShutdownGrace bounds how long in-flight calls may finish on stop.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Pprof serves Go's profiles under /debug/pprof/ on the HTTP port.
+	Pprof bool `yaml:"pprof"`
 }
 
 // RegisterFlags registers the config's flags on f.
@@ -47,6 +50,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&c.Reflection, "grpc-reflection", true, "serve gRPC server reflection (for grpcurl and similar tools)")
 	f.IntVar(&c.MaxRecvMsgSize, "grpc-max-recv-msg-size", 16<<20, "largest gRPC message accepted, in bytes")
 	f.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "how long in-flight calls may finish on shutdown")
+	f.BoolVar(&c.Pprof, "pprof", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on the HTTP port (for benchmarks; keep the port private)")
 }
 
 // Validate checks the config.
@@ -109,6 +113,13 @@ func New(cfg Config, log *slog.Logger) *Server {
 		fmt.Fprintln(w, "ready")
 	})
 	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		s.Mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		s.Mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		s.Mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		s.Mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		s.Mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return s
 }
 

@@ -300,5 +300,7 @@ func TestBadInput(t *testing.T) {
 		requireHTTP(t, "http://"+srv.HTTPAddr+"/readyz", 200)
 		body := requireHTTP(t, "http://"+srv.HTTPAddr+"/metrics", 200)
 		require.Contains(t, body, "ferry_grpc_calls_total")
+		// Profiles only with --pprof.
+		requireHTTP(t, "http://"+srv.HTTPAddr+"/debug/pprof/", 404)
 	})
 }

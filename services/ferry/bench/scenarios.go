@@ -143,7 +143,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	b := &bench{cfg: cfg, res: newResult(cfg), work: work, figs: map[string]*figure{}}
 	if cfg.PprofDir != "" {
-		b.res.Notes = append(b.res.Notes, "BENCH_PPROF: ferry server serves no /debug/pprof endpoint, so no CPU profiles were taken")
+		b.res.Notes = append(b.res.Notes, "BENCH_PPROF: the benchmark does not collect CPU profiles yet; `ferry server --pprof` serves /debug/pprof/ on its HTTP port, for `go tool pprof` during a run")
 	}
 	if v, err := psqlOut(ctx, cfg.AdminURL, "SHOW server_version"); err == nil {
 		b.res.Machine.Postgres = strings.TrimSpace(v)
