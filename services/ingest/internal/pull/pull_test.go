@@ -314,6 +314,8 @@ func TestPullOnce(t *testing.T) {
 	eventually(t, "a.csv archived", func() bool { return exists(archived) })
 	require.NoFileExists(t, filepath.Join(e.dir, "a.csv"))
 	require.Equal(t, "id\n1\n", read(t, archived))
+	// The move is recorded right after it is made.
+	eventually(t, "the move recorded", func() bool { return e.ledger(t, "a.csv")[0].Disposition != "" })
 	l = e.ledger(t, "a.csv")
 	require.Len(t, l, 1)
 	require.Equal(t, "imported", l[0].State)
@@ -363,6 +365,8 @@ func TestPullFailuresAndDuplicates(t *testing.T) {
 	e.end(t, e.imp.taken()[0].req.GetRunId(), "failed")
 	eventually(t, "moved to the error directory", func() bool { return exists(filepath.Join(e.dir, "rejected", "a.csv")) })
 	require.NoFileExists(t, filepath.Join(e.dir, "a.csv"))
+	// The move is recorded right after it is made.
+	eventually(t, "the move recorded", func() bool { return e.ledger(t, "a.csv")[0].Disposition != "" })
 	l := e.ledger(t, "a.csv")
 	require.Equal(t, "failed", l[0].State)
 	require.Equal(t, "moved-to-error", l[0].Disposition)
@@ -377,6 +381,7 @@ func TestPullFailuresAndDuplicates(t *testing.T) {
 	// And again, touched: imported already, so no run, archived beside it.
 	e.put(t, "a.csv", body, past.Add(time.Hour))
 	eventually(t, "duplicate archived", func() bool { return exists(filepath.Join(e.dir, "archive", "a.1.csv")) })
+	eventually(t, "the move recorded", func() bool { l := e.ledger(t, "a.csv"); return len(l) == 3 && l[2].Disposition != "" })
 	require.Len(t, e.imp.taken(), 2)
 	l = e.ledger(t, "a.csv")
 	require.Len(t, l, 3)
@@ -443,6 +448,7 @@ func TestPullRetriesAndRefusals(t *testing.T) {
 	e.put(t, "later.csv", "id\n2\n", past)
 
 	eventually(t, "huge.csv to the error directory", func() bool { return exists(filepath.Join(e.dir, "error", "huge.csv")) })
+	eventually(t, "the move recorded", func() bool { l := e.ledger(t, "huge.csv"); return len(l) == 1 && l[0].Disposition != "" })
 	l := e.ledger(t, "huge.csv")
 	require.Len(t, l, 1)
 	require.Equal(t, "failed", l[0].State)
