@@ -20,7 +20,6 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
-	"github.com/ferrydata/ferry/libs/eventimport"
 	"github.com/ferrydata/ferry/libs/store"
 	"github.com/ferrydata/ferry/libs/testkit"
 )
@@ -134,9 +133,11 @@ func (f *fixture) row(t testing.TB, id string) *row {
 }
 
 func (f *fixture) counts(t testing.TB) [3]int64 {
-	a, r, i, err := eventimport.EventCounts(context.Background(), f.pool, f.profile)
+	var c [3]int64
+	err := f.pool.QueryRow(context.Background(), `SELECT coalesce(sum(applied), 0), coalesce(sum(rejected), 0), coalesce(sum(ignored), 0)
+		FROM ferry.event_import_counts WHERE profile_id = $1`, f.profile).Scan(&c[0], &c[1], &c[2])
 	require.NoError(t, err)
-	return [3]int64{a, r, i}
+	return c
 }
 
 // deadLetters reads the dead letters published so far.
