@@ -23,11 +23,14 @@
 // such String and JSON cells, and headers, with a leading apostrophe;
 // numbers, dates and booleans are never changed.
 //
-// XLSX streams through excelize's StreamWriter, which spools the sheet to a
-// temporary file, and Close zips the workbook straight into the output.
-// Strings are string cells, so "007" stays "007". Numbers are number cells
-// unless they have more than 15 significant digits or lie outside Excel's
-// range: Excel stores a double and shows 15 digits, so such a number is
+// XLSX writes the sheet's XML itself, row by row, into a zip entry of the
+// output deflated at best speed (nothing spooled, memory independent of the
+// row count), and the workbook's other small parts at Close. Strings are
+// inline string cells (no shared-strings table, which would hold every
+// distinct text in memory), escaped so that they read back exactly: markup
+// characters, carriage returns, spaces at the ends and literal _xHHHH_
+// sequences; "007" stays "007". Numbers are number cells unless they have
+// more than 15 significant digits or lie outside Excel's range: Excel stores a double and shows 15 digits, so such a number is
 // written as a string cell to keep every digit. Dates and timestamps are
 // Excel dates with a number format converted from the column's date format
 // (yyyy-mm-dd and yyyy-mm-dd hh:mm:ss by default); Excel shows at most

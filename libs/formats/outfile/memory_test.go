@@ -84,8 +84,7 @@ func (h *heapWatch) Max() uint64 {
 }
 
 // TestMemoryBounded writes a million rows and checks that the heap does not
-// grow with them: the writers hold a row, a buffer and, for XLSX, what
-// excelize keeps before it spools to its temporary file.
+// grow with them: the writers hold a row, a buffer and a compressor.
 func TestMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a million rows")

@@ -3,16 +3,17 @@ package outfile
 import (
 	"archive/zip"
 	"compress/flate"
+	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/xuri/excelize/v2"
 
 	"github.com/ferrydata/ferry/libs/values"
 )
@@ -44,17 +45,23 @@ var (
 	excelAfterLast = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
-// xlsxWriter streams rows into one sheet through excelize's StreamWriter,
-// which spools the sheet to a temporary file; Close zips the workbook
-// straight into the output.
+// xlsxWriter streams rows into one sheet: it writes the sheet's XML itself,
+// straight into a deflated zip entry of the output, and the small parts of
+// the workbook (styles, workbook, relationships, content types) at Close.
+// Nothing is spooled and nothing grows with the row count. Strings are
+// inline string cells; no shared-strings table is kept, since it would hold
+// every distinct text of the file in memory.
 type xlsxWriter struct {
-	spec   *spec
-	out    *countingWriter
-	f      *excelize.File
-	sw     *excelize.StreamWriter
-	styles []map[ValueKind]int // the number format styles of each column
-	sheet  int                 // the last sheet row written
-	vals   []any
+	spec  *spec
+	out   *countingWriter
+	zw    *zip.Writer
+	sheet io.Writer // the sheet's zip entry
+	buf   []byte    // rows not yet written to sheet
+	refs  []string  // the column letters of each column
+	nums  []string  // the custom number formats, in order of first use
+	// styles maps a (column, kind) date style to its cellXfs index.
+	styles map[styleKey]int
+	row    int // the last sheet row written
 	text   []byte
 
 	stats  Stats
@@ -63,6 +70,29 @@ type xlsxWriter struct {
 	err    error
 	closed bool
 }
+
+// styleKey names the number-format style of a column for a kind of value.
+type styleKey struct {
+	col  int
+	kind ValueKind
+}
+
+const (
+	// Excel's limits: columns and rows of a sheet, UTF-16 code units of a
+	// cell, characters of a sheet name.
+	xlsxMaxColumns   = 16384
+	xlsxMaxRows      = 1048576
+	xlsxMaxCellChars = 32767
+	xlsxMaxSheetName = 31
+	// xlsxBoldStyle is the cellXfs index of the header row's bold cells;
+	// date styles follow it.
+	xlsxBoldStyle = 1
+	// xlsxFirstNumFmt is the first id of a custom number format.
+	xlsxFirstNumFmt = 164
+	// xlsxFlushAt is how many bytes of rows collect before they go to the
+	// compressor.
+	xlsxFlushAt = 64 << 10
+)
 
 // flateWriters keeps fastDeflate's compressors for reuse, as archive/zip
 // does for its own.
@@ -77,7 +107,9 @@ func (p pooledFlate) Close() error {
 	return err
 }
 
-// fastDeflate compresses a zip entry at deflate's best speed.
+// fastDeflate compresses a zip entry at deflate's best speed: the sheet's
+// XML compresses well at any level, and the default level costs several
+// times the CPU of writing the rows.
 func fastDeflate(w io.Writer) (io.WriteCloser, error) {
 	if fw, ok := flateWriters.Get().(*flate.Writer); ok {
 		fw.Reset(w)
@@ -91,55 +123,64 @@ func fastDeflate(w io.Writer) (io.WriteCloser, error) {
 }
 
 func newXLSX(w io.Writer, s *spec) (*xlsxWriter, error) {
-	if len(s.cols) > excelize.MaxColumns {
-		return nil, fmt.Errorf("write xlsx: %d columns, a sheet holds at most %d", len(s.cols), excelize.MaxColumns)
+	if len(s.cols) > xlsxMaxColumns {
+		return nil, fmt.Errorf("write xlsx: %d columns, a sheet holds at most %d", len(s.cols), xlsxMaxColumns)
 	}
-	x := &xlsxWriter{spec: s, out: &countingWriter{w: w}, f: excelize.NewFile(), vals: make([]any, len(s.cols))}
+	if err := checkSheetName(s.sheetName()); err != nil {
+		return nil, fmt.Errorf("write xlsx: sheet name %q: %w", s.sheetName(), err)
+	}
+	x := &xlsxWriter{spec: s, out: &countingWriter{w: w}, styles: map[styleKey]int{}, refs: make([]string, len(s.cols))}
 	x.bad.err.Encoding = xlsxEncoding
-	// WriteTo builds the whole zip in memory; a zip writer on the output
-	// streams it instead, leaving excelize's buffer empty. Deflate at its
-	// fastest: the sheet's XML compresses well at any level, and the default
-	// level costs several times the CPU of writing the rows.
-	x.f.SetZipWriter(func(io.Writer) excelize.ZipWriter {
-		zw := zip.NewWriter(x.out)
-		zw.RegisterCompressor(zip.Deflate, fastDeflate)
-		return zw
-	})
-	if err := x.start(); err != nil {
-		_ = x.f.Close()
+	for i := range x.refs {
+		x.refs[i] = columnLetters(i)
+	}
+	x.zw = zip.NewWriter(x.out)
+	x.zw.RegisterCompressor(zip.Deflate, fastDeflate)
+	var err error
+	if x.sheet, err = x.zw.CreateHeader(xlsxEntry("xl/worksheets/sheet1.xml")); err != nil {
+		return nil, fmt.Errorf("write xlsx: %w", err)
+	}
+	x.buf = append(make([]byte, 0, xlsxFlushAt+4096), xml.Header...)
+	x.buf = append(x.buf, `<worksheet xmlns="`+xlsxMainNS+`" xmlns:r="`+xlsxRelNS+`"><sheetData>`...)
+	if err := x.header(); err != nil {
 		return nil, err
 	}
 	return x, nil
 }
 
-// start names the sheet, makes the styles and writes the header row.
-func (x *xlsxWriter) start() error {
-	sheet := x.spec.o.SheetName
-	if sheet == "" {
-		sheet = "Sheet1"
+// sheetName is the name of the XLSX sheet.
+func (s *spec) sheetName() string {
+	if s.o.SheetName == "" {
+		return "Sheet1"
 	}
-	if err := x.f.SetSheetName(x.f.GetSheetName(0), sheet); err != nil {
-		return fmt.Errorf("write xlsx: sheet name %q: %w", sheet, err)
+	return s.o.SheetName
+}
+
+// checkSheetName refuses a name Excel refuses.
+func checkSheetName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("a sheet needs a name")
+	case utf8.RuneCountInString(name) > xlsxMaxSheetName:
+		return fmt.Errorf("longer than the %d characters Excel allows", xlsxMaxSheetName)
+	case strings.HasPrefix(name, "'") || strings.HasSuffix(name, "'"):
+		return errors.New("it starts or ends with an apostrophe")
+	case strings.ContainsAny(name, `:\/?*[]`):
+		return errors.New(`it holds one of : \ / ? * [ ]`)
 	}
-	x.styles = make([]map[ValueKind]int, len(x.spec.cols))
-	for i := range x.spec.cols {
-		if k := x.spec.cols[i].Kind; k == Date || k == Timestamp {
-			if _, err := x.dateStyle(i, k); err != nil {
-				return err
-			}
-		}
+	if i, _ := firstUnfit(name, xmlRune); i >= 0 {
+		return errors.New("it holds a character an XLSX file cannot hold")
 	}
-	var err error
-	if x.sw, err = x.f.NewStreamWriter(sheet); err != nil {
-		return fmt.Errorf("write xlsx: %w", err)
-	}
+	return nil
+}
+
+// header writes the bold header row.
+func (x *xlsxWriter) header() error {
 	if x.spec.o.NoHeader {
 		return nil
 	}
-	bold, err := x.f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}})
-	if err != nil {
-		return fmt.Errorf("write xlsx: %w", err)
-	}
+	x.row++
+	x.buf = append(x.buf, `<row r="1">`...)
 	for i := range x.spec.cols {
 		c := &x.spec.cols[i]
 		text, n, r, ok := x.cellText(c.Header)
@@ -150,28 +191,27 @@ func (x *xlsxWriter) start() error {
 			return fmt.Errorf("write xlsx: header of column %d: %w", i+1, err)
 		}
 		x.stats.Replaced += int64(n)
-		x.vals[i] = excelize.Cell{StyleID: bold, Value: text}
+		x.appendString(i, xlsxBoldStyle, text)
 	}
-	return x.setRow()
+	x.buf = append(x.buf, `</row>`...)
+	return nil
 }
 
 // dateStyle returns the style with the number format of column i for
 // dates or timestamps, making it on first use.
-func (x *xlsxWriter) dateStyle(i int, kind ValueKind) (int, error) {
-	if id, ok := x.styles[i][kind]; ok {
-		return id, nil
+func (x *xlsxWriter) dateStyle(i int, kind ValueKind) int {
+	k := styleKey{i, kind}
+	if id, ok := x.styles[k]; ok {
+		return id
 	}
-	c := &x.spec.cols[i]
-	numFmt := excelDateFormat(c.DateFormat, kind == Timestamp)
-	id, err := x.f.NewStyle(&excelize.Style{CustomNumFmt: &numFmt})
-	if err != nil {
-		return 0, fmt.Errorf("write xlsx: number format %q of column %q: %w", numFmt, c.Header, err)
+	numFmt := excelDateFormat(x.spec.cols[i].DateFormat, kind == Timestamp)
+	id := slices.Index(x.nums, numFmt)
+	if id < 0 {
+		id = len(x.nums)
+		x.nums = append(x.nums, numFmt)
 	}
-	if x.styles[i] == nil {
-		x.styles[i] = map[ValueKind]int{}
-	}
-	x.styles[i][kind] = id
-	return id, nil
+	x.styles[k] = xlsxBoldStyle + 1 + id
+	return x.styles[k]
 }
 
 // cellText guards s and replaces or reports what a cell cannot hold.
@@ -200,50 +240,24 @@ func (x *xlsxWriter) WriteRow(row int64, cells []Value) error {
 	if err := x.spec.check(row, cells); err != nil {
 		return err
 	}
+	// Check the row before any of it is written: a row left out is left
+	// out whole.
 	rowBad, replaced := false, 0
 	for i := range cells {
 		v, c := &cells[i], &x.spec.cols[i]
-		switch v.Kind {
-		case Null:
-			x.vals[i] = nil
-		case String, JSON:
-			text, n, r, ok := x.cellText(v.Text)
-			if !ok {
-				x.bad.add(row, c.Header, r)
-				rowBad = true
-				continue
-			}
-			if err := checkCellLength(text); err != nil {
-				return &CellError{row, c.Header, err}
-			}
-			replaced += n
-			x.vals[i] = text
-		case Integer, Decimal:
-			if f, ok := excelNumber(v.Num); ok {
-				x.vals[i] = f
-			} else {
-				x.text = c.appendNumber(x.text[:0], v.Num)
-				x.vals[i] = string(x.text)
-			}
-		case Bool:
-			x.vals[i] = v.Bool
-		case Date, Timestamp:
-			t := v.Time.UTC()
-			if v.Kind == Date {
-				t = dayOf(v.Time)
-			}
-			if serial, ok := excelSerial(t); ok {
-				style, err := x.dateStyle(i, v.Kind)
-				if err != nil {
-					x.err = err
-					return err
-				}
-				x.vals[i] = excelize.Cell{StyleID: style, Value: serial}
-			} else {
-				x.text = c.appendText(x.text[:0], v)
-				x.vals[i] = string(x.text)
-			}
+		if v.Kind != String && v.Kind != JSON {
+			continue
 		}
+		text, n, r, ok := x.cellText(v.Text)
+		if !ok {
+			x.bad.add(row, c.Header, r)
+			rowBad = true
+			continue
+		}
+		if err := checkCellLength(text); err != nil {
+			return &CellError{row, c.Header, err}
+		}
+		replaced += n
 	}
 	if rowBad {
 		x.failed = true
@@ -251,22 +265,157 @@ func (x *xlsxWriter) WriteRow(row int64, cells []Value) error {
 	if x.failed {
 		return nil
 	}
-	if err := x.setRow(); err != nil {
-		x.err = fmt.Errorf("write xlsx row %d: %w", row, err)
+	if x.row >= xlsxMaxRows {
+		x.err = fmt.Errorf("write xlsx row %d: a sheet holds at most %d rows", row, xlsxMaxRows)
 		return x.err
 	}
+	x.row++
+	x.buf = append(x.buf, `<row r="`...)
+	x.buf = strconv.AppendInt(x.buf, int64(x.row), 10)
+	x.buf = append(x.buf, `">`...)
+	for i := range cells {
+		v, c := &cells[i], &x.spec.cols[i]
+		switch v.Kind {
+		case Null:
+		case String, JSON:
+			text, _, _, _ := x.cellText(v.Text)
+			x.appendString(i, 0, text)
+		case Integer, Decimal:
+			if f, ok := excelNumber(v.Num); ok {
+				x.appendNumber(i, 0, f)
+			} else {
+				x.text = c.appendNumber(x.text[:0], v.Num)
+				x.appendString(i, 0, string(x.text))
+			}
+		case Bool:
+			x.appendRef(i, 0)
+			if v.Bool {
+				x.buf = append(x.buf, ` t="b"><v>1</v></c>`...)
+			} else {
+				x.buf = append(x.buf, ` t="b"><v>0</v></c>`...)
+			}
+		case Date, Timestamp:
+			t := v.Time.UTC()
+			if v.Kind == Date {
+				t = dayOf(v.Time)
+			}
+			if serial, ok := excelSerial(t); ok {
+				x.appendNumber(i, x.dateStyle(i, v.Kind), serial)
+			} else {
+				x.text = c.appendText(x.text[:0], v)
+				x.appendString(i, 0, string(x.text))
+			}
+		}
+	}
+	x.buf = append(x.buf, `</row>`...)
 	x.stats.Rows++
 	x.stats.Replaced += int64(replaced)
+	if len(x.buf) >= xlsxFlushAt {
+		return x.flush()
+	}
 	return nil
 }
 
-// setRow writes x.vals as the next sheet row.
-func (x *xlsxWriter) setRow() error {
-	if x.sheet >= excelize.TotalRows {
-		return fmt.Errorf("a sheet holds at most %d rows", excelize.TotalRows)
+// flush writes the collected rows to the sheet's entry.
+func (x *xlsxWriter) flush() error {
+	if _, err := x.sheet.Write(x.buf); err != nil {
+		x.err = fmt.Errorf("write xlsx: %w", err)
+		return x.err
 	}
-	x.sheet++
-	return x.sw.SetRow("A"+strconv.Itoa(x.sheet), x.vals)
+	x.buf = x.buf[:0]
+	return nil
+}
+
+// appendRef starts cell i of the current row: its reference and style.
+func (x *xlsxWriter) appendRef(i, style int) {
+	x.buf = append(x.buf, `<c r="`...)
+	x.buf = append(x.buf, x.refs[i]...)
+	x.buf = strconv.AppendInt(x.buf, int64(x.row), 10)
+	x.buf = append(x.buf, '"')
+	if style != 0 {
+		x.buf = append(x.buf, ` s="`...)
+		x.buf = strconv.AppendInt(x.buf, int64(style), 10)
+		x.buf = append(x.buf, '"')
+	}
+}
+
+// appendNumber writes a number cell.
+func (x *xlsxWriter) appendNumber(i, style int, f float64) {
+	x.appendRef(i, style)
+	x.buf = append(x.buf, `><v>`...)
+	x.buf = strconv.AppendFloat(x.buf, f, 'f', -1, 64)
+	x.buf = append(x.buf, `</v></c>`...)
+}
+
+// appendString writes an inline string cell. Its text holds only
+// characters XML can hold (cellText saw to that).
+func (x *xlsxWriter) appendString(i, style int, text string) {
+	x.appendRef(i, style)
+	x.buf = append(x.buf, ` t="inlineStr"><is><t`...)
+	if text != "" && (isXMLSpace(text[0]) || isXMLSpace(text[len(text)-1])) {
+		x.buf = append(x.buf, ` xml:space="preserve"`...)
+	}
+	x.buf = append(x.buf, '>')
+	x.buf = appendCellText(x.buf, text)
+	x.buf = append(x.buf, `</t></is></c>`...)
+}
+
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// appendCellText appends text escaped for an XML element. Carriage returns
+// are written as references, since XML readers turn a literal one into a
+// line feed. A "_x" followed by four hex digits and "_" is how OOXML escapes
+// a character, so its underscore is itself escaped (_x005F_): the text
+// reads back as written.
+func appendCellText(b []byte, text string) []byte {
+	last := 0
+	for i := 0; i < len(text); i++ {
+		var esc string
+		switch text[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\r':
+			esc = "&#13;"
+		case '_':
+			if !ooxmlEscape(text[i:]) {
+				continue
+			}
+			esc = "_x005F_"
+		default:
+			continue
+		}
+		b = append(b, text[last:i]...)
+		b = append(b, esc...)
+		last = i + 1
+	}
+	return append(b, text[last:]...)
+}
+
+// ooxmlEscape reports whether s starts with _xHHHH_.
+func ooxmlEscape(s string) bool {
+	if len(s) < 7 || s[1] != 'x' || s[6] != '_' {
+		return false
+	}
+	for _, c := range []byte(s[2:6]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// columnLetters returns the letters of the 0-based column i: A, B, … Z, AA…
+func columnLetters(i int) string {
+	var b []byte
+	for i++; i > 0; i = (i - 1) / 26 {
+		b = append(b, byte('A'+(i-1)%26))
+	}
+	slices.Reverse(b)
+	return string(b)
 }
 
 func (x *xlsxWriter) Close() (Stats, error) {
@@ -274,17 +423,36 @@ func (x *xlsxWriter) Close() (Stats, error) {
 		return x.stats, errClosed
 	}
 	x.closed = true
-	defer x.f.Close()
 	if x.err != nil {
 		return x.stats, x.err
 	}
 	if err := x.bad.result(); err != nil {
 		return x.stats, err
 	}
-	if err := x.sw.Flush(); err != nil {
-		return x.stats, fmt.Errorf("write xlsx: %w", err)
+	x.buf = append(x.buf, `</sheetData></worksheet>`...)
+	if err := x.flush(); err != nil {
+		return x.stats, err
 	}
-	_, err := x.f.WriteTo(x.out)
+	for _, part := range []struct{ name, body string }{
+		{"xl/styles.xml", x.stylesXML()},
+		{"xl/workbook.xml", xml.Header + `<workbook xmlns="` + xlsxMainNS + `" xmlns:r="` + xlsxRelNS + `"><sheets><sheet name="` + xmlAttr(x.spec.sheetName()) + `" sheetId="1" r:id="rId1"/></sheets></workbook>`},
+		{"xl/_rels/workbook.xml.rels", xml.Header + `<Relationships xmlns="` + xlsxPkgRelNS + `"><Relationship Id="rId1" Type="` + xlsxRelNS + `/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="` + xlsxRelNS + `/styles" Target="styles.xml"/></Relationships>`},
+		{"_rels/.rels", xml.Header + `<Relationships xmlns="` + xlsxPkgRelNS + `"><Relationship Id="rId1" Type="` + xlsxRelNS + `/officeDocument" Target="xl/workbook.xml"/></Relationships>`},
+		{"[Content_Types].xml", xml.Header + `<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">` +
+			`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>` +
+			`<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>` +
+			`<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>` +
+			`<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>`},
+	} {
+		w, err := x.zw.CreateHeader(xlsxEntry(part.name))
+		if err == nil {
+			_, err = io.WriteString(w, part.body)
+		}
+		if err != nil {
+			return x.stats, fmt.Errorf("write xlsx: %w", err)
+		}
+	}
+	err := x.zw.Close()
 	x.stats.Bytes = x.out.n
 	if err != nil {
 		return x.stats, fmt.Errorf("write xlsx: %w", err)
@@ -292,10 +460,54 @@ func (x *xlsxWriter) Close() (Stats, error) {
 	return x.stats, nil
 }
 
+// stylesXML is the workbook's styles: the default, the bold header, and a
+// style for each number format of dates and timestamps in order of first
+// use (dateStyle's indexes).
+func (x *xlsxWriter) stylesXML() string {
+	var b strings.Builder
+	b.WriteString(xml.Header + `<styleSheet xmlns="` + xlsxMainNS + `">`)
+	if len(x.nums) > 0 {
+		fmt.Fprintf(&b, `<numFmts count="%d">`, len(x.nums))
+		for i, f := range x.nums {
+			fmt.Fprintf(&b, `<numFmt numFmtId="%d" formatCode="%s"/>`, xlsxFirstNumFmt+i, xmlAttr(f))
+		}
+		b.WriteString(`</numFmts>`)
+	}
+	b.WriteString(`<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font><font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>`)
+	b.WriteString(`<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>`)
+	b.WriteString(`<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>`)
+	b.WriteString(`<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>`)
+	fmt.Fprintf(&b, `<cellXfs count="%d"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>`, 2+len(x.nums))
+	for i := range x.nums {
+		fmt.Fprintf(&b, `<xf numFmtId="%d" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>`, xlsxFirstNumFmt+i)
+	}
+	b.WriteString(`</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>`)
+	return b.String()
+}
+
+// xmlAttr escapes s for an XML attribute value.
+func xmlAttr(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+const (
+	xlsxMainNS   = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+	xlsxRelNS    = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+	xlsxPkgRelNS = "http://schemas.openxmlformats.org/package/2006/relationships"
+)
+
+// xlsxEntry is the header of a deflated zip entry of the workbook, dated
+// 1 January 1980 (zip's first day) so that the same rows give the same bytes.
+func xlsxEntry(name string) *zip.FileHeader {
+	return &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
 // checkCellLength refuses text longer than the 32,767 UTF-16 code units an
 // Excel cell holds; excelize would cut it silently.
 func checkCellLength(s string) error {
-	if len(s) <= excelize.TotalCellChars {
+	if len(s) <= xlsxMaxCellChars {
 		return nil
 	}
 	n := 0
@@ -305,8 +517,8 @@ func checkCellLength(s string) error {
 			n++
 		}
 	}
-	if n > excelize.TotalCellChars {
-		return fmt.Errorf("text of %d characters is longer than the %d an XLSX cell holds", n, excelize.TotalCellChars)
+	if n > xlsxMaxCellChars {
+		return fmt.Errorf("text of %d characters is longer than the %d an XLSX cell holds", n, xlsxMaxCellChars)
 	}
 	return nil
 }

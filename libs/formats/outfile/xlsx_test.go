@@ -2,6 +2,7 @@ package outfile
 
 import (
 	"bytes"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/xuri/excelize/v2"
+
+	"github.com/ferrydata/ferry/libs/formats/xlsx"
 )
 
 // openXLSX opens a workbook written by a test.
@@ -223,5 +226,51 @@ func TestExcelNumber(t *testing.T) {
 		got, ok := excelNumber(tt.num)
 		require.Equal(t, tt.ok, ok, tt.num)
 		require.Equal(t, tt.want, got, tt.num)
+	}
+}
+
+// TestXLSXText checks the escapes of the sheet's XML: markup characters,
+// OOXML's own _xHHHH_ escapes (a literal one must read back as written),
+// carriage returns and spaces at the ends; and that the same rows give the
+// same bytes.
+func TestXLSXText(t *testing.T) {
+	cols := []Column{{Header: "a & <b>", Kind: String}}
+	texts := []string{"x < y && y > z", "_x0041_", "_x004_", "a_x0041_b_X0042_", "a\rb", " \n ", "]]>", `"quoted" 'single'`}
+	rows := make([][]Value, len(texts))
+	for i, s := range texts {
+		rows[i] = []Value{str(s)}
+	}
+	out, _ := write(t, cols, Options{Format: XLSX, SheetName: "R&D <1>"}, rows...)
+	got := readXLSX(t, out, "R&D <1>")
+	require.Equal(t, []string{"a & <b>"}, got[0])
+	for i, s := range texts {
+		require.Equal(t, []string{s}, got[i+1], "row %d", i+1)
+	}
+	f := openXLSX(t, out)
+	id, err := f.GetCellStyle("R&D <1>", "A1")
+	require.NoError(t, err)
+	style, err := f.GetStyle(id)
+	require.NoError(t, err)
+	require.True(t, style.Font != nil && style.Font.Bold, "the header is bold")
+
+	// Ferry's own reader reads what Ferry writes.
+	wb, err := xlsx.Open(bytes.NewReader(out), int64(len(out)), xlsx.Limits{})
+	require.NoError(t, err)
+	require.Equal(t, "R&D <1>", wb.Sheets()[0].Name)
+	rr, err := wb.Rows(wb.Sheets()[0])
+	require.NoError(t, err)
+	defer rr.Close()
+	for i, want := range append([]string{"a & <b>"}, texts...) {
+		_, cells, err := rr.Next()
+		require.NoError(t, err)
+		require.Equal(t, []string{want}, cells, "row %d", i+1)
+	}
+
+	again, _ := write(t, cols, Options{Format: XLSX, SheetName: "R&D <1>"}, rows...)
+	require.Equal(t, out, again)
+
+	for _, bad := range []string{"a/b", "a:b", "[x]", "'x", strings.Repeat("s", 32)} {
+		_, err := New(io.Discard, cols, Options{Format: XLSX, SheetName: bad})
+		require.ErrorContains(t, err, strconv.Quote(bad), bad)
 	}
 }
