@@ -271,11 +271,13 @@ func (a *API) start(ctx context.Context, req *ferryv1.RunCreateRequest, next fun
 			return run, errs.Unavailable(err, "record failure of run %s", runID)
 		}
 	} else {
-		if err := a.runs.Publish(bg, snap, "manifest", &ferryv1.Progress{Event: &ferryv1.Progress_Manifest{Manifest: &ferryv1.Manifest{Chunks: res.chunks, Rows: res.rows}}}); err != nil {
-			return run, errs.Unavailable(err, "record manifest of run %s", runID)
+		if !res.splitLater {
+			if err := a.runs.Publish(bg, snap, "manifest", &ferryv1.Progress{Event: &ferryv1.Progress_Manifest{Manifest: &ferryv1.Manifest{Chunks: res.chunks, Rows: res.rows}}}); err != nil {
+				return run, errs.Unavailable(err, "record manifest of run %s", runID)
+			}
 		}
 		if err := bus.Publish(bg, a.runs.JS, bus.ImportCommandSubject(snap.GetTenantId()), "import/"+runID,
-			&ferryv1.ImportCommand{Run: snap, Object: runID}); err != nil {
+			&ferryv1.ImportCommand{Run: snap, Object: runID, ReportFile: res.splitLater}); err != nil {
 			return run, errs.Unavailable(err, "queue import of run %s", runID)
 		}
 		log.Info("file received", "bytes", res.size, "chunks", res.chunks, "rows", res.rows)
@@ -296,14 +298,21 @@ type received struct {
 	reason string
 	// refused says the upload was cut short because of reason.
 	refused bool
+	// splitLater says only the header was checked (a workbook): ingest
+	// counts the chunks and rows when it splits the file, and reports the
+	// manifest then.
+	splitLater bool
 }
 
 // errRefused ends the storing of a file that the check refused.
 var errRefused = errors.New("the file was refused before its end")
 
 // receive stores the file's bytes under the run id while checking them:
-// text is checked as it streams; a workbook is spooled to a file and checked
-// once complete.
+// text is checked as it streams; a workbook is spooled to a file and its
+// header checked once complete. Its rows are read once, when ingest splits
+// it: reading the sheet here too would double the time of an import, and a
+// sheet that cannot be split fails the run before anything is applied all
+// the same (apply waits for the manifest, which follows the last chunk).
 func (a *API) receive(ctx context.Context, next func() ([]byte, error), snap *ferryv1.RunSnapshot) (received, error) {
 	var res received
 	storeR, storeW := io.Pipe()
@@ -410,6 +419,7 @@ func (a *API) receive(ctx context.Context, next func() ([]byte, error), snap *fe
 	}
 	if workbook {
 		c = checkWorkbook(spool, res.size, snap, a.limits.Limits)
+		res.splitLater = true
 	}
 	res.sha256 = hex.EncodeToString(hash.Sum(nil))
 	res.chunks, res.rows = c.chunks, c.rows
@@ -451,25 +461,31 @@ func checkWorkbook(f *os.File, size int64, snap *ferryv1.RunSnapshot, l source.L
 		return checkResult{reason: err.Error()}
 	}
 	defer src.Close()
-	return check(src, snap, l)
+	return checkResult{reason: checkHeader(src, snap)}
+}
+
+// checkHeader reads the header of src and says why the profile cannot read
+// the file with it, or "".
+func checkHeader(src source.Source, snap *ferryv1.RunSnapshot) string {
+	header, err := src.Header()
+	if err != nil {
+		return err.Error()
+	}
+	for i, h := range header {
+		if off, bad := textenc.FindInvalid(h); bad {
+			return fmt.Sprintf("the header's column %d has bytes that are not valid %s at byte offset %d of the file", i+1, src.Encoding(), off)
+		}
+	}
+	if _, err := mapping.Resolve(snap.GetSpec(), snap.GetDataset(), header, nil); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // check reads the file exactly as the importer will, to count chunks and to
 // find a file that cannot be imported before anything is applied.
 func check(src source.Source, snap *ferryv1.RunSnapshot, l source.Limits) (res checkResult) {
-	header, err := src.Header()
-	if err != nil {
-		res.reason = err.Error()
-		return res
-	}
-	for i, h := range header {
-		if off, bad := textenc.FindInvalid(h); bad {
-			res.reason = fmt.Sprintf("the header's column %d has bytes that are not valid %s at byte offset %d of the file", i+1, src.Encoding(), off)
-			return res
-		}
-	}
-	if _, err := mapping.Resolve(snap.GetSpec(), snap.GetDataset(), header, nil); err != nil {
-		res.reason = err.Error()
+	if res.reason = checkHeader(src, snap); res.reason != "" {
 		return res
 	}
 	failOnInvalid := snap.GetSpec().GetCsv().GetInvalidBytes() == ferryv1.InvalidBytes_INVALID_BYTES_FAIL_FILE

@@ -154,6 +154,12 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 			break
 		}
 		if err != nil {
+			if cmd.GetReportFile() {
+				// Nobody split this file before (a workbook, whose upload
+				// checks the header only, or held rows): its error is the
+				// file's.
+				return im.Runs.Fail(ctx, snap, err.Error())
+			}
 			// The upload check split this file cleanly; a different result
 			// means the stored bytes changed.
 			return im.Runs.Fail(ctx, snap, "stored file cannot be split: "+err.Error())
