@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSelf runs the whole benchmark at 5 000 rows in both modes, once, and
-// checks that every figure was measured. It asserts nothing about speed,
+// TestSelf runs the whole benchmark at 5 000 rows in both modes, once, with
+// CPU profiles, and checks that every figure was measured and profiled. It asserts nothing about speed,
 // and runs only with FERRY_BENCH_SELFTEST=1, so that `make test` stays fast
 // and free of timings.
 func TestSelf(t *testing.T) {
@@ -26,7 +26,7 @@ func TestSelf(t *testing.T) {
 	require.NoError(t, build.Run())
 
 	out := filepath.Join(dir, "results.json")
-	cfg, err := parseConfig([]string{"-ferry", bin, "-rows", "5000", "-runs", "1", "-mode", "both", "-out", out})
+	cfg, err := parseConfig([]string{"-ferry", bin, "-rows", "5000", "-runs", "1", "-mode", "both", "-out", out, "-pprof", filepath.Join(dir, "pprof")})
 	require.NoError(t, err)
 	cfg.Logf = t.Logf
 	res, err := run(context.Background(), cfg)
@@ -54,6 +54,16 @@ func TestSelf(t *testing.T) {
 			require.Positive(t, f.Ratio, "%s %s has no ratio to its floor", f.Name, f.Mode)
 			require.NotNil(t, f.Stages, f.Name)
 			require.NotEmpty(t, f.PeakRSS, f.Name)
+			// a CPU profile of every process, summarised
+			procs := 1
+			if f.Mode == scaleOut {
+				procs = 5
+			}
+			require.Len(t, f.Profiles, procs, "%s %s", f.Name, f.Mode)
+			for _, p := range f.Profiles {
+				require.NotEmpty(t, p.Files, p.Process)
+				require.NotEmpty(t, p.Top, "%s %s: %s", f.Name, f.Mode, p.Process)
+			}
 		}
 		if f.Mode != "postgres" && strings.HasPrefix(f.Name, "import") {
 			require.Positive(t, f.Stages.Chunks, "%s %s: no chunk staged", f.Name, f.Mode)

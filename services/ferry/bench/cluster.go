@@ -41,15 +41,19 @@ type cluster struct {
 // startCluster starts the processes of mode: one `ferry server` with every
 // service and embedded NATS, or, scaled out, profile+ingest+export with the
 // embedded NATS server exposed, and two transform and two delivery
-// processes against it.
-func startCluster(bin, mode, db, dataDir string) (*cluster, error) {
+// processes against it. pprof has every process serve /debug/pprof/.
+func startCluster(bin, mode, db, dataDir string, pprof bool) (*cluster, error) {
 	c := &cluster{mode: mode, bin: bin, db: db}
 	start := func(name string, args ...string) (*proc, error) {
 		dir := filepath.Join(dataDir, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		p, err := startProc(bin, name, append([]string{"--database-url", db, "--data-dir", dir}, args...))
+		args = append([]string{"--database-url", db, "--data-dir", dir}, args...)
+		if pprof {
+			args = append(args, "--pprof")
+		}
+		p, err := startProc(bin, name, args)
 		if err != nil {
 			c.stop()
 			return nil, err

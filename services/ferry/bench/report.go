@@ -53,7 +53,10 @@ type figure struct {
 	PeakRSS map[string]int64 `json:"peak_rss_bytes,omitempty"`
 	// Stages are the per-stage timings of the median run.
 	Stages *stages `json:"stages,omitempty"`
-	stage  []*stages
+	// Profiles summarise the CPU profiles of each process during the
+	// figure's last run (BENCH_PPROF).
+	Profiles []profileSummary `json:"profiles,omitempty"`
+	stage    []*stages
 }
 
 func (f *figure) add(d time.Duration, st *stages, rss map[string]int64) {
@@ -65,6 +68,18 @@ func (f *figure) add(d time.Duration, st *stages, rss map[string]int64) {
 	for k, v := range rss {
 		f.PeakRSS[k] = max(f.PeakRSS[k], v)
 	}
+}
+
+// latest describes the last run added, for the progress log.
+func (f *figure) latest() string {
+	if len(f.Seconds) == 0 {
+		return "no run"
+	}
+	d := time.Duration(f.Seconds[len(f.Seconds)-1] * float64(time.Second)).Round(time.Millisecond)
+	if st := f.stage[len(f.stage)-1]; st != nil {
+		return fmt.Sprintf("%s (%s)", d, st)
+	}
+	return d.String()
 }
 
 // finish computes the statistics of f against floor (nil for none).
@@ -239,6 +254,14 @@ func (res *result) print(w io.Writer) {
 			continue
 		}
 		fmt.Fprintf(w, "  %s, %s, %s rows: %s\n", f.Name, f.Mode, thousands(float64(f.Rows)), f.Stages)
+	}
+	for _, f := range res.Figures {
+		for _, p := range f.Profiles {
+			fmt.Fprintf(w, "\nCPU profile of %s during %s, %s, %s rows (last run):\n", p.Process, f.Name, f.Mode, thousands(float64(f.Rows)))
+			for _, line := range p.Top {
+				fmt.Fprintln(w, "  "+line)
+			}
+		}
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintln(w, "note:", n)

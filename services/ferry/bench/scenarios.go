@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -143,7 +144,10 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	b := &bench{cfg: cfg, res: newResult(cfg), work: work, figs: map[string]*figure{}}
 	if cfg.PprofDir != "" {
-		b.res.Notes = append(b.res.Notes, "BENCH_PPROF: the benchmark does not collect CPU profiles yet; `ferry server --pprof` serves /debug/pprof/ on its HTTP port, for `go tool pprof` during a run")
+		if err := os.MkdirAll(cfg.PprofDir, 0o755); err != nil {
+			return nil, err
+		}
+		b.res.Notes = append(b.res.Notes, fmt.Sprintf("CPU profiles of every process were taken during the last run of each Ferry figure (in %s; profiling costs a few percent of that run); the summaries list each process's hottest functions", cfg.PprofDir))
 	}
 	if v, err := psqlOut(ctx, cfg.AdminURL, "SHOW server_version"); err == nil {
 		b.res.Machine.Postgres = strings.TrimSpace(v)
@@ -192,7 +196,7 @@ func (b *bench) measureMode(ctx context.Context, files *dataFiles, mode string, 
 	}()
 	dir := filepath.Join(b.work, dbName)
 	b.cfg.Logf("%s, %d rows: starting ferry", mode, n)
-	c, err := startCluster(b.cfg.Bin, mode, db, dir)
+	c, err := startCluster(b.cfg.Bin, mode, db, dir, b.cfg.PprofDir != "")
 	if err != nil {
 		return err
 	}
@@ -238,13 +242,13 @@ func (b *bench) measureMode(ctx context.Context, files *dataFiles, mode string, 
 				return k.GetUnchanged() == int64(n) && k.GetInserted() == 0 && k.GetUpdated() == 0
 			}},
 		}
+		last := r == runs
 		for _, s := range steps {
-			d, st, rss, err := b.importRun(ctx, c, conn, ds+"-in", s.file, n, s.want)
-			if err != nil {
+			f := b.fig(s.name, mode, n, s.size, s.t)
+			if err := b.importRun(ctx, c, conn, f, ds+"-in", s.file, s.want, last); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
-			b.fig(s.name, mode, n, s.size, s.t).add(d, st, rss)
-			b.cfg.Logf("%s run %d: %s %s (%s)", mode, r, s.name, d.Round(time.Millisecond), st)
+			b.cfg.Logf("%s run %d: %s %s", mode, r, s.name, f.latest())
 		}
 		if floors {
 			d, size, err := copyOut(ctx, conn, ds)
@@ -254,12 +258,11 @@ func (b *bench) measureMode(ctx context.Context, files *dataFiles, mode string, 
 			b.fig(figCopyOut, "postgres", n, size, nil).add(d, nil, nil)
 			b.cfg.Logf("%s run %d: %s %s", mode, r, figCopyOut, d.Round(time.Millisecond))
 		}
-		d, st, rss, size, err := b.exportRun(ctx, c, conn, ds+"-out", n)
-		if err != nil {
+		f := b.fig(figExportCSV, mode, n, 0, &target{"ratio", 0.8})
+		if err := b.exportRun(ctx, c, conn, f, ds+"-out", last); err != nil {
 			return fmt.Errorf("%s: %w", figExportCSV, err)
 		}
-		b.fig(figExportCSV, mode, n, size, &target{"ratio", 0.8}).add(d, st, rss)
-		b.cfg.Logf("%s run %d: %s %s (%s)", mode, r, figExportCSV, d.Round(time.Millisecond), st)
+		b.cfg.Logf("%s run %d: %s %s", mode, r, figExportCSV, f.latest())
 		if err := dropTables(ctx, conn, fmt.Sprintf("floor%d", r)); err != nil {
 			return err
 		}
@@ -288,20 +291,18 @@ func (b *bench) measureMode(ctx context.Context, files *dataFiles, mode string, 
 		if err := c.apply(ctx, dir, xds, datasetDoc(xds, "xlsx", "xlsx")); err != nil {
 			return err
 		}
-		d, st, rss, err = b.importRun(ctx, c, conn, xds+"-in", files.xlsx, xn, func(k *ferryv1.RunCounts) bool {
+		f = b.fig(figImportXLSX, mode, xn, files.xlsxSize, &target{"rows/s", 60_000})
+		if err := b.importRun(ctx, c, conn, f, xds+"-in", files.xlsx, func(k *ferryv1.RunCounts) bool {
 			return k.GetInserted() == int64(xn) && k.GetRejected() == 0
-		})
-		if err != nil {
+		}, last); err != nil {
 			return fmt.Errorf("%s: %w", figImportXLSX, err)
 		}
-		b.fig(figImportXLSX, mode, xn, files.xlsxSize, &target{"rows/s", 60_000}).add(d, st, rss)
-		b.cfg.Logf("%s run %d: %s %s (%s)", mode, r, figImportXLSX, d.Round(time.Millisecond), st)
-		d, st, rss, size, err = b.exportRun(ctx, c, conn, xds+"-out", xn)
-		if err != nil {
+		b.cfg.Logf("%s run %d: %s %s", mode, r, figImportXLSX, f.latest())
+		f = b.fig(figExportXLSX, mode, xn, 0, &target{"rows/s", 70_000})
+		if err := b.exportRun(ctx, c, conn, f, xds+"-out", last); err != nil {
 			return fmt.Errorf("%s: %w", figExportXLSX, err)
 		}
-		b.fig(figExportXLSX, mode, xn, size, &target{"rows/s", 70_000}).add(d, st, rss)
-		b.cfg.Logf("%s run %d: %s %s (%s)", mode, r, figExportXLSX, d.Round(time.Millisecond), st)
+		b.cfg.Logf("%s run %d: %s %s", mode, r, figExportXLSX, f.latest())
 	}
 	b.memory(c, mode, n)
 	return nil
@@ -325,63 +326,87 @@ func (b *bench) memory(c *cluster, mode string, n int) {
 	}
 }
 
-// importRun uploads file into a new run of profile, waits for it to end and
-// checks its counts: from the upload's first message to the run's end.
-func (b *bench) importRun(ctx context.Context, c *cluster, conn *pgx.Conn, profile, file string, n int, want func(*ferryv1.RunCounts) bool) (time.Duration, *stages, map[string]int64, error) {
+// importRun uploads file into a new run of profile, waits for it to end,
+// checks its counts and adds the run to f: from the upload's first message
+// to the run's end. profile says whether to take CPU profiles of the run.
+func (b *bench) importRun(ctx context.Context, c *cluster, conn *pgx.Conn, f *figure, profile, file string, want func(*ferryv1.RunCounts) bool, profiled bool) error {
+	n := f.Rows
 	c.resetPeaks()
+	var prof *profiler
+	if profiled {
+		prof = b.startProfiles(c, f.Name, f.Mode, n)
+	}
 	start := time.Now()
 	id, err := c.upload(ctx, profile, file)
 	if err != nil {
-		return 0, nil, nil, err
+		return errors.Join(err, prof.abandon())
 	}
 	run, err := c.wait(ctx, id, time.Hour)
 	if err != nil {
-		return 0, nil, nil, err
+		return errors.Join(err, prof.abandon())
 	}
 	d := time.Since(start)
 	rss := c.peaks()
+	profiles, err := prof.finish(ctx)
+	if err != nil {
+		return err
+	}
 	if run.GetStatus() != ferryv1.RunStatus_RUN_STATUS_SUCCEEDED {
-		return 0, nil, nil, fmt.Errorf("run %s of %s ended %s: %s (counts %v)", id, profile, run.GetStatus(), run.GetError(), run.GetCounts())
+		return fmt.Errorf("run %s of %s ended %s: %s (counts %v)", id, profile, run.GetStatus(), run.GetError(), run.GetCounts())
 	}
 	if k := run.GetCounts(); k.GetRead() != int64(n) || k.GetRejected() != 0 || !want(k) {
-		return 0, nil, nil, fmt.Errorf("run %s of %s has the wrong counts, the benchmark would measure the wrong thing: read %d, inserted %d, updated %d, unchanged %d, rejected %d, superseded %d",
+		return fmt.Errorf("run %s of %s has the wrong counts, the benchmark would measure the wrong thing: read %d, inserted %d, updated %d, unchanged %d, rejected %d, superseded %d",
 			id, profile, k.GetRead(), k.GetInserted(), k.GetUpdated(), k.GetUnchanged(), k.GetRejected(), k.GetSuperseded())
 	}
 	st, err := runStages(ctx, conn, c, id, "run applied", start)
 	if err != nil {
-		return 0, nil, nil, err
+		return err
 	}
-	return d, st, rss, nil
+	f.add(d, st, rss)
+	f.Profiles = append(f.Profiles, profiles...)
+	return nil
 }
 
-// exportRun starts an export run of profile and waits for it to succeed
-// with n rows written: from StartExport to the run's end (the file stored
-// in the object store, ready to download).
-func (b *bench) exportRun(ctx context.Context, c *cluster, conn *pgx.Conn, profile string, n int) (time.Duration, *stages, map[string]int64, int64, error) {
+// exportRun starts an export run of profile, waits for it to succeed with
+// f.Rows rows written and adds the run to f: from StartExport to the run's
+// end (the file stored in the object store, ready to download).
+func (b *bench) exportRun(ctx context.Context, c *cluster, conn *pgx.Conn, f *figure, profile string, profiled bool) error {
+	n := f.Rows
 	c.resetPeaks()
+	var prof *profiler
+	if profiled {
+		prof = b.startProfiles(c, f.Name, f.Mode, n)
+	}
 	start := time.Now()
 	resp, err := c.export.StartExport(c.ctx(ctx), &ferryv1.StartExportRequest{Name: profile})
 	if err != nil {
-		return 0, nil, nil, 0, fmt.Errorf("start export %s: %w", profile, err)
+		return errors.Join(fmt.Errorf("start export %s: %w", profile, err), prof.abandon())
 	}
 	id := resp.GetRun().GetId()
 	run, err := c.wait(ctx, id, time.Hour)
 	if err != nil {
-		return 0, nil, nil, 0, err
+		return errors.Join(err, prof.abandon())
 	}
 	d := time.Since(start)
 	rss := c.peaks()
+	profiles, err := prof.finish(ctx)
+	if err != nil {
+		return err
+	}
 	if run.GetStatus() != ferryv1.RunStatus_RUN_STATUS_SUCCEEDED {
-		return 0, nil, nil, 0, fmt.Errorf("export run %s of %s ended %s: %s", id, profile, run.GetStatus(), run.GetError())
+		return fmt.Errorf("export run %s of %s ended %s: %s", id, profile, run.GetStatus(), run.GetError())
 	}
 	if len(run.GetOutputs()) != 1 || run.GetOutputs()[0].GetRows() != int64(n) {
-		return 0, nil, nil, 0, fmt.Errorf("export run %s of %s wrote %v, want one file of %d rows", id, profile, run.GetOutputs(), n)
+		return fmt.Errorf("export run %s of %s wrote %v, want one file of %d rows", id, profile, run.GetOutputs(), n)
 	}
 	st, err := runStages(ctx, conn, c, id, "export run assembled", start)
 	if err != nil {
-		return 0, nil, nil, 0, err
+		return err
 	}
-	return d, st, rss, run.GetOutputs()[0].GetSize(), nil
+	f.Bytes = run.GetOutputs()[0].GetSize()
+	f.add(d, st, rss)
+	f.Profiles = append(f.Profiles, profiles...)
+	return nil
 }
 
 // copyIn is the floor: psql's \copy of the file into a fresh logged table
