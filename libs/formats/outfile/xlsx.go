@@ -63,6 +63,7 @@ type xlsxWriter struct {
 	styles map[styleKey]int
 	row    int // the last sheet row written
 	text   []byte
+	texts  []string // the checked text of each String and JSON cell of the row
 
 	stats  Stats
 	bad    unencodable
@@ -129,7 +130,7 @@ func newXLSX(w io.Writer, s *spec) (*xlsxWriter, error) {
 	if err := checkSheetName(s.sheetName()); err != nil {
 		return nil, fmt.Errorf("write xlsx: sheet name %q: %w", s.sheetName(), err)
 	}
-	x := &xlsxWriter{spec: s, out: &countingWriter{w: w}, styles: map[styleKey]int{}, refs: make([]string, len(s.cols))}
+	x := &xlsxWriter{spec: s, out: &countingWriter{w: w}, styles: map[styleKey]int{}, refs: make([]string, len(s.cols)), texts: make([]string, len(s.cols))}
 	x.bad.err.Encoding = xlsxEncoding
 	for i := range x.refs {
 		x.refs[i] = columnLetters(i)
@@ -219,7 +220,7 @@ func (x *xlsxWriter) cellText(s string) (text string, replaced int, bad rune, ok
 	if !x.spec.o.AllowFormulas && needsGuard(s) {
 		s = "'" + s
 	}
-	i, r := firstUnfit(s, xmlRune)
+	i, r := firstUnfitXML(s)
 	if i < 0 {
 		return s, 0, 0, true
 	}
@@ -258,6 +259,7 @@ func (x *xlsxWriter) WriteRow(row int64, cells []Value) error {
 			return &CellError{row, c.Header, err}
 		}
 		replaced += n
+		x.texts[i] = text
 	}
 	if rowBad {
 		x.failed = true
@@ -278,8 +280,7 @@ func (x *xlsxWriter) WriteRow(row int64, cells []Value) error {
 		switch v.Kind {
 		case Null:
 		case String, JSON:
-			text, _, _, _ := x.cellText(v.Text)
-			x.appendString(i, 0, text)
+			x.appendString(i, 0, x.texts[i])
 		case Integer, Decimal:
 			if f, ok := excelNumber(v.Num); ok {
 				x.appendNumber(i, 0, f)
@@ -324,6 +325,24 @@ func (x *xlsxWriter) flush() error {
 	}
 	x.buf = x.buf[:0]
 	return nil
+}
+
+// firstUnfitXML is firstUnfit(s, xmlRune), with a fast path for ASCII.
+func firstUnfitXML(s string) (int, rune) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			j, r := firstUnfit(s[i:], xmlRune)
+			if j < 0 {
+				return -1, 0
+			}
+			return i + j, r
+		}
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return i, rune(c)
+		}
+	}
+	return -1, 0
 }
 
 // appendRef starts cell i of the current row: its reference and style.
