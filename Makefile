@@ -97,9 +97,10 @@ BENCH_RUNS ?= 3
 BENCH_RUNS_LARGE ?= 1
 BENCH_MODE ?= both
 BENCH_OUT  ?= bench-results.json
+BENCH_PPROF ?=
 .PHONY: bench
-bench: build ## end-to-end benchmark: imports, exports, XLSX, peak RSS and stage timings against COPY (BENCH_ROWS, BENCH_RUNS, BENCH_MODE, BENCH_OUT)
-	BENCH_ROWS="$(BENCH_ROWS)" BENCH_RUNS="$(BENCH_RUNS)" BENCH_RUNS_LARGE="$(BENCH_RUNS_LARGE)" BENCH_MODE="$(BENCH_MODE)" BENCH_OUT="$(BENCH_OUT)" \
+bench: build ## end-to-end benchmark: imports, exports, XLSX, peak RSS and stage timings against COPY (BENCH_ROWS, BENCH_RUNS, BENCH_MODE, BENCH_OUT, BENCH_PPROF)
+	BENCH_ROWS="$(BENCH_ROWS)" BENCH_RUNS="$(BENCH_RUNS)" BENCH_RUNS_LARGE="$(BENCH_RUNS_LARGE)" BENCH_MODE="$(BENCH_MODE)" BENCH_OUT="$(BENCH_OUT)" BENCH_PPROF="$(BENCH_PPROF)" \
 		BENCH_FERRY="$(CURDIR)/bin/ferry" $(GO) run ./services/ferry/bench
 
 # The micro-benchmarks print rows per second and, as ratios, how they compare
