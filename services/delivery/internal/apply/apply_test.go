@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -564,4 +567,97 @@ func TestDryRunOverTheErrorPolicy(t *testing.T) {
 	require.Contains(t, preview, `"action": "insert"`)
 	require.Contains(t, preview, `"reason": "bad"`)
 	require.Empty(t, f.names(t))
+}
+
+// TestChunksStageInParallel stages the chunks of one run from many
+// goroutines at once, every chunk twice, the first ones before the staging
+// table exists: each chunk is staged once (the other attempt is told it is
+// a duplicate), and the apply finds every row.
+func TestChunksStageInParallel(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	ctx := context.Background()
+	const chunks, perChunk = 12, 50
+	snap := f.run(t, nil, chunks)
+	var batches []*ferryv1.RecordBatch
+	for c := range chunks {
+		var rows []string
+		for r := range perChunk {
+			n := c*perChunk + r + 2
+			rows = append(rows, fmt.Sprintf("%d:k%d:v%d", n, n, n))
+		}
+		batches = append(batches, batch(snap, int64(c+1), rows...))
+	}
+	var (
+		mu         sync.Mutex
+		staged     = map[int64]int{}
+		duplicates = map[int64]int{}
+		wg         sync.WaitGroup
+		start      = make(chan struct{})
+	)
+	for _, b := range append(append([]*ferryv1.RecordBatch{}, batches...), batches...) {
+		wg.Go(func() {
+			<-start
+			res, err := a.Stage(ctx, b)
+			assert.NoError(t, err, "chunk %d", b.GetSeq())
+			mu.Lock()
+			defer mu.Unlock()
+			switch res.Skipped {
+			case "":
+				staged[b.GetSeq()]++
+			case "duplicate":
+				duplicates[b.GetSeq()]++
+				assert.EqualValues(t, perChunk, res.Counts.GetRead(), "a duplicate reports the staged chunk's counts")
+			default:
+				t.Errorf("chunk %d skipped: %s", b.GetSeq(), res.Skipped)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for c := int64(1); c <= chunks; c++ {
+		require.Equal(t, 1, staged[c], "chunk %d staged once", c)
+		require.Equal(t, 1, duplicates[c], "chunk %d's second attempt is a duplicate", c)
+	}
+	out, err := a.ApplyRun(ctx, &ferryv1.ApplyCommand{Run: snap})
+	require.NoError(t, err)
+	require.Equal(t, [6]int64{chunks * perChunk, 0, 0, 0, 0, 0}, counts(out))
+	require.Len(t, f.names(t), chunks*perChunk)
+}
+
+// TestChunkStagedMeanwhile: while one delivery stages a chunk (its ledger row
+// written, not committed), another stages the same chunk; when the first
+// commits, the second is told the chunk is a duplicate and its rows are
+// rolled back.
+func TestChunkStagedMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	a := &Applier{Pool: f.pool}
+	ctx := context.Background()
+	snap := f.run(t, nil, 1)
+	b := batch(snap, 1, "2:k1:A", "3:k2:B")
+	other, err := f.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx)
+	_, err = other.Exec(ctx, `INSERT INTO ferry.run_chunks (run_id, seq, tenant_id, rows_read, rows_inserted, rows_updated,
+			rows_unchanged, rows_rejected, rows_superseded, rows_staged, rows_held) VALUES ($1, 1, $2, 2, 0, 0, 0, 0, 0, 0, 0)`,
+		snap.GetRunId(), snap.GetTenantId())
+	require.NoError(t, err)
+	done := make(chan Result, 1)
+	go func() {
+		res, err := a.Stage(ctx, b)
+		assert.NoError(t, err)
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		t.Fatalf("staging did not wait for the other delivery's ledger row: %+v", res)
+	case <-time.After(500 * time.Millisecond):
+	}
+	require.NoError(t, other.Commit(ctx))
+	res := <-done
+	require.Equal(t, "duplicate", res.Skipped)
+	require.EqualValues(t, 2, res.Counts.GetRead())
+	var staged bool
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, StageTable(snap.GetRunId())).Scan(&staged))
+	require.False(t, staged, "the second staging was rolled back, with the staging table it created")
 }

@@ -43,19 +43,31 @@ type Applier struct {
 // StageTable is the staging table of a run, schema-qualified and quoted.
 func StageTable(runID string) string { return libstore.StageTable(runID) }
 
-// lockRun serialises the work on one run: staging its chunks, applying it,
-// and ending it (the profile service takes the same lock to cancel).
+// lockRun takes the run's lock for applying or ending it (the profile
+// service takes the same lock to cancel): it waits for every chunk being
+// staged, and chunks staged after it see the run ended.
 func lockRun(ctx context.Context, tx pgx.Tx, runID string) error {
 	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 1))`, runID)
 	return err
 }
+
+// lockRunShared takes the run's lock for staging a chunk: chunks of one run
+// stage in parallel, never while the run is applied or ended.
+func lockRunShared(ctx context.Context, tx pgx.Tx, runID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 1))`, runID)
+	return err
+}
+
+// errStagedMeanwhile says a chunk was staged by another delivery while this
+// one staged it too: the ledger's key refused the second.
+var errStagedMeanwhile = errors.New("chunk staged meanwhile by another delivery")
 
 // Stage stages b in one transaction.
 func (a *Applier) Stage(ctx context.Context, b *ferryv1.RecordBatch) (Result, error) {
 	var res Result
 	snap := b.GetRun()
 	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
-		if err := lockRun(ctx, tx, snap.GetRunId()); err != nil {
+		if err := lockRunShared(ctx, tx, snap.GetRunId()); err != nil {
 			return err
 		}
 		var status string
@@ -79,6 +91,15 @@ func (a *Applier) Stage(ctx context.Context, b *ferryv1.RecordBatch) (Result, er
 		res.Counts, err = a.stage(ctx, tx, b)
 		return err
 	})
+	if errors.Is(err, errStagedMeanwhile) {
+		// Rolled back; the other delivery's ledger row is committed.
+		var counts ferryv1.RunCounts
+		if err := a.Pool.QueryRow(ctx, `SELECT rows_read, rows_rejected, rows_held FROM ferry.run_chunks WHERE run_id = $1 AND seq = $2`,
+			snap.GetRunId(), b.GetSeq()).Scan(&counts.Read, &counts.Rejected, &counts.Held); err != nil {
+			return res, fmt.Errorf("stage run %s chunk %d: look up ledger: %w", snap.GetRunId(), b.GetSeq(), err)
+		}
+		return Result{Skipped: "duplicate", Counts: &counts}, nil
+	}
 	if err != nil {
 		return res, fmt.Errorf("stage run %s chunk %d: %w", snap.GetRunId(), b.GetSeq(), err)
 	}
@@ -118,6 +139,9 @@ func (a *Applier) stage(ctx context.Context, tx pgx.Tx, b *ferryv1.RecordBatch) 
 	if _, err := tx.Exec(ctx, `INSERT INTO ferry.run_chunks (run_id, seq, tenant_id, rows_read, rows_inserted, rows_updated,
 			rows_unchanged, rows_rejected, rows_superseded, rows_staged, rows_held) VALUES ($1, $2, $3, $4, 0, 0, 0, $5, 0, $6, $7)`,
 		snap.GetRunId(), b.GetSeq(), snap.GetTenantId(), counts.Read, counts.Rejected, b.GetStaged(), counts.Held); err != nil {
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" { // unique_violation
+			return nil, errStagedMeanwhile
+		}
 		return nil, fmt.Errorf("write ledger: %w", err)
 	}
 	if len(b.GetRejects()) > 0 {
@@ -170,6 +194,19 @@ func ensureStage(ctx context.Context, tx pgx.Tx, snap *ferryv1.RunSnapshot, colu
 		def.WriteString(libstore.Ident(c) + " " + t)
 	}
 	name := StageTable(snap.GetRunId())
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look up staging table: %w", err)
+	}
+	if exists {
+		return name, nil
+	}
+	// Chunks stage in parallel: the first to find no table creates it and
+	// holds this lock until it commits; the others wait, then find it. Two
+	// uncommitted CREATE TABLEs of one name would fail on the catalog's keys.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 3))`, snap.GetRunId()); err != nil {
+		return "", fmt.Errorf("lock staging table: %w", err)
+	}
 	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE UNLOGGED TABLE IF NOT EXISTS %s (%s)", name, def.String())); err != nil {
 		return "", fmt.Errorf("create staging table: %w", err)
 	}
