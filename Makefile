@@ -5,6 +5,9 @@ SHELL := /bin/bash
 GO        ?= go
 BIN       := $(CURDIR)/.bin
 MODULES   := proto libs services/profile services/ingest services/transform services/export services/delivery services/ferry
+# Build and deploy tooling with modules of their own, outside go.work: the
+# Helm chart's tests (deploy/chart).
+DEPLOY_MODULES := deploy/chart
 SERVICES  := profile ingest transform export delivery
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ferry
 FERRY_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
@@ -44,11 +47,12 @@ checkdeps: ## fail when a service module requires anything of ours but libs and 
 .PHONY: vet
 vet: ## go vet and gofmt every module
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
-	@test -z "$$(gofmt -l libs services)" || (gofmt -l libs services && exit 1)
+	@for m in $(DEPLOY_MODULES); do (cd $$m && GOWORK=off $(GO) vet ./...) || exit 1; done
+	@test -z "$$(gofmt -l libs services $(DEPLOY_MODULES))" || (gofmt -l libs services $(DEPLOY_MODULES) && exit 1)
 
 .PHONY: tidy
 tidy: ## go mod tidy every module
-	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
+	@for m in $(MODULES) $(DEPLOY_MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
 
 .PHONY: build
 build: ## build bin/ferry
@@ -64,6 +68,7 @@ test: ## run every test of every module (needs PostgreSQL): race-checked, then t
 	@fail=0; for m in $(MODULES); do \
 		echo "=== $$m"; (cd $$m && $(GO) test -race -short -count=1 -timeout 20m ./...) || fail=1; \
 	done; exit $$fail
+	@$(MAKE) --no-print-directory chart
 	@$(MAKE) --no-print-directory test-heavy
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(SHORT_FUZZTIME)
 
@@ -98,6 +103,7 @@ BENCH_RUNS_LARGE ?= 1
 BENCH_MODE ?= both
 BENCH_OUT  ?= bench-results.json
 BENCH_PPROF ?=
+
 .PHONY: bench
 bench: build ## end-to-end benchmark: imports, exports, XLSX, peak RSS and stage timings against COPY (BENCH_ROWS, BENCH_RUNS, BENCH_MODE, BENCH_OUT, BENCH_PPROF)
 	BENCH_ROWS="$(BENCH_ROWS)" BENCH_RUNS="$(BENCH_RUNS)" BENCH_RUNS_LARGE="$(BENCH_RUNS_LARGE)" BENCH_MODE="$(BENCH_MODE)" BENCH_OUT="$(BENCH_OUT)" BENCH_PPROF="$(BENCH_PPROF)" \
@@ -114,3 +120,11 @@ bench-micro: ## go-test benchmarks of delivery staging + apply, transform and ex
 		(cd services/ferry && $(GO) test -count=1 -run '^$$' -bench '^BenchmarkExport$$' -benchtime $(BENCHTIME) ./internal/pipeline/) && \
 		(cd services/ferry && $(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkExportMemory$$' -benchtime 1x ./internal/pipeline/); \
 	} | tee /dev/stderr | awk -f deploy/bench/summary.awk
+
+.PHONY: chart
+chart: ## lint, render and strictly validate the Helm chart helm/ferry for several value sets (Go tests in deploy/chart; no cluster, no helm binary)
+	cd deploy/chart && GOWORK=off $(GO) test -count=1 ./...
+
+.PHONY: helm-lint
+helm-lint: ## helm lint (warnings are errors) of helm/ferry for every tested value set
+	cd deploy/chart && GOWORK=off $(GO) test -count=1 -run '^TestLint$$' ./...
