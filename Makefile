@@ -6,8 +6,8 @@ GO        ?= go
 BIN       := $(CURDIR)/.bin
 MODULES   := proto libs services/profile services/ingest services/transform services/export services/delivery services/ferry
 # Build and deploy tooling with modules of their own, outside go.work: the
-# Helm chart's tests (deploy/chart).
-DEPLOY_MODULES := deploy/chart
+# Helm chart's tests (deploy/chart) and the engine-less image builder (deploy/image).
+DEPLOY_MODULES := deploy/chart deploy/image
 SERVICES  := profile ingest transform export delivery
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ferry
 FERRY_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
@@ -69,6 +69,7 @@ test: ## run every test of every module (needs PostgreSQL): race-checked, then t
 		echo "=== $$m"; (cd $$m && $(GO) test -race -short -count=1 -timeout 20m ./...) || fail=1; \
 	done; exit $$fail
 	@$(MAKE) --no-print-directory chart
+	@$(MAKE) --no-print-directory test-image
 	@$(MAKE) --no-print-directory test-heavy
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(SHORT_FUZZTIME)
 
@@ -128,3 +129,36 @@ chart: ## lint, render and strictly validate the Helm chart helm/ferry for sever
 .PHONY: helm-lint
 helm-lint: ## helm lint (warnings are errors) of helm/ferry for every tested value set
 	cd deploy/chart && GOWORK=off $(GO) test -count=1 -run '^TestLint$$' ./...
+
+# The container image: deploy/Dockerfile with an engine, deploy/image without
+# one; both lay out the same image (deploy/image's tests fail when they drift).
+IMAGE             ?= ferry:dev
+IMAGE_TAR         ?= bin/ferry-image.tar
+IMAGE_GOARCH      ?= $(shell $(GO) env GOARCH)
+IMAGE_BIN         ?= bin/ferry-linux-$(IMAGE_GOARCH)
+VERSION           ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+.PHONY: image
+image: ## build the container image $(IMAGE) from deploy/Dockerfile with docker or podman
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+		echo "building $(IMAGE) with docker"; \
+		DOCKER_BUILDKIT=1 docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .; \
+	elif command -v podman >/dev/null 2>&1; then \
+		echo "building $(IMAGE) with podman"; \
+		podman build -f deploy/Dockerfile --ignorefile deploy/Dockerfile.dockerignore --build-arg VERSION=$(VERSION) -t $(IMAGE) .; \
+	else \
+		echo "no container engine: docker is missing or cannot reach its daemon, and podman is missing." >&2; \
+		echo "make image-tarball builds the same image into $(IMAGE_TAR) without one; load it with docker load -i or podman load -i." >&2; \
+		exit 1; \
+	fi
+
+.PHONY: image-tarball
+image-tarball: ## build the container image without an engine into $(IMAGE_TAR) (docker load, podman load, skopeo oci-archive:)
+	@mkdir -p $(dir $(IMAGE_BIN))
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_GOARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(IMAGE_BIN) ./services/ferry
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) GOWORK=off $(GO) -C deploy/image run . -binary $(abspath $(IMAGE_BIN)) -out $(abspath $(IMAGE_TAR)) -tag $(IMAGE) -version $(VERSION)
+
+.PHONY: test-image
+test-image: ## test the engine-less image builder on a static ferry build, and deploy/Dockerfile against it
+	cd deploy/image && GOWORK=off $(GO) test -count=1 -timeout 10m ./...
