@@ -661,3 +661,24 @@ func TestChunkStagedMeanwhile(t *testing.T) {
 	require.NoError(t, f.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, StageTable(snap.GetRunId())).Scan(&staged))
 	require.False(t, staged, "the second staging was rolled back, with the staging table it created")
 }
+
+// TestIntoAnEmptyDataset: the first import of a dataset goes straight from
+// the stage into the table in every write mode that inserts; the last row
+// of each key wins, unique rules still reject, and the counts are those of
+// the general path.
+func TestIntoAnEmptyDataset(t *testing.T) {
+	file := []string{"2:k1:A", "3:k2:B", "4:k1:A2", "5:k3:B"}
+	uniqueName := &ferryv1.FieldMapping{Field: "name", Column: "name", Rules: &ferryv1.FieldRules{Unique: true}}
+	for _, mode := range []ferryv1.WriteMode{ferryv1.WriteMode_WRITE_MODE_UPSERT, ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY, ferryv1.WriteMode_WRITE_MODE_MIRROR} {
+		t.Run(mode.String(), func(t *testing.T) {
+			f := newFixture(t)
+			a := &Applier{Pool: f.pool}
+			snap := f.run(t, spec(mode, uniqueName), 2)
+			out := stageAll(t, a, batch(snap, 1, file[:2]...), batch(snap, 2, file[2:]...))
+			require.Equal(t, map[string]string{"k1": "A2", "k2": "B"}, f.names(t))
+			// inserted, updated, unchanged, superseded, rejected, deleted
+			require.Equal(t, [6]int64{2, 0, 0, 1, 1, 0}, counts(out))
+			require.Equal(t, "succeeded_with_errors", out.Status)
+		})
+	}
+}

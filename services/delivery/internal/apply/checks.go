@@ -146,6 +146,10 @@ func (r *runApply) check(ctx context.Context) error {
 		}
 		uniqueRejected += n
 	}
+	r.uniqueRejected = uniqueRejected
+	if ok, err := r.directInsert(ctx); err != nil || ok {
+		return err
+	}
 	var order []string
 	for _, k := range r.keys() {
 		order = append(order, libstore.Ident(k))
@@ -192,6 +196,49 @@ func (r *runApply) check(ctx context.Context) error {
 			`'no row has this key; the profile only updates existing rows'`, `'not_found'`)
 		return err
 	}
+	return nil
+}
+
+// directInsert decides whether the run's rows can go straight from the
+// stage into the dataset: the dataset has no row at all (live or deleted;
+// the dataset is locked against other writers, so it stays empty), so every
+// key of the file is new, and nothing the work table serves is needed — no
+// references to check, a write mode that inserts, no dry run's preview.
+// That saves writing and reading every row once more.
+func (r *runApply) directInsert(ctx context.Context) (bool, error) {
+	switch r.spec.GetWriteMode() {
+	case ferryv1.WriteMode_WRITE_MODE_UNSPECIFIED, ferryv1.WriteMode_WRITE_MODE_UPSERT, ferryv1.WriteMode_WRITE_MODE_INSERT_ONLY, ferryv1.WriteMode_WRITE_MODE_MIRROR:
+	default:
+		return false, nil
+	}
+	if r.snap.GetDryRun() || len(r.snap.GetDataset().GetReferences()) > 0 {
+		return false, nil
+	}
+	var empty bool
+	if err := r.tx.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM "+r.target()+")").Scan(&empty); err != nil {
+		return false, fmt.Errorf("look for rows of the dataset: %w", err)
+	}
+	r.direct = empty
+	return empty, nil
+}
+
+// insertDirect inserts the last row of each key of the stage into the empty
+// dataset, in key order.
+func (r *runApply) insertDirect(ctx context.Context) error {
+	var order []string
+	for _, k := range r.keys() {
+		order = append(order, libstore.Ident(k))
+	}
+	n, err := r.exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s, _ferry_run, _ferry_run_seq, _ferry_row)
+		SELECT %s, $1::uuid, $2::bigint, d._ferry_row
+		FROM (SELECT DISTINCT ON (%s) * FROM %s ORDER BY %s, _ferry_row DESC) d`,
+		r.target(), quoteAll(r.fields), qualified("d", r.fields), strings.Join(order, ", "), r.stage, strings.Join(order, ", ")),
+		r.snap.GetRunId(), r.snap.GetRunSeq())
+	if err != nil {
+		return fmt.Errorf("insert rows into %s: %w", r.target(), err)
+	}
+	r.counts.Inserted = n
+	r.counts.Superseded = r.ledger.staged - r.uniqueRejected - n
 	return nil
 }
 
@@ -307,6 +354,11 @@ func (r *runApply) mirrorGuard(ctx context.Context, deletes bool) (string, error
 
 // write applies the work to the dataset.
 func (r *runApply) write(ctx context.Context, mirrorDeletes bool) error {
+	if r.direct {
+		// The dataset was empty: nothing to update, and nothing for a
+		// mirror to delete.
+		return r.insertDirect(ctx)
+	}
 	t := r.target()
 	seq := r.snap.GetRunSeq()
 	var work, existing, restored int64

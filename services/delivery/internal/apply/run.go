@@ -98,6 +98,12 @@ type runApply struct {
 	columns map[string]string
 	note    string
 	preview *ferryv1.Preview
+	// direct says the rows go straight from the stage into the dataset,
+	// which was empty: no work table is needed to tell new rows from
+	// existing ones (see direct).
+	direct bool
+	// uniqueRejected counts the rows the file's unique rules rejected.
+	uniqueRejected int64
 }
 
 func (r *runApply) exec(ctx context.Context, sql string, args ...any) (int64, error) {
