@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -98,7 +99,9 @@ func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(
 func (l *natsLogger) Tracef(format string, v ...any)  {}
 
 // Publish publishes m on subject with msgID as its Nats-Msg-Id, waiting for
-// the stream's acknowledgement. Transient errors (no responders while a
+// the stream's acknowledgement. The message carries the trace context of ctx
+// (in a producer span of its own) and the tenant, run and sequence it names
+// (HeaderTenant, HeaderRun, HeaderSeq). Transient errors (no responders while a
 // stream leader is elected, timeouts) are retried until ctx ends.
 func Publish(ctx context.Context, js jetstream.JetStream, subject, msgID string, m proto.Message) error {
 	data, err := proto.Marshal(m)
@@ -109,6 +112,8 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject, msgID string,
 	if msgID != "" {
 		msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
+	ctx, span := startPublish(ctx, msg, m)
+	defer span.End()
 	wait := 100 * time.Millisecond
 	for {
 		_, err = js.PublishMsg(ctx, msg)
@@ -116,10 +121,14 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject, msgID string,
 			return nil
 		}
 		if ctx.Err() != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
 			return fmt.Errorf("publish %s: %w", subject, err)
 		}
 		select {
 		case <-ctx.Done():
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
 			return fmt.Errorf("publish %s: %w", subject, err)
 		case <-time.After(wait):
 		}

@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/ferrydata/ferry/libs/telemetry"
 )
 
 // Handler processes one message. It returns nil when the message's effect is
@@ -39,7 +43,8 @@ func IsPermanent(err error) bool {
 
 // WorkerConfig configures a Worker.
 type WorkerConfig struct {
-	// Name appears in logs.
+	// Name appears in logs and span names, and is the stage label of
+	// ferry.chunk.duration.
 	Name        string
 	Consumer    jetstream.Consumer
 	Concurrency int
@@ -55,7 +60,10 @@ type WorkerConfig struct {
 }
 
 // Worker pulls messages from a durable consumer and runs up to Concurrency
-// handlers at once.
+// handlers at once. Each message is handled in a consumer span, a child of
+// the trace context its headers carry, on a context marked with the
+// message's tenant and run (telemetry.WithRun); its duration and outcome
+// are recorded in ferry.chunk.duration with stage = Name.
 type Worker struct {
 	cfg WorkerConfig
 }
@@ -75,6 +83,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 // waits for the handlers in flight to finish (they run on a context that is
 // not canceled by ctx) before it returns: a drain, as on SIGTERM.
 func (w *Worker) Run(ctx context.Context) error {
+	defer TrackConsumer(w.cfg.Consumer)()
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -143,6 +152,14 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	start := time.Now()
+	ctx, span := w.startConsume(ctx, msg)
+	outcome := "ok"
+	defer func() {
+		span.SetAttributes(attribute.String("ferry.outcome", outcome))
+		span.End()
+		telemetry.ChunkDone(ctx, w.cfg.Name, outcome, time.Since(start))
+	}()
 	hctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -162,25 +179,32 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	stop()
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, truncate(err.Error(), 200))
+	}
 	switch {
 	case err == nil:
 		if aerr := msg.DoubleAck(actx); aerr != nil {
 			// The effect is committed; a redelivery will find it and ack.
-			w.cfg.Log.Warn("ack failed", "worker", w.cfg.Name, "subject", msg.Subject(), "err", aerr)
+			w.cfg.Log.WarnContext(ctx, "ack failed", "worker", w.cfg.Name, "subject", msg.Subject(), "err", aerr)
 		}
 	case IsPermanent(err):
-		w.cfg.Log.Error("message failed permanently", "worker", w.cfg.Name, "subject", msg.Subject(), "err", err)
+		outcome = "failed"
+		w.cfg.Log.ErrorContext(ctx, "message failed permanently", "worker", w.cfg.Name, "subject", msg.Subject(), "err", err)
 		_ = msg.TermWithReason(truncate(err.Error(), 200))
 	case ctx.Err() != nil:
 		// Stopping: hand the message back at once for another worker.
+		outcome = "retry"
 		_ = msg.Nak()
 	default:
+		outcome = "retry"
 		n := uint64(1)
 		if md, merr := msg.Metadata(); merr == nil {
 			n = md.NumDelivered
 		}
 		delay := min(time.Duration(1<<min(n-1, 6))*time.Second, time.Minute)
-		w.cfg.Log.Warn("message failed, retrying", "worker", w.cfg.Name, "subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", err)
+		w.cfg.Log.WarnContext(ctx, "message failed, retrying", "worker", w.cfg.Name, "subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", err)
 		_ = msg.NakWithDelay(delay)
 	}
 }
@@ -190,7 +214,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 func (w *Worker) call(ctx context.Context, msg jetstream.Msg) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			w.cfg.Log.Error("handler panic", "worker", w.cfg.Name, "panic", r, "stack", string(debug.Stack()))
+			w.cfg.Log.ErrorContext(ctx, "handler panic", "worker", w.cfg.Name, "panic", r, "stack", string(debug.Stack()))
 			err = Permanent(fmt.Errorf("internal error while handling %s: %v", msg.Subject(), r))
 		}
 	}()

@@ -1,6 +1,7 @@
 // Package server is the one gRPC server and HTTP mux of a process: health
-// checking, reflection, /healthz, /readyz, /metrics and the API-key
-// interceptors that put the caller's tenant into every request's context.
+// checking, reflection, /healthz, /readyz, /metrics, OpenTelemetry tracing of
+// calls and the API-key interceptors that put the caller's tenant into every
+// request's context.
 package server
 
 import (
@@ -19,16 +20,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/telemetry"
 )
 
 // Config configures the listeners.
@@ -86,19 +94,61 @@ type Server struct {
 	calls    *prometheus.CounterVec
 }
 
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	registry *prometheus.Registry
+	tp       trace.TracerProvider
+	mp       metric.MeterProvider
+	prop     propagation.TextMapPropagator
+}
+
+// WithRegistry serves reg on /metrics instead of a new registry, so that
+// metrics registered on it before the server exists (the OpenTelemetry
+// Prometheus exporter) are served too.
+func WithRegistry(reg *prometheus.Registry) Option {
+	return func(o *options) { o.registry = reg }
+}
+
+// WithTelemetry traces every gRPC call except health checks, as a child of
+// the trace context the caller sends, and records otelgrpc's call metrics.
+func WithTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, prop propagation.TextMapPropagator) Option {
+	return func(o *options) { o.tp, o.mp, o.prop = tp, mp, prop }
+}
+
 // New builds the server; Start listens.
-func New(cfg Config, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, log: log, Mux: http.NewServeMux(), Health: health.NewServer(), Registry: prometheus.NewRegistry()}
+func New(cfg Config, log *slog.Logger, opts ...Option) *Server {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.registry == nil {
+		o.registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, log: log, Mux: http.NewServeMux(), Health: health.NewServer(), Registry: o.registry}
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_grpc_calls_total", Help: "gRPC calls by method and code.",
 	}, []string{"method", "code"})
 	s.Registry.MustRegister(s.calls)
-	s.GRPC = grpc.NewServer(
+	sopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
-	)
+	}
+	if o.tp != nil {
+		hopts := []otelgrpc.Option{otelgrpc.WithTracerProvider(o.tp),
+			otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool { return !public(info.FullMethodName) })}
+		if o.mp != nil {
+			hopts = append(hopts, otelgrpc.WithMeterProvider(o.mp))
+		}
+		if o.prop != nil {
+			hopts = append(hopts, otelgrpc.WithPropagators(o.prop))
+		}
+		sopts = append(sopts, grpc.StatsHandler(otelgrpc.NewServerHandler(hopts...)))
+	}
+	s.GRPC = grpc.NewServer(sopts...)
 	healthpb.RegisterHealthServer(s.GRPC, s.Health)
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	if cfg.Reflection {
@@ -230,7 +280,10 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	if err != nil {
 		return nil, errs.ToStatus(err)
 	}
-	return auth.WithPrincipal(ctx, p), nil
+	// Log lines of the call carry its tenant (telemetry.LogHandler), and so
+	// does its span.
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("ferry.tenant", p.TenantID.String()))
+	return telemetry.WithRun(auth.WithPrincipal(ctx, p), p.TenantID.String(), ""), nil
 }
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

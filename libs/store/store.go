@@ -15,6 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ferrydata/ferry/libs/telemetry"
 )
 
 //go:embed migrations/*.sql
@@ -23,12 +26,24 @@ var migrations embed.FS
 // versionTable records the applied migration version.
 const versionTable = "public.ferry_schema_version"
 
+// OpenOption configures Open.
+type OpenOption func(*pgxpool.Config)
+
+// WithTracerProvider traces the pool's statements inside a trace with spans
+// from tp (telemetry.PgxTracer: one span per statement, COPY included).
+func WithTracerProvider(tp trace.TracerProvider) OpenOption {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = telemetry.NewPgxTracer(tp) }
+}
+
 // Open connects to the database at url, creating the database first when it
 // does not exist, and returns a pool.
-func Open(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, log *slog.Logger, opts ...OpenOption) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if err := ensureDatabase(ctx, cfg.ConnConfig, log); err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/mapping"
 	"github.com/ferrydata/ferry/libs/secrets"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/libs/xref"
 	"github.com/ferrydata/ferry/services/delivery/internal/apply"
 	"github.com/ferrydata/ferry/services/delivery/internal/assemble"
@@ -209,9 +210,10 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 		return nil
 	}
 	if res.Skipped == "duplicate" {
-		s.deps.Log.Info("chunk already staged", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq())
+		s.deps.Log.InfoContext(ctx, "chunk already staged", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq())
 	} else {
-		s.deps.Log.Debug("chunk staged", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq(),
+		telemetry.Rows(ctx, telemetry.StageDelivery, "staged", res.Counts.GetRead()-res.Counts.GetRejected())
+		s.deps.Log.DebugContext(ctx, "chunk staged", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "seq", b.GetSeq(),
 			"read", res.Counts.GetRead(), "rejected", res.Counts.GetRejected())
 	}
 	// Published again for a duplicate: the first delivery may have stopped
@@ -223,7 +225,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 // fail ends the run: a batch that PostgreSQL refuses for its data or the
 // table's shape will be refused again.
 func (s *Service) fail(ctx context.Context, snap *ferryv1.RunSnapshot, cause error) error {
-	s.deps.Log.Error("chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
+	s.deps.Log.ErrorContext(ctx, "chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
 	if err := bus.PublishFailed(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), cause.Error()); err != nil {
 		return fmt.Errorf("%w (and reporting it: %v)", cause, err)
 	}
@@ -247,11 +249,25 @@ func (s *Service) handleApply(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	}
 	if out.Skipped == "" {
-		s.deps.Log.Info("run applied", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "status", out.Status, "dry_run", snap.GetDryRun(),
+		recordApplied(ctx, out.Counts, snap.GetDryRun())
+		s.deps.Log.InfoContext(ctx, "run applied", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "status", out.Status, "dry_run", snap.GetDryRun(),
 			"inserted", out.Counts.GetInserted(), "updated", out.Counts.GetUpdated(), "deleted", out.Counts.GetDeleted(), "rejected", out.Counts.GetRejected())
 	}
 	// Reported again when skipped: the first apply may have stopped between
 	// commit and report. The message id makes it count once per outcome.
 	return bus.PublishProgress(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), "applied/"+out.Status,
 		&ferryv1.Progress{Event: &ferryv1.Progress_RunApplied{RunApplied: &ferryv1.RunApplied{}}})
+}
+
+// recordApplied counts the rows a run's apply wrote, by outcome; a dry run
+// writes nothing.
+func recordApplied(ctx context.Context, c *ferryv1.RunCounts, dryRun bool) {
+	if dryRun {
+		return
+	}
+	telemetry.Rows(ctx, telemetry.StageDelivery, "inserted", c.GetInserted())
+	telemetry.Rows(ctx, telemetry.StageDelivery, "updated", c.GetUpdated())
+	telemetry.Rows(ctx, telemetry.StageDelivery, "unchanged", c.GetUnchanged())
+	telemetry.Rows(ctx, telemetry.StageDelivery, "deleted", c.GetDeleted())
+	telemetry.Rows(ctx, telemetry.StageDelivery, "superseded", c.GetSuperseded())
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/exportfmt"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/libs/xref"
 	"github.com/ferrydata/ferry/services/export/internal/runner"
 )
@@ -155,12 +156,20 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 	if msg.Subject() != bus.ExportCommandSubject(snap.GetTenantId()) {
 		return bus.Permanent(fmt.Errorf("export command on %s names tenant %s", msg.Subject(), snap.GetTenantId()))
 	}
+	// The run's stages reached through PostgreSQL rather than a message
+	// (its deliveries) continue the trace this command carries.
+	if tc := telemetry.TraceContext(ctx); tc != "" {
+		if _, err := s.deps.Pool.Exec(ctx, `UPDATE ferry.runs SET trace_context = $2 WHERE id = $1`, snap.GetRunId(), tc); err != nil {
+			s.deps.Log.DebugContext(ctx, "run trace context not stored", "run", snap.GetRunId(), "err", err)
+		}
+	}
 	out, err := s.runner.Run(ctx, snap)
 	if err != nil {
 		return err
 	}
 	if out.Skipped == "" {
-		s.deps.Log.Info("export run read", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "profile", snap.GetProfile(),
+		telemetry.Rows(ctx, telemetry.StageExport, "read", out.Rows)
+		s.deps.Log.InfoContext(ctx, "export run read", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "profile", snap.GetProfile(),
 			"status", out.Status, "rows", out.Rows)
 	}
 	if out.Status == "read" {

@@ -12,8 +12,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ferrydata/ferry/libs/config"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/services/ferry/internal/app"
 	"github.com/ferrydata/ferry/services/ferry/internal/cli"
 )
@@ -27,6 +29,17 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "server" {
 		return serve(ctx, args[1:], stdout, stderr)
+	}
+	// The CLI's calls start the traces of the runs they create when the
+	// OTEL_* variables configure a span exporter. Otherwise the CLI sends no
+	// trace context: a parent span that is never exported would leave the
+	// server's traces without their root.
+	if t, err := telemetry.Setup(ctx, telemetry.Options{}); err == nil && t.ExportsSpans() && t.Install() == nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = t.Shutdown(sctx)
+		}()
 	}
 	return cli.Run(ctx, args, stdin, stdout, stderr)
 }
@@ -76,9 +89,9 @@ func logger(cfg app.Config, w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(cfg.LogFormat) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(w, opts))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(telemetry.NewLogHandler(slog.NewTextHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", cfg.LogFormat)
 }

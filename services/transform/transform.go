@@ -23,6 +23,7 @@ import (
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/exportfmt"
 	"github.com/ferrydata/ferry/libs/mapping"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/libs/xref"
 	"github.com/ferrydata/ferry/services/transform/internal/exports"
 	"github.com/ferrydata/ferry/services/transform/internal/records"
@@ -132,12 +133,16 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return s.fail(ctx, snap, err)
 	}
+	telemetry.Rows(ctx, telemetry.StageTransform, "read", batch.GetRead())
+	telemetry.Rows(ctx, telemetry.StageTransform, "valid", batch.GetStaged())
+	telemetry.Rows(ctx, telemetry.StageTransform, "rejected", int64(len(batch.GetRejects())))
+	telemetry.Rows(ctx, telemetry.StageTransform, "held", int64(len(batch.GetHeld())))
 	return bus.Publish(ctx, s.deps.JS, bus.RecordSubject(snap.GetTenantId(), snap.GetRunId()), bus.MsgID("records", snap.GetRunId(), c.GetSeq()), batch)
 }
 
 // fail ends the run of a chunk that cannot be mapped, and terminates the chunk.
 func (s *Service) fail(ctx context.Context, snap *ferryv1.RunSnapshot, cause error) error {
-	s.deps.Log.Error("chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
+	s.deps.Log.ErrorContext(ctx, "chunk refused", "tenant", snap.GetTenantId(), "run", snap.GetRunId(), "err", cause)
 	if err := bus.PublishFailed(ctx, s.deps.JS, snap.GetTenantId(), snap.GetRunId(), cause.Error()); err != nil {
 		return err
 	}

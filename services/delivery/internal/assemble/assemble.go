@@ -255,7 +255,7 @@ func (a *Assembler) Assemble(ctx context.Context, run string) (string, error) {
 	if err := a.cleanup(ctx, tx, run); err != nil {
 		return "", err
 	}
-	a.Log.Info("export run assembled", "tenant", snap.GetTenantId(), "run", run, "profile", snap.GetProfile(), "rows", res.RowsRead,
+	a.Log.InfoContext(ctx, "export run assembled", "tenant", snap.GetTenantId(), "run", run, "profile", snap.GetProfile(), "rows", res.RowsRead,
 		"files", len(res.Outputs), "destinations", len(dests))
 	return status, nil
 }
@@ -270,7 +270,7 @@ func (a *Assembler) fail(ctx context.Context, tx pgx.Tx, run, reason string, wri
 	}
 	for _, o := range written {
 		if err := a.Files.Delete(context.WithoutCancel(ctx), o); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-			a.Log.Warn("deleting the file of a failed export failed", "run", run, "object", o, "err", err)
+			a.Log.WarnContext(ctx, "deleting the file of a failed export failed", "run", run, "object", o, "err", err)
 		}
 	}
 	return "failed", nil
@@ -312,7 +312,7 @@ func (a *Assembler) cleanup(ctx context.Context, tx pgx.Tx, run string) error {
 	for _, names := range lists {
 		for _, n := range names {
 			if err := a.Files.Delete(context.WithoutCancel(ctx), n); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-				a.Log.Warn("deleting an export part failed", "run", run, "object", n, "err", err)
+				a.Log.WarnContext(ctx, "deleting an export part failed", "run", run, "object", n, "err", err)
 			}
 		}
 	}

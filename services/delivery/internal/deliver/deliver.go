@@ -12,6 +12,7 @@
 package deliver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
@@ -35,6 +39,7 @@ import (
 	"github.com/ferrydata/ferry/libs/exportfmt"
 	"github.com/ferrydata/ferry/libs/secrets"
 	libstore "github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/services/delivery/internal/send"
 )
 
@@ -186,15 +191,17 @@ type runInfo struct {
 	created                              time.Time
 	outputs                              []*ferryv1.RunOutput
 	deleted                              bool
+	// trace is the run's stored trace context (telemetry.TraceContext).
+	trace string
 }
 
 func (d *Deliverer) loadRun(ctx context.Context, run uuid.UUID) (runInfo, error) {
 	var ri runInfo
 	var outputs *string
 	err := d.Pool.QueryRow(ctx, `SELECT r.status, t.name, r.profile_name, r.profile_version, r.dataset_name, r.created_at,
-		r.outputs::text, r.outputs_deleted_at IS NOT NULL
+		r.outputs::text, r.outputs_deleted_at IS NOT NULL, r.trace_context
 		FROM ferry.runs r JOIN ferry.tenants t ON t.id = r.tenant_id WHERE r.id = $1`, run).
-		Scan(&ri.status, &ri.tenantName, &ri.profile, &ri.version, &ri.dataset, &ri.created, &outputs, &ri.deleted)
+		Scan(&ri.status, &ri.tenantName, &ri.profile, &ri.version, &ri.dataset, &ri.created, &outputs, &ri.deleted, &ri.trace)
 	if err != nil {
 		return ri, err
 	}
@@ -226,28 +233,41 @@ func (d *Deliverer) attempt(ctx context.Context, c claimed) {
 		}
 		return
 	}
+	// The attempt joins the run's trace: it is reached through PostgreSQL,
+	// not through a message that would carry it.
+	ctx, span := telemetry.Tracer().Start(telemetry.WithRun(telemetry.ContextWithTrace(ctx, ri.trace), c.tenant.String(), c.run.String()),
+		"deliver", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("ferry.tenant", c.tenant.String()), attribute.String("ferry.run", c.run.String()),
+			attribute.String("ferry.destination", c.dest)))
+	defer span.End()
+	bg = context.WithoutCancel(ctx)
 	var number int
 	var started time.Time
 	if err := d.Pool.QueryRow(bg, `INSERT INTO ferry.delivery_attempts (delivery_id, number, started_at)
 		SELECT $1, coalesce(max(number), 0) + 1, now() FROM ferry.delivery_attempts WHERE delivery_id = $1
 		RETURNING number, started_at`, c.id).Scan(&number, &started); err != nil {
-		log.Error("recording a delivery attempt failed", "err", err)
+		log.ErrorContext(ctx, "recording a delivery attempt failed", "err", err)
 		d.release(bg, c)
 		return
 	}
 	spec, kind, locations, err := d.deliver(ctx, c, ri, number)
+	span.SetAttributes(attribute.String("ferry.destination.kind", kind), attribute.Int("ferry.delivery.attempt", number))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
 	if err == nil {
-		log.Info("delivered", "kind", kind, "attempt", number, "files", len(ri.outputs))
+		log.InfoContext(ctx, "delivered", "kind", kind, "attempt", number, "files", len(ri.outputs))
 	}
 	terminal, rerr := d.record(bg, c, number, spec, kind, locations, err, ctx.Err() != nil)
 	if rerr != nil {
-		log.Error("recording a delivery attempt failed", "err", rerr)
+		log.ErrorContext(ctx, "recording a delivery attempt failed", "err", rerr)
 		return
 	}
 	_ = bus.PublishProgress(bg, d.JS, c.tenant.String(), c.run.String(), fmt.Sprintf("delivery/%s/%d", c.id, number), &ferryv1.Progress{})
 	if terminal {
 		if err := d.Finalize(bg, c.run); err != nil {
-			log.Error("ending the run after its deliveries failed", "err", err)
+			log.ErrorContext(ctx, "ending the run after its deliveries failed", "err", err)
 		}
 	}
 }
@@ -421,6 +441,9 @@ func (d *Deliverer) record(ctx context.Context, c claimed, number int, spec *fer
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, err
+	}
+	if !interrupted {
+		telemetry.DeliveryAttempt(ctx, cmp.Or(kind, "unknown"), outcome, class)
 	}
 	if sendErr != nil && !interrupted {
 		d.Log.Warn("delivery attempt failed", "tenant", c.tenant, "run", c.run, "destination", c.dest, "attempt", number,

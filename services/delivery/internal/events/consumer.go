@@ -47,6 +47,7 @@ type pending struct {
 // Run consumes until ctx ends, then applies the batches it holds and
 // returns.
 func (c *Consumer) Run(ctx context.Context) error {
+	defer bus.TrackConsumer(c.Consumer)()
 	batches := map[string]*pending{}
 	held := 0
 	work := context.WithoutCancel(ctx)

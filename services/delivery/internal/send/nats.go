@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/bus"
 )
 
 // Headers of a NATS delivery's messages, besides Nats-Msg-Id.
@@ -134,6 +136,11 @@ func (p *publisher) msgID(parts ...string) string {
 
 func (p *publisher) publish(ctx context.Context, m *nats.Msg) error {
 	m.Subject = p.subject
+	// Subscribers can continue the export run's trace.
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	bus.InjectTrace(ctx, m.Header)
 	if p.js != nil {
 		if _, err := p.js.PublishMsg(ctx, m); err != nil {
 			err = fmt.Errorf("publish to %s (message %s): %w", p.subject, m.Header.Get(jetstream.MsgIDHeader), err)

@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/ferrydata/ferry/libs/secrets"
 	libserver "github.com/ferrydata/ferry/libs/server"
 	"github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/services/delivery"
 	"github.com/ferrydata/ferry/services/export"
 	"github.com/ferrydata/ferry/services/ingest"
@@ -39,11 +42,12 @@ const (
 	Export    = "export"
 	Delivery  = "delivery"
 
-	database   = "database"
-	natsMod    = "nats"
-	srv        = "server"
-	authMod    = "auth"
-	secretsMod = "secrets"
+	database     = "database"
+	natsMod      = "nats"
+	srv          = "server"
+	authMod      = "auth"
+	secretsMod   = "secrets"
+	telemetryMod = "telemetry"
 )
 
 // ServiceNames lists the services `--services` accepts.
@@ -70,15 +74,20 @@ type App struct {
 	mgr *modules.Manager
 
 	keyring *secrets.Keyring
+
+	telOpts  telemetry.Options
+	tel      *telemetry.Telemetry
+	registry *prometheus.Registry
 }
 
 // New builds the app and its module graph.
 func New(cfg Config, log *slog.Logger, out io.Writer) *App {
 	a := &App{cfg: cfg, log: log, out: out, mgr: modules.New(log)}
 	m := a.mgr
-	m.Register(database, false, a.initDatabase)
-	m.Register(natsMod, false, a.initNATS)
-	m.Register(srv, false, a.initServer)
+	m.Register(telemetryMod, false, a.initTelemetry)
+	m.Register(database, false, a.initDatabase, telemetryMod)
+	m.Register(natsMod, false, a.initNATS, telemetryMod)
+	m.Register(srv, false, a.initServer, telemetryMod)
 	m.Register(authMod, false, a.initAuth, database, srv)
 	m.Register(secretsMod, false, a.initSecrets)
 	m.Register(Profile, true, a.initProfile, database, natsMod, srv, authMod, secretsMod)
@@ -88,6 +97,11 @@ func New(cfg Config, log *slog.Logger, out io.Writer) *App {
 	m.Register(Delivery, true, a.initDelivery, database, natsMod, srv, secretsMod)
 	return a
 }
+
+// SetTelemetry sets what the process's telemetry gets besides what the
+// OTEL_* variables configure, for example an in-memory span exporter in
+// tests. Call it before Run.
+func (a *App) SetTelemetry(opts telemetry.Options) { a.telOpts = opts }
 
 // Run runs the configured services until ctx ends; then it drains and stops.
 // ready, when not nil, is called with the gRPC address once serving.
@@ -105,8 +119,39 @@ func (a *App) Run(ctx context.Context, ready func(grpcAddr, httpAddr string)) er
 	})
 }
 
+// initTelemetry sets up traces and metrics from the OTEL_* variables and the
+// injected options, and installs them for the whole process. Metrics always
+// reach /metrics through the server's Prometheus registry. It stops last,
+// flushing what the other modules recorded.
+func (a *App) initTelemetry(ctx context.Context) (modules.Service, error) {
+	a.registry = prometheus.NewRegistry()
+	opts := a.telOpts
+	opts.Registerer = a.registry
+	t, err := telemetry.Setup(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Install(); err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, fmt.Errorf("telemetry instruments: %w", err)
+	}
+	if err := bus.ObserveConsumers(t.MeterProvider.Meter(telemetry.ScopeName)); err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, fmt.Errorf("consumer gauges: %w", err)
+	}
+	a.tel = t
+	return modules.Funcs{StoppingFn: func(ctx context.Context) error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := t.Shutdown(sctx); err != nil {
+			a.log.Warn("telemetry flush failed", "err", err)
+		}
+		return nil
+	}}, nil
+}
+
 func (a *App) initDatabase(ctx context.Context) (modules.Service, error) {
-	pool, err := store.Open(ctx, a.cfg.DatabaseURL, a.log)
+	pool, err := store.Open(ctx, a.cfg.DatabaseURL, a.log, store.WithTracerProvider(a.tel.TracerProvider))
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +204,8 @@ func (a *App) shutdownNATS() {
 }
 
 func (a *App) initServer(context.Context) (modules.Service, error) {
-	a.server = libserver.New(a.cfg.Server, a.log)
+	a.server = libserver.New(a.cfg.Server, a.log, libserver.WithRegistry(a.registry),
+		libserver.WithTelemetry(a.tel.TracerProvider, a.tel.MeterProvider, a.tel.Propagator))
 	return a.server, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -42,6 +43,8 @@ func (s *session) dial() (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient(s.addr,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithUserAgent("ferry-cli"),
+		// A no-op unless the process installed OpenTelemetry providers.
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithUnaryInterceptor(s.unary),
 		grpc.WithStreamInterceptor(s.stream),
 	)

@@ -249,9 +249,9 @@ func (a *API) start(ctx context.Context, req *ferryv1.RunCreateRequest, next fun
 	}
 	if err != nil {
 		_ = a.Files.Delete(bg, runID)
-		log.Warn("upload interrupted", "err", err)
+		log.WarnContext(ctx, "upload interrupted", "err", err)
 		if ferr := a.runs.Fail(bg, snap, "upload interrupted: "+err.Error()); ferr != nil {
-			log.Error("record failed upload", "err", ferr)
+			log.ErrorContext(ctx, "record failed upload", "err", ferr)
 		}
 		return failed("upload interrupted: " + err.Error()), err
 	}
@@ -266,7 +266,7 @@ func (a *API) start(ctx context.Context, req *ferryv1.RunCreateRequest, next fun
 		return run, errs.Unavailable(err, "record upload of run %s", runID)
 	}
 	if res.reason != "" {
-		log.Info("file refused", "reason", res.reason)
+		log.InfoContext(ctx, "file refused", "reason", res.reason)
 		if err := a.runs.Fail(bg, snap, res.reason); err != nil {
 			return run, errs.Unavailable(err, "record failure of run %s", runID)
 		}
@@ -280,7 +280,7 @@ func (a *API) start(ctx context.Context, req *ferryv1.RunCreateRequest, next fun
 			&ferryv1.ImportCommand{Run: snap, Object: runID, ReportFile: res.splitLater}); err != nil {
 			return run, errs.Unavailable(err, "queue import of run %s", runID)
 		}
-		log.Info("file received", "bytes", res.size, "chunks", res.chunks, "rows", res.rows)
+		log.InfoContext(ctx, "file received", "bytes", res.size, "chunks", res.chunks, "rows", res.rows)
 	}
 	run.File = file
 	if res.reason != "" {

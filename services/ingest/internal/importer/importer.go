@@ -169,7 +169,7 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 			return err
 		}
 		if stopped != "" {
-			log.Info("import stopped", "reason", stopped, "published", published)
+			log.InfoContext(ctx, "import stopped", "reason", stopped, "published", published)
 			return nil
 		}
 		chunk := &ferryv1.Chunk{Run: snap, Header: header, Seq: c.Seq, FirstRow: c.FirstRow, Rows: c.Rows, Data: c.Data,
@@ -179,7 +179,7 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 		published++
 	}
-	log.Info("file split", "chunks", published, "rows", src.Rows())
+	log.InfoContext(ctx, "file split", "chunks", published, "rows", src.Rows())
 	if cmd.GetReportFile() {
 		if err := im.Runs.Publish(ctx, snap, "manifest", &ferryv1.Progress{Event: &ferryv1.Progress_Manifest{
 			Manifest: &ferryv1.Manifest{Chunks: published, Rows: src.Rows()}}}); err != nil {

@@ -14,12 +14,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/destinations"
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/sftpconn"
+	"github.com/ferrydata/ferry/libs/telemetry"
 )
 
 // configError is a source that cannot work until a person changes it.
@@ -419,12 +422,16 @@ func (w *worker) take(ctx context.Context, f file) error {
 		return passOn(err)
 	}
 	src := w.check(ctx, f, full, r)
-	run, err := w.p.imp.ImportReader(ctx, &ferryv1.RunCreateRequest{
+	// A pulled file's run is a trace of its own.
+	rctx, span := telemetry.Tracer().Start(ctx, "run "+w.s.profile, trace.WithNewRoot(), trace.WithAttributes(
+		attribute.String("ferry.profile", w.s.profile), attribute.String("ferry.run", runID.String()), attribute.String("ferry.trigger", "sftp_source")))
+	run, err := w.p.imp.ImportReader(rctx, &ferryv1.RunCreateRequest{
 		TenantId: w.s.tenant.String(), RunId: runID.String(), Profile: w.s.profile,
 		// A run of its own per pulled file.
 		Trigger: ferryv1.RunTrigger_RUN_TRIGGER_SFTP_SOURCE,
 		File:    &ferryv1.RunFile{Name: f.name, Size: f.size},
 	}, src)
+	span.End()
 	_ = r.Close()
 	switch {
 	case src.err != nil:

@@ -32,7 +32,10 @@ func (c *Client) Create(ctx context.Context, req *ferryv1.RunCreateRequest) (*fe
 	}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	m, err := c.NC.RequestWithContext(rctx, bus.RunCreateSubject(req.GetTenantId()), data)
+	msg := &nats.Msg{Subject: bus.RunCreateSubject(req.GetTenantId()), Data: data, Header: nats.Header{}}
+	// The run is created in, and keeps, the caller's trace.
+	bus.InjectTrace(ctx, msg.Header)
+	m, err := c.NC.RequestMsgWithContext(rctx, msg)
 	if err != nil {
 		return nil, nil, errs.Unavailable(err, "create run: profile service did not answer")
 	}

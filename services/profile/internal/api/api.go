@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/telemetry"
 )
 
 // Catalog is what the handlers need of the control-plane store.
@@ -237,6 +238,7 @@ func (a *API) CancelRun(ctx context.Context, req *ferryv1.CancelRunRequest) (*fe
 	if err != nil {
 		return nil, err
 	}
+	telemetry.RunFinished(ctx, r)
 	if err := a.notifier.Canceled(ctx, p.TenantID.String(), r.GetId()); err != nil {
 		return nil, errs.Unavailable(err, "tell workers run %s is canceled", r.GetId())
 	}

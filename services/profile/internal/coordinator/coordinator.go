@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/errs"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
 
@@ -79,7 +80,8 @@ func (c *Coordinator) Stopping(context.Context) error {
 }
 
 func (c *Coordinator) handleCreate(m *nats.Msg) {
-	ctx := context.Background()
+	// The run stores the requester's trace context (see ingest's runs.Client).
+	ctx := bus.ExtractTrace(context.Background(), m.Header)
 	var req ferryv1.RunCreateRequest
 	reply := &ferryv1.RunCreateReply{}
 	if err := proto.Unmarshal(m.Data, &req); err != nil {
@@ -96,7 +98,7 @@ func (c *Coordinator) handleCreate(m *nats.Msg) {
 		}
 	} else {
 		reply.Run, reply.Snapshot = run, snap
-		c.log.Info("run created", "tenant", req.GetTenantId(), "run", run.GetId(), "profile", run.GetProfile(), "version", run.GetProfileVersion())
+		c.log.InfoContext(ctx, "run created", "tenant", req.GetTenantId(), "run", run.GetId(), "profile", run.GetProfile(), "version", run.GetProfileVersion())
 	}
 	data, _ := proto.Marshal(reply)
 	if err := m.Respond(data); err != nil {
@@ -119,6 +121,7 @@ func (c *Coordinator) handleProgress(ctx context.Context, msg jetstream.Msg) err
 		err = c.runs.MarkStarted(ctx, p.GetRunId(), ev.Started.GetFile())
 	case *ferryv1.Progress_Manifest:
 		if err = c.runs.SetManifest(ctx, p.GetRunId(), ev.Manifest.GetChunks()); err == nil {
+			telemetry.Rows(ctx, telemetry.StageIngest, "read", ev.Manifest.GetRows())
 			ready, err = c.runs.Refresh(ctx, p.GetRunId())
 		}
 	case *ferryv1.Progress_Applied:
@@ -140,7 +143,8 @@ func (c *Coordinator) handleProgress(ctx context.Context, msg jetstream.Msg) err
 		return fmt.Errorf("fold progress of run %s: %w", p.GetRunId(), err)
 	}
 	if ended != nil {
-		c.log.Info("run ended", "tenant", p.GetTenantId(), "run", p.GetRunId(), "status", store.StatusName(ended.Run.GetStatus()),
+		telemetry.RunFinished(ctx, ended.Run)
+		c.log.InfoContext(ctx, "run ended", "tenant", p.GetTenantId(), "run", p.GetRunId(), "status", store.StatusName(ended.Run.GetStatus()),
 			"read", ended.Run.GetCounts().GetRead(), "rejected", ended.Run.GetCounts().GetRejected())
 		return c.announce(ctx, p.GetTenantId(), ended.Run)
 	}

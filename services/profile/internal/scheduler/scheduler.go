@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/schedule"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
 
@@ -209,6 +212,10 @@ func claim(ctx context.Context, tx pgx.Tx, p scheduled, instant time.Time, runID
 
 // fire runs a profile for one instant, unless another scheduler did.
 func (s *Scheduler) fire(ctx context.Context, p scheduled, instant time.Time) error {
+	// A scheduled run's trace starts here; the run keeps its context.
+	ctx, span := telemetry.Tracer().Start(ctx, "run "+p.name, trace.WithNewRoot(),
+		trace.WithAttributes(attribute.String("ferry.profile", p.name), attribute.String("ferry.trigger", "schedule")))
+	defer span.End()
 	log := s.log.With("tenant", p.principal.TenantID, "profile", p.name, "kind", p.kind, "instant", instant)
 	if p.kind == "import" {
 		return s.firePoll(ctx, p, instant, log)

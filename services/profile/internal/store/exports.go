@@ -19,6 +19,7 @@ import (
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/expr"
 	"github.com/ferrydata/ferry/libs/selection"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/services/profile/internal/catalog"
 )
 
@@ -303,8 +304,8 @@ func (s *Store) CreateExportRunClaimed(ctx context.Context, p auth.Principal, na
 			created time.Time
 		)
 		err := tx.QueryRow(ctx, `INSERT INTO ferry.runs (id, tenant_id, export_profile_id, profile_name, profile_version, dataset_name,
-				trigger, status, kind, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 'export', '') RETURNING seq, created_at`,
-			runID, p.TenantID, v.ID, name, ep.GetVersion(), datasetName, triggerName(trigger)).Scan(&seq, &created)
+				trigger, status, kind, snapshot, trace_context) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 'export', '', $8) RETURNING seq, created_at`,
+			runID, p.TenantID, v.ID, name, ep.GetVersion(), datasetName, triggerName(trigger), telemetry.TraceContext(ctx)).Scan(&seq, &created)
 		if err != nil {
 			return fmt.Errorf("create export run of %s: %w", name, err)
 		}

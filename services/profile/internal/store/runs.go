@@ -19,6 +19,7 @@ import (
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
 	libstore "github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/telemetry"
 )
 
 // APIVersion is the version of the API runs are recorded by.
@@ -191,10 +192,11 @@ func (s *Store) insertRun(ctx context.Context, p auth.Principal, profID uuid.UUI
 	}
 	var seq int64
 	err = s.pool.QueryRow(ctx, `INSERT INTO ferry.runs (id, tenant_id, profile_id, profile_name, profile_version, dataset_name, trigger, status,
-			file_name, file_size, file_sha256, snapshot, dry_run, preview_rows, parent_run)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
+			file_name, file_size, file_sha256, snapshot, dry_run, preview_rows, parent_run, trace_context)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`,
 		runID, p.TenantID, profID, snap.GetProfile(), snap.GetProfileVersion(), snap.GetDataset().GetName(), triggerName(trigger),
-		file.GetName(), file.GetSize(), file.GetSha256(), blob, snap.GetDryRun(), snap.GetPreviewRows(), parentRun).Scan(&seq)
+		file.GetName(), file.GetSize(), file.GetSha256(), blob, snap.GetDryRun(), snap.GetPreviewRows(), parentRun,
+		telemetry.TraceContext(ctx)).Scan(&seq)
 	if isUnique(err) {
 		return nil, nil, errs.Conflict("run %s already exists", runID)
 	}

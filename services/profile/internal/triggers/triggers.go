@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/telemetry"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
 
@@ -174,10 +177,15 @@ func (e *Engine) publish(ctx context.Context, why string, fired []store.Fired) {
 		case f.Snap == nil:
 			e.log.Info("trigger fired: poll requested", "profile", f.Profile, "cause", why)
 		default:
-			e.log.Info("trigger fired", "tenant", f.Snap.GetTenantId(), "run", f.Snap.GetRunId(), "profile", f.Profile, "cause", why)
-			if err := e.pub.StartExport(ctx, f.Snap); err != nil {
-				e.log.Warn("export command not published; published again later", "tenant", f.Snap.GetTenantId(), "run", f.Snap.GetRunId(), "err", err)
+			// A triggered run is a trace of its own, linked to what fired it.
+			rctx, span := telemetry.Tracer().Start(ctx, "run "+f.Profile, trace.WithNewRoot(), trace.WithLinks(trace.LinkFromContext(ctx)),
+				trace.WithAttributes(attribute.String("ferry.profile", f.Profile), attribute.String("ferry.run", f.Snap.GetRunId())))
+			rctx = telemetry.WithRun(rctx, f.Snap.GetTenantId(), f.Snap.GetRunId())
+			e.log.InfoContext(rctx, "trigger fired", "tenant", f.Snap.GetTenantId(), "run", f.Snap.GetRunId(), "profile", f.Profile, "cause", why)
+			if err := e.pub.StartExport(rctx, f.Snap); err != nil {
+				e.log.WarnContext(rctx, "export command not published; published again later", "tenant", f.Snap.GetTenantId(), "run", f.Snap.GetRunId(), "err", err)
 			}
+			span.End()
 		}
 	}
 }
