@@ -49,6 +49,7 @@ var renderCases = []renderCase{
 			require.Len(t, o.pvcs, 1)
 			require.Equal(t, "ferry-data", o.pvcs[0].Name)
 			require.NotContains(t, o.configMap("ferry").Data, "FERRY_NATS_URL")
+			require.NotContains(t, o.configMap("ferry").Data, "FERRY_NATS_REPLICAS", "the embedded server keeps one replica")
 			require.Empty(t, o.hpas)
 			require.Empty(t, o.scaledObjects)
 		},
@@ -88,6 +89,7 @@ config:
 			require.Len(t, o.hpas, 1)
 			require.Equal(t, "ferry", o.hpas[0].Spec.ScaleTargetRef.Name)
 			require.Equal(t, "nats://nats.messaging.svc:4222", o.configMap("ferry").Data["FERRY_NATS_URL"])
+			require.NotContains(t, o.configMap("ferry").Data, "FERRY_NATS_REPLICAS", "an external NATS keeps its streams' replicas unless told")
 			require.Equal(t, "/etc/ferry/secret/secret.key", env(t, d, "FERRY_SECRET_KEY_FILE").Value)
 		},
 	},
@@ -219,6 +221,7 @@ services:
 `,
 		check: func(t *testing.T, o *objects) {
 			require.Equal(t, "nats://ferry-nats.ferry.svc:4222", o.configMap("ferry").Data["FERRY_NATS_URL"])
+			require.Equal(t, "3", o.configMap("ferry").Data["FERRY_NATS_REPLICAS"], "R3 streams on the bundled three-node cluster")
 			require.Len(t, o.scaledObjects, 1)
 			require.Equal(t, "ferry-nats-headless.ferry.svc.cluster.local:8222",
 				o.scaledObjects[0].Spec.Triggers[0].Metadata["natsServerMonitoringEndpoint"])
@@ -557,6 +560,8 @@ func TestRefused(t *testing.T) {
 		{"nats.enabled and nats.url", inlineSecrets + "nats:\n  enabled: true\n  url: nats://x:4222\n", true, []string{"nats.enabled", "nats.url"}},
 		{"KEDA on an external NATS without monitoring endpoint", microservices + "services:\n  transform:\n    autoscaling:\n      enabled: true\n", false, []string{"services.transform.autoscaling.kind=keda", "keda.natsMonitoringEndpoint"}},
 		{"minReplicas above maxReplicas", microservices + "services:\n  profile:\n    autoscaling:\n      enabled: true\n      minReplicas: 5\n      maxReplicas: 2\n", false, []string{"minReplicas=5", "maxReplicas=2"}},
+		{"stream replicas with embedded NATS", inlineSecrets + "config:\n  natsReplicas: 3\n", false, []string{"config.natsReplicas=3", "embedded NATS"}},
+		{"too many stream replicas", inlineSecrets + "nats:\n  url: nats://x:4222\nconfig:\n  natsReplicas: 7\n", false, []string{"natsReplicas"}},
 		{"bad NATS URL", inlineSecrets + "nats:\n  url: http://nats:4222\n", false, []string{"url", "http://nats:4222"}},
 	}
 	for _, tc := range cases {

@@ -60,7 +60,7 @@ func staticFerry(t testing.TB) string {
 			return
 		}
 		ferryPath = filepath.Join(buildDir, "ferry")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", ferryPath, "./services/ferry")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=1.2.3-test", "-o", ferryPath, "./services/ferry")
 		// The repository root's go.work resolves the sibling modules; this
 		// module's own tests run with GOWORK=off.
 		cmd.Dir = root
@@ -257,6 +257,13 @@ func TestImageFromRealBinary(t *testing.T) {
 	}
 	if !strings.Contains(string(help), "server") {
 		t.Errorf("ferry help does not list the server command:\n%s", help)
+	}
+	ver, err := exec.Command(extracted, "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ferry version: %v\n%s", err, ver)
+	}
+	if !strings.HasPrefix(string(ver), "ferry 1.2.3-test ") {
+		t.Errorf("ferry version does not show the version the build set: %q", ver)
 	}
 	serverHelp, err := exec.Command(extracted, process[1], "--help").CombinedOutput()
 	if err != nil {

@@ -5,6 +5,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -131,18 +132,57 @@ var streams = []jetstream.StreamConfig{
 		Duplicates: 10 * time.Minute},
 }
 
-// EnsureStreams creates or updates every stream and the files object store.
-// Every service calls it at start; it is idempotent.
+// StreamOptions are the deployment's choices for Ferry's streams.
+type StreamOptions struct {
+	// Replicas is the replica count of every stream and of the files object
+	// store: 3 on a three-node JetStream cluster, so that losing a node
+	// loses no message and no file. 0 keeps what each has (1 for a new one).
+	Replicas int
+}
+
+// EnsureStreams creates every stream and the files object store, or updates
+// them to Ferry's configuration, keeping their replica counts. Every service
+// calls it at start; it is idempotent.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	return DeclareStreams(ctx, js, StreamOptions{})
+}
+
+// DeclareStreams is EnsureStreams with the deployment's options: the
+// composition root calls it once at start, before the services.
+func DeclareStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	for _, cfg := range streams {
+		cfg.Replicas = o.Replicas
+		if cfg.Replicas == 0 {
+			s, err := js.Stream(ctx, cfg.Name)
+			switch {
+			case err == nil:
+				cfg.Replicas = s.CachedInfo().Config.Replicas
+			case !errors.Is(err, jetstream.ErrStreamNotFound):
+				return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("declare stream %s: %w", cfg.Name, err)
+			return fmt.Errorf("declare stream %s with %d replicas: %w", cfg.Name, max(cfg.Replicas, 1), err)
 		}
 	}
-	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: FilesBucket, Storage: jetstream.FileStorage, Description: "original files of import runs",
-	}); err != nil {
-		return fmt.Errorf("declare object store %s: %w", FilesBucket, err)
+	files := jetstream.ObjectStoreConfig{
+		Bucket: FilesBucket, Storage: jetstream.FileStorage, Description: "original files of import runs", Replicas: o.Replicas,
+	}
+	if files.Replicas == 0 {
+		obs, err := js.ObjectStore(ctx, FilesBucket)
+		switch {
+		case err == nil:
+			st, err := obs.Status(ctx)
+			if err != nil {
+				return fmt.Errorf("look up object store %s: %w", FilesBucket, err)
+			}
+			files.Replicas = st.Replicas()
+		case !errors.Is(err, jetstream.ErrBucketNotFound):
+			return fmt.Errorf("look up object store %s: %w", FilesBucket, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, files); err != nil {
+		return fmt.Errorf("declare object store %s with %d replicas: %w", FilesBucket, max(files.Replicas, 1), err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,10 @@ import (
 	"github.com/ferrydata/ferry/services/ferry/internal/cli"
 )
 
+// version is the release, set when the binary is built for one
+// (-ldflags "-X main.version=…": make image-tarball and deploy/Dockerfile).
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -29,6 +34,10 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "server" {
 		return serve(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) == 1 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Fprintf(stdout, "ferry %s (%s)\n", version, runtime.Version())
+		return 0
 	}
 	// The CLI's calls start the traces of the runs they create when the
 	// OTEL_* variables configure a span exporter. Otherwise the CLI sends no
@@ -69,6 +78,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ferry server: %v\n", err)
 		return 2
 	}
+	log.Info("ferry starting", "version", version)
 	a := app.New(cfg, log, stdout)
 	err = a.Run(ctx, func(grpcAddr, httpAddr string) {
 		fmt.Fprintf(stdout, "ferry: serving gRPC on %s and HTTP on %s\n", grpcAddr, httpAddr)

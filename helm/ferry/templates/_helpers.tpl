@@ -199,6 +199,9 @@ it, so an impossible configuration renders nothing.
 {{- if and $embedded .Values.allInOne.autoscaling.enabled }}
 {{- fail "allInOne.autoscaling.enabled=true with the embedded NATS server: one replica only; set nats.enabled=true or nats.url to scale" }}
 {{- end }}
+{{- if and $embedded (not (kindIs "invalid" .Values.config.natsReplicas)) (gt (int .Values.config.natsReplicas) 1) }}
+{{- fail (printf "config.natsReplicas=%d with the embedded NATS server, a single server: set nats.enabled=true or nats.url for a JetStream cluster" (int .Values.config.natsReplicas)) }}
+{{- end }}
 {{- else }}
 {{- if $embedded }}
 {{- fail "deploymentMode=microservices needs NATS: set nats.enabled=true, nats.url or existingSecret.natsUrlKey" }}

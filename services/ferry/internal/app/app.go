@@ -163,7 +163,7 @@ func (a *App) initDatabase(ctx context.Context) (modules.Service, error) {
 	return modules.Funcs{StoppingFn: func(context.Context) error { pool.Close(); return nil }}, nil
 }
 
-func (a *App) initNATS(context.Context) (modules.Service, error) {
+func (a *App) initNATS(ctx context.Context) (modules.Service, error) {
 	if a.cfg.NATSURL == "" {
 		ns, err := bus.StartEmbedded(bus.EmbeddedConfig{
 			StoreDir: filepath.Join(a.cfg.DataDir, "nats"), Listen: a.cfg.NATSListen, MaxPayload: int32(a.cfg.NATSMaxPayload),
@@ -187,6 +187,12 @@ func (a *App) initNATS(context.Context) (modules.Service, error) {
 	if err != nil {
 		a.shutdownNATS()
 		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	// The deployment's stream settings, before any service declares the
+	// streams (they keep what is declared here).
+	if err := bus.DeclareStreams(ctx, js, bus.StreamOptions{Replicas: a.cfg.NATSReplicas}); err != nil {
+		a.shutdownNATS()
+		return nil, err
 	}
 	a.js = js
 	return modules.Funcs{StoppingFn: func(context.Context) error { a.shutdownNATS(); return nil }}, nil

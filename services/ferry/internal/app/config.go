@@ -25,6 +25,7 @@ type Config struct {
 	NATSURL        string        `yaml:"nats_url"`
 	NATSListen     string        `yaml:"nats_listen"`
 	NATSMaxPayload int           `yaml:"nats_max_payload"`
+	NATSReplicas   int           `yaml:"nats_replicas"`
 	AckWait        time.Duration `yaml:"ack_wait"`
 	LogLevel       string        `yaml:"log_level"`
 	LogFormat      string        `yaml:"log_format"`
@@ -48,6 +49,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.NATSURL, "nats-url", "", "external NATS server URL; when empty an embedded NATS server runs in the process")
 	f.StringVar(&c.NATSListen, "nats-listen", "", "also serve the embedded NATS server on this TCP address (for upstream publishers and other ferry processes)")
 	f.IntVar(&c.NATSMaxPayload, "nats-max-payload", 8<<20, "largest NATS message of the embedded server, in bytes")
+	f.IntVar(&c.NATSReplicas, "nats-replicas", 0, "replicas of every stream and of the files object store on an external JetStream cluster (3 on three nodes); 0 keeps what each has, 1 for a new one")
 	f.DurationVar(&c.AckWait, "ack-wait", 30*time.Second, "how long a bus message may go unacknowledged (without heartbeat) before it is redelivered")
 	f.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -100,6 +102,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL != "" && c.NATSListen != "" {
 		return errors.New("--nats-listen serves the embedded NATS server; it cannot be combined with --nats-url")
+	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+		return fmt.Errorf("--nats-replicas %d: JetStream keeps 1 to 5 replicas (0 keeps what each stream has)", c.NATSReplicas)
+	}
+	if c.NATSURL == "" && c.NATSReplicas > 1 {
+		return fmt.Errorf("--nats-replicas %d needs a JetStream cluster (--nats-url); the embedded NATS server is a single server", c.NATSReplicas)
 	}
 	if c.NATSURL == "" && c.DataDir == "" {
 		return errors.New("--data-dir is needed for the embedded NATS server")

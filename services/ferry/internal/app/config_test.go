@@ -58,6 +58,9 @@ func TestValidate(t *testing.T) {
 		{name: "payload too small for chunks", args: []string{"--services", "transform", "--nats-max-payload", "1048576"}, err: "nats-max-payload"},
 		{name: "ack wait", args: []string{"--services", "transform", "--ack-wait", "10ms"}, err: "ack-wait"},
 		{name: "service config checked", args: []string{"--services", "transform", "--transform-workers", "0"}, err: "transform-workers"},
+		{name: "stream replicas on a cluster", args: []string{"--services", "transform", "--nats-url", "nats://x", "--nats-replicas", "3"}},
+		{name: "stream replicas need a cluster", args: []string{"--services", "transform", "--nats-replicas", "3"}, err: "needs a JetStream cluster"},
+		{name: "stream replicas bounded", args: []string{"--services", "transform", "--nats-url", "nats://x", "--nats-replicas", "7"}, err: "1 to 5 replicas"},
 		{name: "ingest limits checked", args: []string{"--services", "transform", "--ingest-max-field-size", "9999999"}, err: "ingest-max-field-size"},
 	}
 	for _, tt := range tests {
