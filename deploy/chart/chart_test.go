@@ -46,6 +46,8 @@ var renderCases = []renderCase{
 			require.Equal(t, appsv1.RecreateDeploymentStrategyType, d.Spec.Strategy.Type)
 			require.Equal(t, []string{"server", "--services=all"}, d.Spec.Template.Spec.Containers[0].Args)
 			require.Equal(t, "/data", env(t, d, "FERRY_DATA_DIR").Value)
+			// The Go runtime's soft memory limit follows the container's.
+			require.Equal(t, "limits.memory", env(t, d, "GOMEMLIMIT").ValueFrom.ResourceFieldRef.Resource)
 			require.Len(t, o.pvcs, 1)
 			require.Equal(t, "ferry-data", o.pvcs[0].Name)
 			require.NotContains(t, o.configMap("ferry").Data, "FERRY_NATS_URL")

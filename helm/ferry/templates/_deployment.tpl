@@ -152,6 +152,14 @@ spec:
             - name: FERRY_DATA_DIR
               value: /data
             {{- end }}
+            {{- if and $spec.resources $spec.resources.limits $spec.resources.limits.memory }}
+            # The Go runtime collects harder as the heap nears the memory
+            # limit instead of letting it grow to twice the live heap.
+            - name: GOMEMLIMIT
+              valueFrom:
+                resourceFieldRef:
+                  resource: limits.memory
+            {{- end }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
