@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -85,7 +87,7 @@ var keyRE = regexp.MustCompile(`(?m)^\s+(fy_\S+)$`)
 
 // server runs every service in this process with an in-memory span
 // exporter and returns the exporter and the HTTP address.
-func server(t *testing.T, args ...string) (exp *tracetest.InMemoryExporter, grpcAddr, httpAddr, key, dbURL string) {
+func server(t *testing.T, logs io.Writer, args ...string) (exp *tracetest.InMemoryExporter, grpcAddr, httpAddr, key, dbURL string) {
 	t.Helper()
 	var cfg app.Config
 	fs := flag.NewFlagSet("ferry server", flag.ContinueOnError)
@@ -95,7 +97,9 @@ func server(t *testing.T, args ...string) (exp *tracetest.InMemoryExporter, grpc
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)))
 	require.NoError(t, cfg.Validate())
 	out := &syncBuffer{}
-	a := app.New(cfg, testkit.Log(t), out)
+	// The logger of `ferry server --log-format json --log-level debug`.
+	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	a := app.New(cfg, log, out)
 	exp = tracetest.NewInMemoryExporter()
 	a.SetTelemetry(telemetry.Options{SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewSimpleSpanProcessor(exp)}})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -150,7 +154,8 @@ func TestImportTraceAndMetrics(t *testing.T) {
 	secretKey, err := secrets.GenerateSpec("k1")
 	require.NoError(t, err)
 	t.Setenv(secrets.EnvKey, secretKey)
-	exp, grpcAddr, httpAddr, key, dbURL := server(t, "--ingest-chunk-size", "4096", "--delivery-poll", "200ms")
+	logs := &syncBuffer{}
+	exp, grpcAddr, httpAddr, key, dbURL := server(t, logs, "--ingest-chunk-size", "4096", "--delivery-poll", "200ms")
 	t.Setenv("FERRY_ADDR", grpcAddr)
 	t.Setenv("FERRY_API_KEY", key)
 	dir := t.TempDir()
@@ -249,6 +254,24 @@ func TestImportTraceAndMetrics(t *testing.T) {
 	require.NoError(t, pg.QueryRow(context.Background(), `SELECT trace_context FROM ferry.runs WHERE id = $1`, runID).Scan(&stored))
 	require.Equal(t, traceID, trace.SpanContextFromContext(telemetry.ContextWithTrace(context.Background(), stored)).TraceID(), "stored: %q", stored)
 	require.True(t, db, "PostgreSQL statements are traced in the run's trace")
+
+	// Every log line of the run names its tenant and run and joins its
+	// trace: the split, each chunk staged, the apply.
+	msgs := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		if rec["run"] != runID {
+			continue
+		}
+		msgs[rec["msg"].(string)]++
+		require.Equal(t, traceID.String(), rec["trace_id"], "log line of the run without its trace: %s", line)
+		require.Regexp(t, `^[0-9a-f]{16}$`, rec["span_id"], line)
+		require.NotEmpty(t, rec["tenant"], line)
+	}
+	require.EqualValues(t, 1, msgs["file split"], "%v", msgs)
+	require.EqualValues(t, chunks, msgs["chunk staged"], "%v", msgs)
+	require.EqualValues(t, 1, msgs["run applied"], "%v", msgs)
 
 	// An export run delivered to a webhook: the delivery, reached through
 	// PostgreSQL rather than a message, joins the export run's trace.
