@@ -22,6 +22,7 @@ type RowReader struct {
 	w     *Workbook
 	name  string
 	e     *entryReader
+	ra    *readAhead // inflates e ahead of s; nil for small parts
 	s     *xmlScanner
 	state uint8
 	depth int   // depth of <sheetData>
@@ -58,7 +59,14 @@ func (w *Workbook) Rows(s Sheet) (rr *RowReader, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("sheet %q: %w", info.Name, err)
 	}
-	return &RowReader{w: w, name: info.Name, e: e, s: newXMLScanner(e)}, nil
+	rr = &RowReader{w: w, name: info.Name, e: e}
+	var src io.Reader = e
+	if e.f.UncompressedSize64 >= readAheadMin {
+		rr.ra = newReadAhead(e)
+		src = rr.ra
+	}
+	rr.s = newXMLScanner(src)
+	return rr, nil
 }
 
 func (w *Workbook) lookup(s Sheet) (sheetInfo, error) {
@@ -125,6 +133,9 @@ func (r *RowReader) Close() error {
 		return nil
 	}
 	r.err = errClosed
+	if r.ra != nil {
+		r.ra.close()
+	}
 	return r.e.Close()
 }
 
