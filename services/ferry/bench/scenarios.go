@@ -326,44 +326,63 @@ func (b *bench) memory(c *cluster, mode string, n int) {
 	}
 }
 
-// importRun uploads file into a new run of profile, waits for it to end,
-// checks its counts and adds the run to f: from the upload's first message
-// to the run's end. profile says whether to take CPU profiles of the run.
-func (b *bench) importRun(ctx context.Context, c *cluster, conn *pgx.Conn, f *figure, profile, file string, want func(*ferryv1.RunCounts) bool, profiled bool) error {
-	n := f.Rows
+// measured is one run timed by timed.
+type measured struct {
+	id       string
+	run      *ferryv1.Run
+	start    time.Time
+	d        time.Duration
+	rss      map[string]int64
+	profiles []profileSummary
+}
+
+// timed starts a run with startRun and waits for it to end: the time from
+// the call to the run's end, each process's peak RSS, and, when profiled,
+// CPU profiles of every process over the run.
+func (b *bench) timed(ctx context.Context, c *cluster, f *figure, profiled bool, startRun func() (string, error)) (measured, error) {
+	var m measured
 	c.resetPeaks()
 	var prof *profiler
 	if profiled {
-		prof = b.startProfiles(c, f.Name, f.Mode, n)
+		prof = b.startProfiles(c, f.Name, f.Mode, f.Rows)
 	}
-	start := time.Now()
-	id, err := c.upload(ctx, profile, file)
+	m.start = time.Now()
+	id, err := startRun()
 	if err != nil {
-		return errors.Join(err, prof.abandon())
+		return m, errors.Join(err, prof.abandon())
 	}
-	run, err := c.wait(ctx, id, time.Hour)
-	if err != nil {
-		return errors.Join(err, prof.abandon())
+	m.id = id
+	if m.run, err = c.wait(ctx, id, time.Hour); err != nil {
+		return m, errors.Join(err, prof.abandon())
 	}
-	d := time.Since(start)
-	rss := c.peaks()
-	profiles, err := prof.finish(ctx)
+	m.d = time.Since(m.start)
+	m.rss = c.peaks()
+	m.profiles, err = prof.finish(ctx)
+	return m, err
+}
+
+// importRun uploads file into a new run of profile, waits for it to end,
+// checks its counts and adds the run to f: from the upload's first message
+// to the run's end. profiled says whether to take CPU profiles of the run.
+func (b *bench) importRun(ctx context.Context, c *cluster, conn *pgx.Conn, f *figure, profile, file string, want func(*ferryv1.RunCounts) bool, profiled bool) error {
+	m, err := b.timed(ctx, c, f, profiled, func() (string, error) { return c.upload(ctx, profile, file) })
 	if err != nil {
 		return err
 	}
+	run := m.run
 	if run.GetStatus() != ferryv1.RunStatus_RUN_STATUS_SUCCEEDED {
-		return fmt.Errorf("run %s of %s ended %s: %s (counts %v)", id, profile, run.GetStatus(), run.GetError(), run.GetCounts())
+		return fmt.Errorf("run %s of %s ended %s: %s (counts %v)", m.id, profile, run.GetStatus(), run.GetError(), run.GetCounts())
 	}
-	if k := run.GetCounts(); k.GetRead() != int64(n) || k.GetRejected() != 0 || !want(k) {
+	if k := run.GetCounts(); k.GetRead() != int64(f.Rows) || k.GetRejected() != 0 || !want(k) {
 		return fmt.Errorf("run %s of %s has the wrong counts, the benchmark would measure the wrong thing: read %d, inserted %d, updated %d, unchanged %d, rejected %d, superseded %d",
-			id, profile, k.GetRead(), k.GetInserted(), k.GetUpdated(), k.GetUnchanged(), k.GetRejected(), k.GetSuperseded())
+			m.id, profile, k.GetRead(), k.GetInserted(), k.GetUpdated(), k.GetUnchanged(), k.GetRejected(), k.GetSuperseded())
 	}
-	st, err := runStages(ctx, conn, c, id, "run applied", start)
+	st, err := runStages(ctx, conn, c, m.id, "run applied", m.start)
 	if err != nil {
 		return err
 	}
-	f.add(d, st, rss)
-	f.Profiles = append(f.Profiles, profiles...)
+	f.add(m.d, st, m.rss)
+	f.Profiles = append(f.Profiles, m.profiles...)
 	return nil
 }
 
@@ -371,41 +390,30 @@ func (b *bench) importRun(ctx context.Context, c *cluster, conn *pgx.Conn, f *fi
 // f.Rows rows written and adds the run to f: from StartExport to the run's
 // end (the file stored in the object store, ready to download).
 func (b *bench) exportRun(ctx context.Context, c *cluster, conn *pgx.Conn, f *figure, profile string, profiled bool) error {
-	n := f.Rows
-	c.resetPeaks()
-	var prof *profiler
-	if profiled {
-		prof = b.startProfiles(c, f.Name, f.Mode, n)
-	}
-	start := time.Now()
-	resp, err := c.export.StartExport(c.ctx(ctx), &ferryv1.StartExportRequest{Name: profile})
-	if err != nil {
-		return errors.Join(fmt.Errorf("start export %s: %w", profile, err), prof.abandon())
-	}
-	id := resp.GetRun().GetId()
-	run, err := c.wait(ctx, id, time.Hour)
-	if err != nil {
-		return errors.Join(err, prof.abandon())
-	}
-	d := time.Since(start)
-	rss := c.peaks()
-	profiles, err := prof.finish(ctx)
+	m, err := b.timed(ctx, c, f, profiled, func() (string, error) {
+		resp, err := c.export.StartExport(c.ctx(ctx), &ferryv1.StartExportRequest{Name: profile})
+		if err != nil {
+			return "", fmt.Errorf("start export %s: %w", profile, err)
+		}
+		return resp.GetRun().GetId(), nil
+	})
 	if err != nil {
 		return err
 	}
+	run := m.run
 	if run.GetStatus() != ferryv1.RunStatus_RUN_STATUS_SUCCEEDED {
-		return fmt.Errorf("export run %s of %s ended %s: %s", id, profile, run.GetStatus(), run.GetError())
+		return fmt.Errorf("export run %s of %s ended %s: %s", m.id, profile, run.GetStatus(), run.GetError())
 	}
-	if len(run.GetOutputs()) != 1 || run.GetOutputs()[0].GetRows() != int64(n) {
-		return fmt.Errorf("export run %s of %s wrote %v, want one file of %d rows", id, profile, run.GetOutputs(), n)
+	if len(run.GetOutputs()) != 1 || run.GetOutputs()[0].GetRows() != int64(f.Rows) {
+		return fmt.Errorf("export run %s of %s wrote %v, want one file of %d rows", m.id, profile, run.GetOutputs(), f.Rows)
 	}
-	st, err := runStages(ctx, conn, c, id, "export run assembled", start)
+	st, err := runStages(ctx, conn, c, m.id, "export run assembled", m.start)
 	if err != nil {
 		return err
 	}
 	f.Bytes = run.GetOutputs()[0].GetSize()
-	f.add(d, st, rss)
-	f.Profiles = append(f.Profiles, profiles...)
+	f.add(m.d, st, m.rss)
+	f.Profiles = append(f.Profiles, m.profiles...)
 	return nil
 }
 
