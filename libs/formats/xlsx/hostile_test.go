@@ -542,3 +542,37 @@ func TestScannerSmallReads(t *testing.T) {
 	}
 	require.Equal(t, []string{"<a2", "<b0", "t< d \n", "/b", "<c1", "/c", "/a"}, got)
 }
+
+// TestCloseAfterCorruptData reads a sheet whose deflate stream is corrupt: Next
+// reports ErrMalformed, and Close, which only releases the part, reports
+// nothing (the decompressor keeps its error and would return it from Close).
+// The large sheet is read ahead on a goroutine of its own.
+func TestCloseAfterCorruptData(t *testing.T) {
+	for _, size := range []int{0, readAheadMin} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			data := oneSheet(`<row><c><v>1</v></c></row>` + strings.Repeat(" ", size)).bytes(t)
+			zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+			require.NoError(t, err)
+			var sheet *zip.File
+			for _, f := range zr.File {
+				if f.Name == "xl/worksheets/sheet1.xml" {
+					sheet = f
+				}
+			}
+			off, err := sheet.DataOffset()
+			require.NoError(t, err)
+			// 0xFF opens a final block of the reserved type 3.
+			for i := off; i < off+int64(sheet.CompressedSize64); i++ {
+				data[i] = 0xFF
+			}
+			w, err := open(data, Limits{})
+			require.NoError(t, err)
+			rr, err := w.Rows(w.Sheets()[0])
+			require.NoError(t, err)
+			_, _, err = rr.Next()
+			require.ErrorIs(t, err, ErrMalformed)
+			require.Contains(t, err.Error(), "flate: corrupt input")
+			require.NoError(t, rr.Close())
+		})
+	}
+}
