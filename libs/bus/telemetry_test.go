@@ -17,13 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/telemetry"
+	"github.com/ferrydata/ferry/libs/telemetry/telemetrytest"
 )
 
 // syncBuffer hands each log line the worker writes to the test.
@@ -39,12 +39,8 @@ func (b *syncBuffer) Write(p []byte) (int, error) { b.ch <- bytes.Clone(p); retu
 // lines carry trace, span, tenant and run, and that the chunk's duration
 // and the consumer's pending counts reach the Prometheus registry.
 func TestTraceCrossesJetStream(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
 	reg := prometheus.NewRegistry()
-	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Registerer: reg, SpanProcessors: []sdktrace.SpanProcessor{rec}, Getenv: func(string) string { return "" }})
-	require.NoError(t, err)
-	require.NoError(t, tel.Install())
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	rec, tel := telemetrytest.Install(t, reg)
 	require.NoError(t, bus.ObserveConsumers(tel.MeterProvider.Meter(telemetry.ScopeName)))
 
 	js, cons := setup(t, 5*time.Second)
@@ -141,12 +137,8 @@ ferry_consumer_pending{consumer="t",stream="FERRY_CHUNKS"} 0
 // handled messages: done, retried after a transient error, terminated
 // after a permanent one.
 func TestWorkerRecordsOutcomes(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
 	reg := prometheus.NewRegistry()
-	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Registerer: reg, SpanProcessors: []sdktrace.SpanProcessor{rec}, Getenv: func(string) string { return "" }})
-	require.NoError(t, err)
-	require.NoError(t, tel.Install())
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	rec, _ := telemetrytest.Install(t, reg)
 
 	js, cons := setup(t, 5*time.Second)
 	for seq := range int64(3) {

@@ -16,8 +16,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/destinations"
 	"github.com/ferrydata/ferry/libs/secrets"
-	"github.com/ferrydata/ferry/libs/store"
-	"github.com/ferrydata/ferry/libs/testkit"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 )
 
 func sftpSpec() *ferryv1.DestinationSpec {
@@ -112,12 +111,9 @@ func TestDirConfined(t *testing.T) {
 // old key can be removed.
 func TestRewrap(t *testing.T) {
 	ctx := context.Background()
-	pool, err := store.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool, testkit.Log(t)))
+	pool := storetest.Open(t)
 	tenant, id := uuid.New(), uuid.New()
-	_, err = pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, 't', 'tenant_t')`, tenant)
+	_, err := pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, 't', 'tenant_t')`, tenant)
 	require.NoError(t, err)
 
 	oldSpec, _ := secrets.GenerateSpec("old")

@@ -1,7 +1,6 @@
 package testkit
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -12,7 +11,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,24 +37,6 @@ func skipOrFail(tb testing.TB, format string, args ...any) {
 		tb.Fatalf(format, args...)
 	}
 	tb.Skipf(format, args...)
-}
-
-// lockedBuffer collects sshd's log from its own goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // OpenSSH is a real sshd started for one test, serving SFTP with
@@ -145,7 +125,7 @@ AllowUsers %s
 		skipOrFail(tb, "sshd refuses the test config: %v\n%s", err, out)
 	}
 
-	var log lockedBuffer
+	var log Buffer
 	cmd := exec.Command(sshdPath, "-D", "-e", "-f", configFile)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its per-connection children too

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/testkit"
 )
 
 // ferryBin is the binary under test, built once by TestMain.
@@ -53,24 +54,7 @@ type proc struct {
 	Key  string
 	done chan struct{}
 	err  error
-	log  *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *testkit.Buffer
 }
 
 var (
@@ -84,7 +68,7 @@ func startServer(t testing.TB, env []string, args ...string) *proc {
 	args = append([]string{"server", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "debug"}, args...)
 	cmd := exec.Command(ferryBin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{t: t, cmd: cmd, done: make(chan struct{}), log: &lockedBuffer{}}
+	p := &proc{t: t, cmd: cmd, done: make(chan struct{}), log: &testkit.Buffer{}}
 	cmd.Stderr = p.log
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)

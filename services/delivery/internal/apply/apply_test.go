@@ -17,8 +17,7 @@ import (
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
-	"github.com/ferrydata/ferry/libs/store"
-	"github.com/ferrydata/ferry/libs/testkit"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 )
 
 // fixture is a tenant with datasets `people (id text key, name text)`,
@@ -44,10 +43,7 @@ func text(name string) *ferryv1.Field {
 
 func newFixture(t testing.TB) *fixture {
 	ctx := context.Background()
-	pool, err := store.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool, testkit.Log(t)))
+	pool := storetest.Open(t)
 	f := &fixture{pool: pool, tenant: uuid.New(), profile: uuid.New(),
 		people: &ferryv1.Dataset{Name: "people", Key: []string{"id"}, Fields: []*ferryv1.Field{text("id"), text("name")}},
 		groups: &ferryv1.Dataset{Name: "groups", Key: []string{"id"}, Fields: []*ferryv1.Field{text("id")}},

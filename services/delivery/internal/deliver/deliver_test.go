@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -21,7 +20,7 @@ import (
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/destinations"
 	"github.com/ferrydata/ferry/libs/secrets"
-	"github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 	"github.com/ferrydata/ferry/services/delivery/internal/send"
 )
@@ -73,26 +72,8 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	ctx := context.Background()
-	pool, err := store.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := store.Migrate(ctx, pool, testkit.Log(t)); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(testkit.NATS(t).ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js); err != nil {
-		t.Fatal(err)
-	}
+	pool := storetest.Open(t)
+	_, js := testkit.JetStream(t)
 	files, err := js.ObjectStore(ctx, bus.FilesBucket)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/orchestration"
-	"github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 )
 
@@ -30,19 +29,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	ctx := context.Background()
-	pool, err := store.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool, testkit.Log(t)))
+	pool := storetest.Open(t)
 	f := &fixture{pool: pool, tenant: uuid.New()}
-	_, err = pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, 'acme', 'tenant_acme')`, f.tenant)
+	_, err := pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, 'acme', 'tenant_acme')`, f.tenant)
 	require.NoError(t, err)
-	nc, err := nats.Connect(testkit.NATS(t).ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	f.js, err = jetstream.New(nc)
-	require.NoError(t, err)
-	require.NoError(t, bus.EnsureStreams(ctx, f.js))
+	_, f.js = testkit.JetStream(t)
 	return f
 }
 

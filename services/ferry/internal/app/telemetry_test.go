@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,23 +65,6 @@ spec:
     - {field: grade, column: "Grade"}
 `
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var keyRE = regexp.MustCompile(`(?m)^\s+(fy_\S+)$`)
 
 // server runs every service in this process with an in-memory span
@@ -96,7 +78,7 @@ func server(t *testing.T, logs io.Writer, args ...string) (exp *tracetest.InMemo
 	require.NoError(t, fs.Parse(append([]string{"--database-url", dbURL, "--data-dir", t.TempDir(),
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)))
 	require.NoError(t, cfg.Validate())
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	// The logger of `ferry server --log-format json --log-level debug`.
 	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	a := app.New(cfg, log, out)
@@ -154,7 +136,7 @@ func TestImportTraceAndMetrics(t *testing.T) {
 	secretKey, err := secrets.GenerateSpec("k1")
 	require.NoError(t, err)
 	t.Setenv(secrets.EnvKey, secretKey)
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	exp, grpcAddr, httpAddr, key, dbURL := server(t, logs, "--ingest-chunk-size", "4096", "--delivery-poll", "200ms")
 	t.Setenv("FERRY_ADDR", grpcAddr)
 	t.Setenv("FERRY_API_KEY", key)

@@ -19,7 +19,7 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
-	"github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 	"github.com/ferrydata/ferry/services/delivery"
 	"github.com/ferrydata/ferry/services/export"
@@ -54,14 +54,7 @@ type service interface {
 // start creates the database with rows people rows and starts the services.
 func start(tb testing.TB, rows int, o options) *pipe {
 	ctx := context.Background()
-	pool, err := store.Open(ctx, testkit.Database(tb, true), testkit.Log(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(pool.Close)
-	if err := store.Migrate(ctx, pool, testkit.Log(tb)); err != nil {
-		tb.Fatal(err)
-	}
+	pool := storetest.Open(tb)
 	p := &pipe{pool: pool, tenant: uuid.New(), profile: uuid.New()}
 	for _, sql := range []string{
 		fmt.Sprintf(`INSERT INTO ferry.tenants (id, name, schema_name) VALUES ('%s', 't', 'tenant_t')`, p.tenant),

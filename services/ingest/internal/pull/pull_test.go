@@ -25,7 +25,7 @@ import (
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/secrets"
 	"github.com/ferrydata/ferry/libs/sftpconn"
-	"github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 )
 
@@ -152,11 +152,7 @@ const password = "pull-secret"
 // test server, and a profile "p" with the source src.
 func setup(t *testing.T, src *ferryv1.SFTPSource) *env {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := store.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool, testkit.Log(t)))
+	pool := storetest.Open(t)
 	spec, err := secrets.GenerateSpec("k1")
 	require.NoError(t, err)
 	keys, err := secrets.Parse(spec)

@@ -27,7 +27,7 @@ import (
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/secrets"
 	"github.com/ferrydata/ferry/libs/sftpconn"
-	libstore "github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 	"github.com/ferrydata/ferry/libs/webhook"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
@@ -44,14 +44,9 @@ type destEnv struct {
 }
 
 func newDestEnv(t *testing.T, k *secrets.Keyring) *destEnv {
-	ctx := context.Background()
-	pool, err := libstore.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, libstore.Migrate(ctx, pool, testkit.Log(t)))
-	p := auth.Principal{TenantID: uuid.New(), TenantName: "acme", Schema: "tenant_acme", Admin: true}
-	_, err = pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, $2, $3)`, p.TenantID, p.TenantName, p.Schema)
-	require.NoError(t, err)
+	pool := storetest.Open(t)
+	p := storetest.Tenant(t, pool, "acme")
+	p.Admin = true
 
 	st := store.New(pool)
 	gs := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

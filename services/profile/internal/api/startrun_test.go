@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
-	libstore "github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
@@ -57,14 +56,10 @@ type runEnv struct {
 
 func newRunEnv(t *testing.T) *runEnv {
 	ctx := context.Background()
-	pool, err := libstore.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, libstore.Migrate(ctx, pool, testkit.Log(t)))
-	p := auth.Principal{TenantID: uuid.New(), TenantName: "acme", Schema: "tenant_acme", Admin: true}
-	_, err = pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, $2, $3)`, p.TenantID, p.TenantName, p.Schema)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
+	pool := storetest.Open(t)
+	p := storetest.Tenant(t, pool, "acme")
+	p.Admin = true
+	_, err := pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
 	require.NoError(t, err)
 	st := store.New(pool)
 	_, err = st.CreateDataset(ctx, p, &ferryv1.Dataset{Name: "users", Key: []string{"id"},

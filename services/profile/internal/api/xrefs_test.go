@@ -5,7 +5,6 @@ import (
 	"net"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,22 +15,15 @@ import (
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
-	libstore "github.com/ferrydata/ferry/libs/store"
-	"github.com/ferrydata/ferry/libs/testkit"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
 
 // xrefClient serves the CrossReferenceService on the real store over
 // loopback gRPC, as a tenant's principal, with the server's error mapping.
 func xrefClient(t *testing.T) ferryv1.CrossReferenceServiceClient {
-	ctx := context.Background()
-	pool, err := libstore.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, libstore.Migrate(ctx, pool, testkit.Log(t)))
-	p := auth.Principal{TenantID: uuid.New(), TenantName: "acme", Schema: "tenant_acme"}
-	_, err = pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, $2, $3)`, p.TenantID, p.TenantName, p.Schema)
-	require.NoError(t, err)
+	pool := storetest.Open(t)
+	p := storetest.Tenant(t, pool, "acme")
 
 	gs := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		resp, err := h(auth.WithPrincipal(ctx, p), req)

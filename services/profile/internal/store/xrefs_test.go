@@ -13,18 +13,14 @@ import (
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
-	libstore "github.com/ferrydata/ferry/libs/store"
-	"github.com/ferrydata/ferry/libs/testkit"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 )
 
 // newXRefs returns the repository on a migrated database of the test's own
 // with two tenants.
 func newXRefs(t *testing.T) (*XRefs, auth.Principal, auth.Principal) {
 	ctx := context.Background()
-	pool, err := libstore.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, libstore.Migrate(ctx, pool, testkit.Log(t)))
+	pool := storetest.Open(t)
 	var ps []auth.Principal
 	for _, name := range []string{"acme", "other"} {
 		p := auth.Principal{TenantID: uuid.New(), TenantName: name, Schema: "tenant_" + name}

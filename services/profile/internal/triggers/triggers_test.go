@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/bus"
-	libstore "github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 	"github.com/ferrydata/ferry/services/profile/internal/coordinator"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
@@ -33,14 +32,9 @@ type fixture struct {
 // it.
 func newFixture(t *testing.T) *fixture {
 	ctx := context.Background()
-	pool, err := libstore.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, libstore.Migrate(ctx, pool, testkit.Log(t)))
-	p := auth.Principal{TenantID: uuid.New(), TenantName: "acme", Schema: "tenant_acme"}
-	_, err = pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, $2, $3)`, p.TenantID, p.TenantName, p.Schema)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
+	pool := storetest.Open(t)
+	p := storetest.Tenant(t, pool, "acme")
+	_, err := pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
 	require.NoError(t, err)
 	st := store.New(pool)
 	_, err = st.CreateDataset(ctx, p, &ferryv1.Dataset{Name: "users", Key: []string{"id"},
@@ -52,12 +46,7 @@ func newFixture(t *testing.T) *fixture {
 		Status: ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE, Triggers: &ferryv1.Triggers{After: []*ferryv1.RunEndedTrigger{{Profile: "users-csv"}}}})
 	require.NoError(t, err)
 
-	nc, err := nats.Connect(testkit.NATS(t).ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	require.NoError(t, bus.EnsureStreams(ctx, js))
+	nc, js := testkit.JetStream(t)
 	coord := coordinator.New(st, nc, js, testkit.Log(t), 5*time.Second)
 	eng := New(st, coord, js, testkit.Log(t), Config{Tick: 100 * time.Millisecond, AckWait: 5 * time.Second, RepublishAfter: time.Millisecond})
 	require.NoError(t, eng.Starting(ctx))

@@ -18,7 +18,7 @@ import (
 	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/errs"
-	libstore "github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
 	"github.com/ferrydata/ferry/libs/testkit"
 	"github.com/ferrydata/ferry/libs/xref"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
@@ -40,19 +40,14 @@ func (c *counting) FetchPage(ctx context.Context, tenantID, name, after string, 
 // responder runs.
 func setup(t *testing.T, n int, maxPayload int32) (auth.Principal, *nats.Conn, *counting) {
 	ctx := context.Background()
-	pool, err := libstore.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, libstore.Migrate(ctx, pool, testkit.Log(t)))
-	p := auth.Principal{TenantID: uuid.New(), TenantName: "acme", Schema: "tenant_acme"}
-	_, err = pool.Exec(ctx, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, $2, $3)`, p.TenantID, p.TenantName, p.Schema)
-	require.NoError(t, err)
+	pool := storetest.Open(t)
+	p := storetest.Tenant(t, pool, "acme")
 	xs := store.NewXRefs(pool)
 	want := &ferryv1.CrossReference{Name: "ids", CaseInsensitive: true}
 	for i := range n {
 		want.Entries = append(want.Entries, &ferryv1.CrossReferenceEntry{External: fmt.Sprintf("Ext-%06d", i), Internal: fmt.Sprint(i)})
 	}
-	_, _, err = xs.Apply(ctx, p, want, false)
+	_, _, err := xs.Apply(ctx, p, want, false)
 	require.NoError(t, err)
 
 	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{StoreDir: t.TempDir(), MaxPayload: maxPayload}, testkit.Log(t))
