@@ -52,6 +52,7 @@ var renderCases = []renderCase{
 			require.Equal(t, "ferry-data", o.pvcs[0].Name)
 			require.NotContains(t, o.configMap("ferry").Data, "FERRY_NATS_URL")
 			require.NotContains(t, o.configMap("ferry").Data, "FERRY_NATS_REPLICAS", "the embedded server keeps one replica")
+			require.NotContains(t, o.configMap("ferry").Data, "FERRY_DATABASE_MAX_CONNS", "null sizes the pool from the pod's services")
 			require.Empty(t, o.hpas)
 			require.Empty(t, o.scaledObjects)
 		},
@@ -65,6 +66,7 @@ allInOne:
   autoscaling:
     enabled: true
 config:
+  databaseMaxConns: 40
   ingest:
     window: 32
     sftpPolls: 0
@@ -77,6 +79,7 @@ config:
 `,
 		check: func(t *testing.T, o *objects) {
 			cfg := o.configMap("ferry").Data
+			require.Equal(t, "40", cfg["FERRY_DATABASE_MAX_CONNS"])
 			require.Equal(t, "32", cfg["FERRY_INGEST_WINDOW"])
 			require.Equal(t, "0", cfg["FERRY_INGEST_SFTP_POLLS"], "0 is a setting (poll none), not unset")
 			require.Equal(t, "4", cfg["FERRY_TRANSFORM_WORKERS"])
@@ -564,6 +567,7 @@ func TestRefused(t *testing.T) {
 		{"minReplicas above maxReplicas", microservices + "services:\n  profile:\n    autoscaling:\n      enabled: true\n      minReplicas: 5\n      maxReplicas: 2\n", false, []string{"minReplicas=5", "maxReplicas=2"}},
 		{"stream replicas with embedded NATS", inlineSecrets + "config:\n  natsReplicas: 3\n", false, []string{"config.natsReplicas=3", "embedded NATS"}},
 		{"too many stream replicas", inlineSecrets + "nats:\n  url: nats://x:4222\nconfig:\n  natsReplicas: 7\n", false, []string{"natsReplicas"}},
+		{"no database connections", inlineSecrets + "config:\n  databaseMaxConns: 0\n", false, []string{"databaseMaxConns"}},
 		{"bad NATS URL", inlineSecrets + "nats:\n  url: http://nats:4222\n", false, []string{"url", "http://nats:4222"}},
 	}
 	for _, tc := range cases {

@@ -35,6 +35,17 @@ func WithTracerProvider(tp trace.TracerProvider) OpenOption {
 	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = telemetry.NewPgxTracer(tp) }
 }
 
+// WithMaxConns sizes the pool to n connections, unless the URL sets
+// pool_max_conns itself (an operator's explicit choice wins) or n < 1.
+func WithMaxConns(n int) OpenOption {
+	return func(c *pgxpool.Config) {
+		if n < 1 || strings.Contains(c.ConnString(), "pool_max_conns") {
+			return
+		}
+		c.MaxConns = int32(n)
+	}
+}
+
 // Open connects to the database at url, creating the database first when it
 // does not exist, and returns a pool.
 func Open(ctx context.Context, url string, log *slog.Logger, opts ...OpenOption) (*pgxpool.Pool, error) {

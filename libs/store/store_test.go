@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -58,4 +59,24 @@ func TestOpenBadURL(t *testing.T) {
 func TestIdent(t *testing.T) {
 	require.Equal(t, `"tenant_a"."users"`, Ident("tenant_a", "users"))
 	require.Equal(t, `"a""b"`, Ident(`a"b`))
+}
+
+// TestWithMaxConns: the pool gets the size asked for, unless the URL sets
+// pool_max_conns, which wins.
+func TestWithMaxConns(t *testing.T) {
+	url := testkit.Database(t, true)
+	ctx := context.Background()
+	pool, err := Open(ctx, url, testkit.Log(t), WithMaxConns(18))
+	require.NoError(t, err)
+	require.EqualValues(t, 18, pool.Config().MaxConns)
+	pool.Close()
+
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	pool, err = Open(ctx, url+sep+"pool_max_conns=3", testkit.Log(t), WithMaxConns(18))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, pool.Config().MaxConns)
+	pool.Close()
 }

@@ -151,7 +151,8 @@ func (a *App) initTelemetry(ctx context.Context) (modules.Service, error) {
 }
 
 func (a *App) initDatabase(ctx context.Context) (modules.Service, error) {
-	pool, err := store.Open(ctx, a.cfg.DatabaseURL, a.log, store.WithTracerProvider(a.tel.TracerProvider))
+	pool, err := store.Open(ctx, a.cfg.DatabaseURL, a.log, store.WithTracerProvider(a.tel.TracerProvider),
+		store.WithMaxConns(a.cfg.MaxConns()))
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type Config struct {
 	Services       string        `yaml:"services"`
 	DataDir        string        `yaml:"data_dir"`
 	DatabaseURL    string        `yaml:"database_url"`
+	DBMaxConns     int           `yaml:"database_max_conns"`
 	NATSURL        string        `yaml:"nats_url"`
 	NATSListen     string        `yaml:"nats_listen"`
 	NATSMaxPayload int           `yaml:"nats_max_payload"`
@@ -46,6 +47,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.Services, "services", "all", "comma-separated services to run: all, or any of "+strings.Join(ServiceNames, ", "))
 	f.StringVar(&c.DataDir, "data-dir", "ferry-data", "directory for local state (the embedded NATS server's JetStream files)")
 	f.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (also DATABASE_URL); the database is created if missing")
+	f.IntVar(&c.DBMaxConns, "database-max-conns", 0, "most PostgreSQL connections the process opens; 0 sizes the pool from the services it runs and their workers (see MaxConns); pool_max_conns in the URL takes precedence")
 	f.StringVar(&c.NATSURL, "nats-url", "", "external NATS server URL; when empty an embedded NATS server runs in the process")
 	f.StringVar(&c.NATSListen, "nats-listen", "", "also serve the embedded NATS server on this TCP address (for upstream publishers and other ferry processes)")
 	f.IntVar(&c.NATSMaxPayload, "nats-max-payload", 8<<20, "largest NATS message of the embedded server, in bytes")
@@ -100,6 +102,9 @@ func (c *Config) Validate() error {
 	if needsDB && c.DatabaseURL == "" {
 		return errors.New("no database: set --database-url or DATABASE_URL")
 	}
+	if c.DBMaxConns < 0 {
+		return errors.New("--database-max-conns must be 0 (sized from the services) or more")
+	}
 	if c.NATSURL != "" && c.NATSListen != "" {
 		return errors.New("--nats-listen serves the embedded NATS server; it cannot be combined with --nats-url")
 	}
@@ -124,4 +129,28 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxConns is the size of the process's PostgreSQL pool: --database-max-conns
+// when set, else 4 for the control plane (API calls, the run tracker, the
+// scheduler, the outbox relay), plus, for delivery, one per batch worker and
+// two for applying runs and assembling exports, plus, for export, one per
+// reader of each export run it runs at once. Every chunk being staged and
+// every key-range reader holds a connection for its whole transaction, so a
+// smaller pool caps them below their worker counts.
+func (c *Config) MaxConns() int {
+	if c.DBMaxConns > 0 {
+		return c.DBMaxConns
+	}
+	targets, _ := c.Targets()
+	n := 4
+	for _, t := range targets {
+		switch t {
+		case Delivery:
+			n += c.Delivery.Workers + 2
+		case Export:
+			n += c.Export.Workers * c.Export.Readers
+		}
+	}
+	return n
 }

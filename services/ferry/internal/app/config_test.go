@@ -2,6 +2,7 @@ package app
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"testing"
 
@@ -82,4 +83,28 @@ func TestValidate(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+}
+
+// TestMaxConns: the pool is sized from the services a process runs and their
+// workers, so that every chunk staged and every export reader gets a
+// connection; --database-max-conns overrides it.
+func TestMaxConns(t *testing.T) {
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{nil, 4 + (4 + 2) + 2*4}, // all: control plane, delivery's workers + apply + assembly, export's runs × readers
+		{[]string{"--services", "profile,ingest"}, 4},
+		{[]string{"--services", "delivery", "--delivery-workers", "10"}, 4 + 10 + 2},
+		{[]string{"--services", "export", "--export-workers", "3", "--export-readers", "2"}, 4 + 6},
+		{[]string{"--database-max-conns", "7"}, 7},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {
+			c := parse(t, tt.args...)
+			require.Equal(t, tt.want, c.MaxConns())
+		})
+	}
+	c := parse(t, "--database-max-conns", "-1", "--services", "transform")
+	require.ErrorContains(t, c.Validate(), "database-max-conns")
 }
