@@ -3,10 +3,12 @@ package apply
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
@@ -223,17 +225,28 @@ func (r *runApply) directInsert(ctx context.Context) (bool, error) {
 }
 
 // insertDirect inserts the last row of each key of the stage into the empty
-// dataset, in key order.
+// dataset. Most files hold each key once, so it first inserts the stage as
+// it is, which spares sorting the whole run; a key the file holds twice
+// violates the primary key, and then the insert is undone and the last row
+// of each key is picked (sorted by key) instead.
 func (r *runApply) insertDirect(ctx context.Context) error {
-	var order []string
-	for _, k := range r.keys() {
-		order = append(order, libstore.Ident(k))
+	insert := fmt.Sprintf(`INSERT INTO %s (%s, _ferry_run, _ferry_run_seq, _ferry_row) SELECT %s, $1::uuid, $2::bigint, d._ferry_row FROM `,
+		r.target(), quoteAll(r.fields), qualified("d", r.fields))
+	if _, err := r.exec(ctx, "SAVEPOINT direct_insert"); err != nil {
+		return err
 	}
-	n, err := r.exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s, _ferry_run, _ferry_run_seq, _ferry_row)
-		SELECT %s, $1::uuid, $2::bigint, d._ferry_row
-		FROM (SELECT DISTINCT ON (%s) * FROM %s ORDER BY %s, _ferry_row DESC) d`,
-		r.target(), quoteAll(r.fields), qualified("d", r.fields), strings.Join(order, ", "), r.stage, strings.Join(order, ", ")),
-		r.snap.GetRunId(), r.snap.GetRunSeq())
+	n, err := r.exec(ctx, insert+r.stage+" d", r.snap.GetRunId(), r.snap.GetRunSeq())
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" { // unique_violation: a key repeats
+		if _, err := r.exec(ctx, "ROLLBACK TO SAVEPOINT direct_insert"); err != nil {
+			return err
+		}
+		var order []string
+		for _, k := range r.keys() {
+			order = append(order, libstore.Ident(k))
+		}
+		n, err = r.exec(ctx, insert+fmt.Sprintf(`(SELECT DISTINCT ON (%s) * FROM %s ORDER BY %s, _ferry_row DESC) d`,
+			strings.Join(order, ", "), r.stage, strings.Join(order, ", ")), r.snap.GetRunId(), r.snap.GetRunSeq())
+	}
 	if err != nil {
 		return fmt.Errorf("insert rows into %s: %w", r.target(), err)
 	}
@@ -364,6 +377,17 @@ func (r *runApply) write(ctx context.Context, mirrorDeletes bool) error {
 	var work, existing, restored int64
 	if err := r.tx.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE _ferry_found), count(*) FILTER (WHERE _ferry_restore) FROM "+workTable).
 		Scan(&work, &existing, &restored); err != nil {
+		return err
+	}
+	// The writes below join the work with the dataset. A hash join larger
+	// than work_mem splits both sides into batches by hash and updates the
+	// rows batch by batch, each batch scattered over the whole table: once
+	// the table outgrows shared_buffers, every page is written out again
+	// for every batch (measured: 2 500 000 updates of a 5 000 000-row
+	// dataset took 55 s, 1 400 000 buffer writes). Joined in key order
+	// (merge join or index lookups, both on the primary key), each page is
+	// written once: 24 s, 290 000 buffer writes; 12% faster at 1 000 000.
+	if _, err := r.exec(ctx, "SET LOCAL enable_hashjoin = off"); err != nil {
 		return err
 	}
 	softDelete := `_ferry_deleted_at = now(), _ferry_updated_at = now(), _ferry_run = $1::uuid, _ferry_run_seq = $2::bigint, _ferry_xid = pg_current_xact_id()`
