@@ -50,6 +50,21 @@ func (p *Program) Eval(in *Input) (any, error) {
 	return p.result(out)
 }
 
+// EvalText is Eval for a caller that wants text: when the program runs
+// natively on this input (ok), its result is returned as the string it is,
+// without boxing it into an interface (one allocation per row and field
+// less); otherwise ok is false and the caller uses Eval.
+func (p *Program) EvalText(in *Input) (text string, ok bool, err error) {
+	if p.native == nil || !p.bounded(in) {
+		return "", false, nil
+	}
+	s, err := p.native(in)
+	if err != nil {
+		return "", true, errors.New(err.Error())
+	}
+	return s, true, nil
+}
+
 // bounded reports whether the parts of the row the expression can read are
 // within the bounds its static cost estimate assumed.
 func (p *Program) bounded(in *Input) bool {

@@ -111,6 +111,17 @@ func TestNativeMatchesCEL(t *testing.T) {
 						want, wantErr = tracked.Eval(in)
 						require.Equal(t, want, got, desc)
 						require.Equal(t, wantErr, err, desc)
+						// EvalText gives the same text and error, unboxed,
+						// whenever the program runs natively.
+						text, ok, textErr := native.EvalText(in)
+						if ok {
+							require.Equal(t, wantErr, textErr, desc)
+							if textErr == nil {
+								require.Equal(t, got, text, desc)
+							}
+						}
+						_, ok, _ = onCEL.EvalText(in)
+						require.False(t, ok, "a program on CEL has no unboxed path")
 					}
 				}
 			}

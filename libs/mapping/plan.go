@@ -445,12 +445,17 @@ func (p *Plan) Row(row int64, record []string, out *bytes.Buffer) Result {
 				in = &expr.Input{Header: p.exprHeader, Record: record, Lookup: lookup(p.tables)}
 			}
 			in.Value = raw
-			res, err := f.prog.Eval(in)
+			text, native, err := f.prog.EvalText(in)
+			if !native {
+				var res any
+				res, err = f.prog.Eval(in)
+				text = exprText(res)
+			}
 			if err != nil {
 				out.Truncate(mark)
 				return reject(row, f.column, textenc.Printable(raw), "expression", err.Error())
 			}
-			v = exprText(res)
+			v = text
 		}
 		if f.xref != nil && v != "" {
 			internal, ok := p.xrefLookup(f.xref.GetTable(), v)

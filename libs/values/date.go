@@ -27,6 +27,14 @@ func ParseDate(s string, layouts []*DateLayout) (string, error) {
 	if len(layouts) == 0 {
 		return parseISODate(s)
 	}
+	if len(layouts) == 1 && !layouts[0].hasZone {
+		// The common case, once per row: one format, nothing to compare.
+		l := layouts[0]
+		f, m := l.matchDate(s)
+		if m == nil && !f.hasTimeOfDay() {
+			return f.date(), nil
+		}
+	}
 	var (
 		found    []Reading
 		failures []failure

@@ -39,6 +39,8 @@ func TestParseDate(t *testing.T) {
 		{"only one reading valid", "13/04/2024", []string{"DD/MM/YYYY", "MM/DD/YYYY"}, "2024-04-13"},
 		{"readings agree", "04/04/2024", []string{"DD/MM/YYYY", "MM/DD/YYYY"}, "2024-04-04"},
 		{"same date, other layout", "2024-03-04", []string{"ISO", "YYYY-MM-DD"}, "2024-03-04"},
+		{"year before 1000 padded", "01/02/0012", []string{"DD/MM/YYYY"}, "0012-02-01"},
+		{"year 9999", "31/12/9999", []string{"DD/MM/YYYY"}, "9999-12-31"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,4 +159,16 @@ func FuzzParseDate(f *testing.F) {
 		_, _ = ParseTimestamp(value, []*DateLayout{layout}, time.UTC)
 		_, _ = ParseDate(value, nil)
 	})
+}
+
+// BenchmarkParseDate is the parse_date(value, "DD/MM/YYYY") every row of a
+// file with a day-first date column goes through.
+func BenchmarkParseDate(b *testing.B) {
+	layouts := mustLayouts(b, "DD/MM/YYYY")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseDate("27/08/1988", layouts); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

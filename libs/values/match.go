@@ -339,5 +339,11 @@ func (f *fields) hasTimeOfDay() bool {
 
 // date formats the date parts as YYYY-MM-DD.
 func (f *fields) date() string {
-	return fmt.Sprintf("%04d-%02d-%02d", f.year, f.month, f.day)
+	if f.year < 0 || f.year > 9999 || f.month < 0 || f.month > 99 || f.day < 0 || f.day > 99 {
+		return fmt.Sprintf("%04d-%02d-%02d", f.year, f.month, f.day)
+	}
+	// Every imported date goes through here: no fmt.
+	b := [10]byte{byte('0' + f.year/1000), byte('0' + f.year/100%10), byte('0' + f.year/10%10), byte('0' + f.year%10), '-',
+		byte('0' + f.month/10), byte('0' + f.month%10), '-', byte('0' + f.day/10), byte('0' + f.day%10)}
+	return string(b[:])
 }

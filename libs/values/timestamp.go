@@ -28,6 +28,14 @@ func ParseTimestamp(s string, layouts []*DateLayout, loc *time.Location) (string
 		}
 		return instant(s, &f, loc)
 	}
+	if len(layouts) == 1 && !layouts[0].iso {
+		// The common case, once per row: one format, nothing to compare.
+		if f, m := layouts[0].match(s); m == nil {
+			if v, err := instant(s, &f, loc); err == nil {
+				return v, nil
+			}
+		}
+	}
 	var (
 		found    []Reading
 		failures []failure
