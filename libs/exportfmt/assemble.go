@@ -190,9 +190,11 @@ func (a *assembly) put(meta *ferryv1.RunOutput, write func(io.Writer) error) err
 	return nil
 }
 
-// prefetch is how many parts are read ahead of the one being written: the
-// object store's latency overlaps the writing, and memory stays bounded.
-const prefetch = 2
+// prefetch is how many parts are read at once ahead of the one being
+// written: each read of the object store waits for a consumer to be set up
+// and the part to arrive, so reads overlap each other and the writing, and
+// memory stays bounded by prefetch parts.
+const prefetch = 8
 
 // parts calls fn for every batch part of file fi, in order, with the
 // batch's row base. Parts are read from the object store ahead of fn.
@@ -215,38 +217,42 @@ func (a *assembly) parts(fi int, fn func(pf *ferryv1.ExportPartFile, base int64,
 	}
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
-	ready := make(chan read, prefetch)
+	fetch := func(it item) (r read) {
+		if it.pf.GetBytes() == 0 {
+			return r
+		}
+		b := a.batches[it.batch]
+		rc, err := a.objs.Get(ctx, PartObject(a.run, b.GetAttempt(), b.GetQuery(), b.GetRange(), b.GetSeq(), it.pf.GetFile()))
+		if err != nil {
+			r.err = fmt.Errorf("read part %d-%d-%d: %w", b.GetQuery(), b.GetRange(), b.GetSeq(), err)
+			return r
+		}
+		defer rc.Close()
+		buf := bytes.NewBuffer(make([]byte, 0, it.pf.GetBytes()+bytes.MinRead))
+		_, r.err = buf.ReadFrom(rc)
+		r.data = buf.Bytes()
+		return r
+	}
+	// In order: one result channel per part, queued as its read starts.
+	ready := make(chan chan read, prefetch)
 	go func() {
 		defer close(ready)
 		for _, it := range list {
-			var r read
-			if it.pf.GetBytes() > 0 {
-				b := a.batches[it.batch]
-				rc, err := a.objs.Get(ctx, PartObject(a.run, b.GetAttempt(), b.GetQuery(), b.GetRange(), b.GetSeq(), it.pf.GetFile()))
-				if err != nil {
-					r.err = fmt.Errorf("read part %d-%d-%d: %w", b.GetQuery(), b.GetRange(), b.GetSeq(), err)
-				} else {
-					buf := bytes.NewBuffer(make([]byte, 0, it.pf.GetBytes()+bytes.MinRead))
-					_, r.err = buf.ReadFrom(rc)
-					rc.Close()
-					r.data = buf.Bytes()
-				}
-			}
+			res := make(chan read, 1)
 			select {
-			case ready <- r:
+			case ready <- res:
 			case <-ctx.Done():
 				return
 			}
-			if r.err != nil {
-				return
-			}
+			go func() { res <- fetch(it) }()
 		}
 	}()
 	for _, it := range list {
-		r, ok := <-ready
+		res, ok := <-ready
 		if !ok {
 			return ctx.Err()
 		}
+		r := <-res
 		if r.err != nil {
 			return r.err
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -106,13 +107,23 @@ func TestCellsWireRoundTrip(t *testing.T) {
 	require.Error(t, err)
 }
 
-// memObjects is an object store in memory.
+// memObjects is an object store in memory. With slow set, a read takes up
+// to a few milliseconds, at random, so that parts read at once arrive out
+// of order.
 type memObjects struct {
-	mu sync.Mutex
-	m  map[string][]byte
+	mu   sync.Mutex
+	m    map[string][]byte
+	slow *rand.Rand
 }
 
 func (o *memObjects) Get(_ context.Context, name string) (io.ReadCloser, error) {
+	o.mu.Lock()
+	var wait time.Duration
+	if o.slow != nil {
+		wait = time.Duration(o.slow.IntN(3000)) * time.Microsecond
+	}
+	o.mu.Unlock()
+	time.Sleep(wait)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	b, ok := o.m[name]
@@ -189,7 +200,9 @@ func TestAssembleConcatenatesPartsInOrder(t *testing.T) {
 	require.EqualError(t, err, `2 rows have characters that the encoding windows-1252 cannot hold, such as "✓" (U+2713); rows 7, 70 in columns "name"; choose an encoding such as utf-8, or allow replacing them`)
 
 	snap.Spec.Unencodable = ferryv1.Unencodable_UNENCODABLE_REPLACE
-	objs = &memObjects{m: map[string][]byte{}}
+	// Parts are read several at once and arrive in any order; the file has
+	// them in order.
+	objs = &memObjects{m: map[string][]byte{}, slow: rand.New(rand.NewPCG(1, 2))}
 	batches = formatAll(t, snap, objs, ranges, 10)
 	plan, err = NewPlan(snap)
 	require.NoError(t, err)
