@@ -85,6 +85,9 @@ const (
 	xlsxMaxRows      = 1048576
 	xlsxMaxCellChars = 32767
 	xlsxMaxSheetName = 31
+	// xlsxMaxSheets bounds a TextSheet's position: the empty sheets before
+	// it are all in the workbook.
+	xlsxMaxSheets = 255
 	// xlsxBoldStyle is the cellXfs index of the header row's bold cells;
 	// date styles follow it.
 	xlsxBoldStyle = 1
@@ -138,7 +141,7 @@ func newXLSX(w io.Writer, s *spec) (*xlsxWriter, error) {
 	x.zw = zip.NewWriter(x.out)
 	x.zw.RegisterCompressor(zip.Deflate, fastDeflate)
 	var err error
-	if x.sheet, err = x.zw.CreateHeader(xlsxEntry("xl/worksheets/sheet1.xml")); err != nil {
+	if x.sheet, err = x.zw.CreateHeader(xlsxEntry(sheetPart(1))); err != nil {
 		return nil, fmt.Errorf("write xlsx: %w", err)
 	}
 	x.buf = append(make([]byte, 0, xlsxFlushAt+4096), xml.Header...)
@@ -346,16 +349,21 @@ func firstUnfitXML(s string) (int, rune) {
 }
 
 // appendRef starts cell i of the current row: its reference and style.
-func (x *xlsxWriter) appendRef(i, style int) {
-	x.buf = append(x.buf, `<c r="`...)
-	x.buf = append(x.buf, x.refs[i]...)
-	x.buf = strconv.AppendInt(x.buf, int64(x.row), 10)
-	x.buf = append(x.buf, '"')
+func (x *xlsxWriter) appendRef(i, style int) { x.buf = appendCellStart(x.buf, x.refs[i], x.row, style) }
+
+// appendCellStart starts the cell of column letters ref in row: its
+// reference and, unless 0, its style.
+func appendCellStart(b []byte, ref string, row, style int) []byte {
+	b = append(b, `<c r="`...)
+	b = append(b, ref...)
+	b = strconv.AppendInt(b, int64(row), 10)
+	b = append(b, '"')
 	if style != 0 {
-		x.buf = append(x.buf, ` s="`...)
-		x.buf = strconv.AppendInt(x.buf, int64(style), 10)
-		x.buf = append(x.buf, '"')
+		b = append(b, ` s="`...)
+		b = strconv.AppendInt(b, int64(style), 10)
+		b = append(b, '"')
 	}
+	return b
 }
 
 // appendNumber writes a number cell.
@@ -369,14 +377,20 @@ func (x *xlsxWriter) appendNumber(i, style int, f float64) {
 // appendString writes an inline string cell. Its text holds only
 // characters XML can hold (cellText saw to that).
 func (x *xlsxWriter) appendString(i, style int, text string) {
-	x.appendRef(i, style)
-	x.buf = append(x.buf, ` t="inlineStr"><is><t`...)
+	x.buf = appendInlineString(x.buf, x.refs[i], x.row, style, text)
+}
+
+// appendInlineString writes an inline string cell of column letters ref in
+// row; text holds only characters XML can hold.
+func appendInlineString(b []byte, ref string, row, style int, text string) []byte {
+	b = appendCellStart(b, ref, row, style)
+	b = append(b, ` t="inlineStr"><is><t`...)
 	if text != "" && (isXMLSpace(text[0]) || isXMLSpace(text[len(text)-1])) {
-		x.buf = append(x.buf, ` xml:space="preserve"`...)
+		b = append(b, ` xml:space="preserve"`...)
 	}
-	x.buf = append(x.buf, '>')
-	x.buf = appendCellText(x.buf, text)
-	x.buf = append(x.buf, `</t></is></c>`...)
+	b = append(b, '>')
+	b = appendCellText(b, text)
+	return append(b, `</t></is></c>`...)
 }
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -452,29 +466,10 @@ func (x *xlsxWriter) Close() (Stats, error) {
 	if err := x.flush(); err != nil {
 		return x.stats, err
 	}
-	for _, part := range []struct{ name, body string }{
-		{"xl/styles.xml", x.stylesXML()},
-		{"xl/workbook.xml", xml.Header + `<workbook xmlns="` + xlsxMainNS + `" xmlns:r="` + xlsxRelNS + `"><sheets><sheet name="` + xmlAttr(x.spec.sheetName()) + `" sheetId="1" r:id="rId1"/></sheets></workbook>`},
-		{"xl/_rels/workbook.xml.rels", xml.Header + `<Relationships xmlns="` + xlsxPkgRelNS + `"><Relationship Id="rId1" Type="` + xlsxRelNS + `/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="` + xlsxRelNS + `/styles" Target="styles.xml"/></Relationships>`},
-		{"_rels/.rels", xml.Header + `<Relationships xmlns="` + xlsxPkgRelNS + `"><Relationship Id="rId1" Type="` + xlsxRelNS + `/officeDocument" Target="xl/workbook.xml"/></Relationships>`},
-		{"[Content_Types].xml", xml.Header + `<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">` +
-			`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>` +
-			`<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>` +
-			`<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>` +
-			`<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>`},
-	} {
-		w, err := x.zw.CreateHeader(xlsxEntry(part.name))
-		if err == nil {
-			_, err = io.WriteString(w, part.body)
-		}
-		if err != nil {
-			return x.stats, fmt.Errorf("write xlsx: %w", err)
-		}
-	}
-	err := x.zw.Close()
+	err := writeWorkbook(x.zw, []string{x.spec.sheetName()}, x.stylesXML())
 	x.stats.Bytes = x.out.n
 	if err != nil {
-		return x.stats, fmt.Errorf("write xlsx: %w", err)
+		return x.stats, err
 	}
 	return x.stats, nil
 }

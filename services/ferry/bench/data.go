@@ -8,7 +8,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/ferrydata/ferry/libs/formats/xlsx"
+	"github.com/ferrydata/ferry/libs/formats/outfile"
 )
 
 // header is the generated file's header: 12 columns.
@@ -114,32 +114,33 @@ func writeCSV(path string, n int, changed bool) (int64, error) {
 // writeXLSX writes n rows of the base file as a workbook with the repo's
 // own writer (every cell a string cell, so leading zeros stay).
 func writeXLSX(path string, n int) (int64, error) {
-	w, err := xlsx.NewWriter("People", 1)
-	if err != nil {
-		return 0, err
-	}
-	if err := w.WriteRow(header); err != nil {
-		return 0, err
-	}
-	for i := range n {
-		if err := w.WriteRow(row(i, false)); err != nil {
-			return 0, err
-		}
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := w.Close(bw); err != nil {
-		f.Close()
-		return 0, err
+	err = func() error {
+		w, err := outfile.NewTextSheet(bw, "People", 1)
+		if err != nil {
+			return err
+		}
+		if err := w.WriteRow(header); err != nil {
+			return err
+		}
+		for i := range n {
+			if err := w.WriteRow(row(i, false)); err != nil {
+				return err
+			}
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}()
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return 0, err
-	}
-	if err := f.Close(); err != nil {
+	if err != nil {
 		return 0, err
 	}
 	return fileSize(path)

@@ -12,7 +12,7 @@ import (
 	"github.com/ferrydata/ferry/libs/errs"
 	"github.com/ferrydata/ferry/libs/formats/delimited"
 	"github.com/ferrydata/ferry/libs/formats/filespec"
-	"github.com/ferrydata/ferry/libs/formats/xlsx"
+	"github.com/ferrydata/ferry/libs/formats/outfile"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 )
 
@@ -150,7 +150,7 @@ func (a *API) DownloadRejects(req *ferryv1.DownloadRejectsRequest, stream ferryv
 	var rw reportWriter
 	if workbook {
 		sp := spec.GetSpreadsheet()
-		xw, err := xlsx.NewWriter(sp.GetSheet(), int(sp.GetSheetIndex()))
+		xw, err := outfile.NewTextSheet(out, sp.GetSheet(), int(sp.GetSheetIndex()))
 		if err != nil {
 			return err
 		}
@@ -230,7 +230,7 @@ func (c *csvReport) close() error {
 // xlsxReport writes the report as a workbook with the profile's sheet at
 // the profile's position and header row.
 type xlsxReport struct {
-	w    *xlsx.Writer
+	w    *outfile.TextSheet
 	out  *partWriter
 	bare bool
 }
@@ -240,7 +240,7 @@ func (x *xlsxReport) noHeader() bool                   { return x.bare }
 func (x *xlsxReport) row(cells []string) error         { return x.w.WriteRow(cells) }
 
 func (x *xlsxReport) close() error {
-	if err := x.w.Close(x.out); err != nil {
+	if err := x.w.Close(); err != nil {
 		return err
 	}
 	return x.out.Close()
