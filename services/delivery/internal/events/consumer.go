@@ -7,8 +7,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrydata/ferry/libs/bus"
+	"github.com/ferrydata/ferry/libs/telemetry"
 )
 
 // maxPending bounds the events held in batches, unacknowledged.
@@ -147,9 +151,13 @@ func (c *Consumer) apply(ctx context.Context, p *pending) {
 			msgs[i].StreamSeq = md.Sequence.Stream
 		}
 	}
+	ctx, span := c.startSpan(ctx, p)
+	defer span.End()
 	start := time.Now()
 	out, err := c.Applier.Apply(ctx, p.tenant, p.dataset, msgs)
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 		c.Log.Warn("event batch failed, retrying", "tenant", p.tenant, "dataset", p.dataset, "events", len(msgs), "err", err)
 		for _, m := range p.msgs {
 			_ = m.NakWithDelay(2 * time.Second)
@@ -161,6 +169,32 @@ func (c *Consumer) apply(ctx context.Context, p *pending) {
 		// with the same stream sequence and changes nothing.
 		_ = m.Ack()
 	}
+	span.SetAttributes(attribute.Int64("ferry.events.applied", int64(out.Applied)), attribute.Int64("ferry.events.ignored", int64(out.Ignored)),
+		attribute.Int64("ferry.events.rejected", int64(out.Rejected)), attribute.Int64("ferry.events.redelivered", int64(out.Redelivered)))
 	c.Log.Debug("event batch applied", "tenant", p.tenant, "dataset", p.dataset, "events", len(msgs), "applied", out.Applied,
 		"ignored", out.Ignored, "rejected", out.Rejected, "redelivered", out.Redelivered, "took", time.Since(start))
+}
+
+// startSpan starts the consumer span of a batch: one span for the events
+// applied together in one transaction, linked to the trace context each
+// event carried (its publisher's span, when the publisher sent one).
+func (c *Consumer) startSpan(ctx context.Context, p *pending) (context.Context, trace.Span) {
+	links := make([]trace.Link, 0, len(p.msgs))
+	for _, m := range p.msgs {
+		if sc := trace.SpanContextFromContext(bus.ExtractTrace(context.Background(), m.Headers())); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx = telemetry.WithRun(ctx, p.tenant, "")
+	return telemetry.Tracer().Start(ctx, bus.ConsumerDeliveryEvents+" ferry.events",
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", bus.EventSubject(p.tenant, p.dataset)),
+			attribute.String("messaging.consumer.group.name", bus.ConsumerDeliveryEvents),
+			attribute.Int("messaging.batch.message_count", len(p.msgs)),
+			attribute.String("ferry.tenant", p.tenant),
+			attribute.String("ferry.dataset", p.dataset),
+		))
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -20,7 +23,8 @@ import (
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
-	"github.com/ferrydata/ferry/libs/store"
+	"github.com/ferrydata/ferry/libs/store/storetest"
+	"github.com/ferrydata/ferry/libs/telemetry/telemetrytest"
 	"github.com/ferrydata/ferry/libs/testkit"
 )
 
@@ -51,16 +55,8 @@ func activeSpec() *ferryv1.ImportProfileSpec {
 
 func newFixture(t *testing.T, spec *ferryv1.ImportProfileSpec) *fixture {
 	ctx := context.Background()
-	pool, err := store.Open(ctx, testkit.Database(t, true), testkit.Log(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool, testkit.Log(t)))
-	nc, err := nats.Connect(testkit.NATS(t).ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	require.NoError(t, bus.EnsureStreams(ctx, js))
+	pool := storetest.Open(t)
+	nc, js := testkit.JetStream(t)
 	f := &fixture{pool: pool, js: js, nc: nc, tenant: uuid.New(), profile: uuid.New()}
 	f.a = &Applier{Pool: pool, JS: js, Log: testkit.Log(t)}
 	def, err := protojson.Marshal(&ferryv1.Dataset{Fields: people.GetFields(), Key: people.GetKey()})
@@ -341,19 +337,7 @@ func TestMappingsAndRulesApply(t *testing.T) {
 // holds batch_size events or its window passed, in one transaction each.
 func TestConsumerBatches(t *testing.T) {
 	f := newFixture(t, activeSpec()) // batch size 3, window 200ms
-	ctx, cancel := context.WithCancel(context.Background())
-	cons, err := EnsureConsumer(ctx, f.js, 30*time.Second)
-	require.NoError(t, err)
-	c := &Consumer{Applier: f.a, Consumer: cons, Log: testkit.Log(t), MaxWindow: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	ctx, cons := f.consume(t)
 	publish := func(ev map[string]any) {
 		_, err := f.js.Publish(ctx, bus.EventSubject("acme", "people"), []byte(mustJSON(t, ev)))
 		require.NoError(t, err)
@@ -470,21 +454,9 @@ func TestChangeFeedAndTriggers(t *testing.T) {
 // than its data is handed back unacknowledged and applied once it can be.
 func TestTransientFailureRedelivers(t *testing.T) {
 	f := newFixture(t, activeSpec())
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := f.pool.Exec(ctx, `ALTER TABLE tenant_acme.people RENAME TO people_away`)
+	_, err := f.pool.Exec(context.Background(), `ALTER TABLE tenant_acme.people RENAME TO people_away`)
 	require.NoError(t, err)
-	cons, err := EnsureConsumer(ctx, f.js, 30*time.Second)
-	require.NoError(t, err)
-	c := &Consumer{Applier: f.a, Consumer: cons, Log: testkit.Log(t), MaxWindow: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	ctx, cons := f.consume(t)
 	_, err = f.js.Publish(ctx, bus.EventSubject("acme", "people"), []byte(mustJSON(t, upsert("1", 1, "t1", "One"))))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
@@ -528,4 +500,71 @@ func TestSplitSubject(t *testing.T) {
 		require.Equal(t, tc.tenant, tenant)
 		require.Equal(t, tc.dataset, dataset)
 	}
+}
+
+// TestConsumerBatchSpan: a batch of change events is applied in one consumer
+// span, linked to the span each event's publisher sent in its headers, with
+// the batch's size and outcome.
+func TestConsumerBatchSpan(t *testing.T) {
+	rec, tel := telemetrytest.Install(t, nil)
+
+	f := newFixture(t, activeSpec()) // batch size 3
+	ctx, _ := f.consume(t)
+	var sent []trace.SpanContext
+	for i := range 3 {
+		pctx, span := tel.Tracer().Start(context.Background(), "upstream publish")
+		msg := nats.NewMsg(bus.EventSubject("acme", "people"))
+		msg.Data = []byte(mustJSON(t, upsert(fmt.Sprint("s", i), 1, fmt.Sprint("s", i), "S")))
+		if i < 2 { // the third publisher sends no trace context
+			bus.InjectTrace(pctx, msg.Header)
+			sent = append(sent, span.SpanContext())
+		}
+		_, err := f.js.PublishMsg(ctx, msg)
+		require.NoError(t, err)
+		span.End()
+	}
+	var batch sdktrace.ReadOnlySpan
+	require.Eventually(t, func() bool {
+		for _, s := range rec.Ended() {
+			if s.Name() == "delivery-events ferry.events" {
+				batch = s
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, trace.SpanKindConsumer, batch.SpanKind())
+	var linked []trace.SpanContext
+	for _, l := range batch.Links() {
+		require.True(t, l.SpanContext.IsRemote())
+		linked = append(linked, l.SpanContext.WithRemote(false))
+	}
+	require.ElementsMatch(t, sent, linked, "linked to each publisher that sent a trace context")
+	attrs := map[attribute.Key]attribute.Value{}
+	for _, a := range batch.Attributes() {
+		attrs[a.Key] = a.Value
+	}
+	require.EqualValues(t, 3, attrs["messaging.batch.message_count"].AsInt64())
+	require.EqualValues(t, 3, attrs["ferry.events.applied"].AsInt64())
+	require.Equal(t, "acme", attrs["ferry.tenant"].AsString())
+	require.Equal(t, "people", attrs["ferry.dataset"].AsString())
+}
+
+// consume runs the change-event consumer until the test ends and returns a
+// context that ends with it, and the durable consumer.
+func (f *fixture) consume(t *testing.T) (context.Context, jetstream.Consumer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cons, err := EnsureConsumer(ctx, f.js, 30*time.Second)
+	require.NoError(t, err)
+	c := &Consumer{Applier: f.a, Consumer: cons, Log: testkit.Log(t), MaxWindow: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ctx, cons
 }
