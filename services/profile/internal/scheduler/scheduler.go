@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,6 +50,11 @@ type Options struct {
 	// Republish is how long a fired run may stay queued without its command
 	// published before a scheduler publishes it again; 5s.
 	Republish time.Duration
+	// Reload is how often Run reads the scheduled profiles again although
+	// no change of a profile was announced; 1m. Between reads the profiles
+	// are kept in memory, so a tick costs the database nothing but the
+	// instants that are due.
+	Reload time.Duration
 }
 
 // Scheduler fires schedules.
@@ -57,6 +64,16 @@ type Scheduler struct {
 	bus  Bus
 	log  *slog.Logger
 	opts Options
+
+	// The scheduled profiles as last read. Tick reads them again unless
+	// Run is listening for profile changes (listening), none was announced
+	// since (stale), and Reload has not passed.
+	mu        sync.Mutex
+	cache     []*scheduled
+	loadedAt  time.Time
+	listening atomic.Bool
+	stale     atomic.Bool
+	loads     atomic.Int64 // reads of the profiles, for tests
 }
 
 // New returns a scheduler; Run starts it.
@@ -70,11 +87,18 @@ func New(pool *pgxpool.Pool, runs Runs, bus Bus, log *slog.Logger, o Options) *S
 	if o.Republish <= 0 {
 		o.Republish = 5 * time.Second
 	}
+	if o.Reload <= 0 {
+		o.Reload = time.Minute
+	}
 	return &Scheduler{pool: pool, runs: runs, bus: bus, log: log, opts: o}
 }
 
-// Run fires schedules every tick until ctx ends.
+// Run fires schedules every tick until ctx ends, and listens for changes
+// of profiles so that ticks need not read them.
 func (s *Scheduler) Run(ctx context.Context) error {
+	listenCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.listen(listenCtx)
 	t := time.NewTicker(s.opts.Tick)
 	defer t.Stop()
 	var last string
@@ -95,6 +119,72 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+// listen marks the cached profiles stale whenever a profile changes, until
+// ctx ends. While it is not listening (not yet, or its connection was
+// lost) every tick reads the profiles.
+func (s *Scheduler) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx)
+		s.listening.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("scheduler stopped listening for profile changes; it reads profiles every tick until it listens again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.opts.Tick):
+		}
+	}
+}
+
+func (s *Scheduler) listenOnce(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// The session listens: the connection is closed, not returned to the
+	// pool still listening.
+	defer func() {
+		c := conn.Hijack()
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+store.ProfilesChannel); err != nil {
+		return err
+	}
+	// A change committed before LISTEN took effect is read by the next
+	// tick: the cache is stale from the moment listening starts.
+	s.stale.Store(true)
+	s.listening.Store(true)
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return err
+		}
+		s.stale.Store(true)
+	}
+}
+
+// profiles returns the scheduled profiles: those in memory, or read again
+// when they may have changed.
+func (s *Scheduler) profiles(ctx context.Context) ([]*scheduled, error) {
+	if !s.loadedAt.IsZero() && s.listening.Load() && !s.stale.Load() && time.Since(s.loadedAt) < s.opts.Reload {
+		return s.cache, nil
+	}
+	// Cleared before reading: a change announced while reading marks the
+	// result stale again.
+	s.stale.Store(false)
+	loadedAt := time.Now()
+	ps, err := s.load(ctx)
+	if err != nil {
+		s.stale.Store(true)
+		return nil, err
+	}
+	s.loads.Add(1)
+	s.cache, s.loadedAt = ps, loadedAt
+	return ps, nil
+}
+
 // grace is how late an instant may fire under CATCH_UP_NONE: a tick or two
 // of delay is not downtime.
 func (s *Scheduler) grace() time.Duration { return 2 * s.opts.Tick }
@@ -111,37 +201,39 @@ type scheduled struct {
 	status    ferryv1.ProfileStatus
 	triggers  *ferryv1.Triggers
 	sftp      bool
+	spec      *schedule.Spec // parsed from triggers; nil when it does not parse
 }
 
 // Tick fires every schedule that is due now, then publishes again the
 // commands of fired runs that are still queued unpublished.
+//
+// The instant a profile last fired is kept in memory between reads of the
+// profiles; before firing, the last instants of the profiles that look due
+// are read again (one query), so that an instant another scheduler fired is
+// not tried a second time.
 func (s *Scheduler) Tick(ctx context.Context) error {
-	profiles, err := s.load(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	profiles, err := s.profiles(ctx)
 	if err != nil {
 		return err
 	}
 	now := s.opts.Now()
+	due := s.due(profiles, now)
+	if len(due) > 0 && s.loadedAt.Before(time.Now().Add(-s.opts.Tick)) {
+		if err := s.refreshLast(ctx, due); err != nil {
+			return err
+		}
+		due = s.due(due, now)
+	}
 	var errsOut []error
-	for _, p := range profiles {
-		if p.status != ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE {
-			continue // drafts never fire
-		}
-		sp, err := schedule.Parse(p.triggers.GetSchedule())
-		if err != nil {
-			// Refused at apply; a schedule stored before that rule is skipped.
-			continue
-		}
-		last := p.created
-		if p.last != nil && p.last.After(last) {
-			last = *p.last
-		}
-		instant, fire := sp.Due(last, now, s.grace())
-		if !fire {
-			continue
-		}
-		if err := s.fire(ctx, p, instant); err != nil {
+	for _, p := range due {
+		instant, _ := p.spec.Due(p.lastOrCreated(), now, s.grace())
+		if err := s.fire(ctx, *p, instant); err != nil {
 			errsOut = append(errsOut, err)
+			continue
 		}
+		p.last = &instant
 	}
 	if err := s.republish(ctx); err != nil {
 		errsOut = append(errsOut, err)
@@ -149,9 +241,60 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	return errors.Join(errsOut...)
 }
 
+// lastOrCreated is when the profile last fired, or when its version was
+// created if that is later.
+func (p *scheduled) lastOrCreated() time.Time {
+	if p.last != nil && p.last.After(p.created) {
+		return *p.last
+	}
+	return p.created
+}
+
+// due returns the profiles with an instant due at now. Drafts never fire; a
+// schedule that does not parse was refused at apply, and one stored before
+// that rule is skipped.
+func (s *Scheduler) due(profiles []*scheduled, now time.Time) []*scheduled {
+	var out []*scheduled
+	for _, p := range profiles {
+		if p.status != ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE || p.spec == nil {
+			continue
+		}
+		if _, fire := p.spec.Due(p.lastOrCreated(), now, s.grace()); fire {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// refreshLast reads the last fired instant of each of profiles.
+func (s *Scheduler) refreshLast(ctx context.Context, profiles []*scheduled) error {
+	kinds := make([]string, len(profiles))
+	ids := make([]uuid.UUID, len(profiles))
+	for i, p := range profiles {
+		kinds[i], ids[i] = p.kind, p.id
+	}
+	rows, err := s.pool.Query(ctx, `SELECT u.i, (SELECT max(f.instant) FROM ferry.schedule_fires f WHERE f.profile_kind = u.kind AND f.profile_id = u.id)
+		FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS u (kind, id, i)`, kinds, ids)
+	if err != nil {
+		return fmt.Errorf("read last fired instants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			i    int
+			last *time.Time
+		)
+		if err := rows.Scan(&i, &last); err != nil {
+			return fmt.Errorf("read last fired instants: %w", err)
+		}
+		profiles[i-1].last = last
+	}
+	return rows.Err()
+}
+
 // load reads the current version of every profile with a schedule, and the
 // last instant it fired.
-func (s *Scheduler) load(ctx context.Context) ([]scheduled, error) {
+func (s *Scheduler) load(ctx context.Context) ([]*scheduled, error) {
 	const q = `SELECT %[1]s, p.id, p.tenant_id, t.name, t.schema_name, p.name, v.version, v.created_at, v.spec::text,
 			(SELECT max(f.instant) FROM ferry.schedule_fires f WHERE f.profile_kind = %[1]s AND f.profile_id = p.id)
 		FROM %[2]s p JOIN %[3]s v ON v.profile_id = p.id AND v.version = p.current_version
@@ -163,7 +306,7 @@ func (s *Scheduler) load(ctx context.Context) ([]scheduled, error) {
 		return nil, fmt.Errorf("list scheduled profiles: %w", err)
 	}
 	defer rows.Close()
-	var out []scheduled
+	var out []*scheduled
 	for rows.Next() {
 		var (
 			p    scheduled
@@ -189,7 +332,10 @@ func (s *Scheduler) load(ctx context.Context) ([]scheduled, error) {
 			}
 			p.status, p.triggers, p.sftp = is.GetStatus(), is.GetTriggers(), is.GetSftpSource() != nil
 		}
-		out = append(out, p)
+		if sp, err := schedule.Parse(p.triggers.GetSchedule()); err == nil {
+			p.spec = sp
+		}
+		out = append(out, &p)
 	}
 	return out, rows.Err()
 }

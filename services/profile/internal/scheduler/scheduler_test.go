@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -90,10 +91,14 @@ func (e *env) applyExport(t *testing.T, name string, status ferryv1.ProfileStatu
 // created, in order.
 func (e *env) fires(t *testing.T, name string) []time.Time {
 	t.Helper()
-	rows, err := e.pool.Query(context.Background(), `SELECT f.instant FROM ferry.schedule_fires f
+	ctx := context.Background()
+	// One snapshot for both queries: a scheduler may be creating runs.
+	tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT f.instant FROM ferry.schedule_fires f
 		JOIN ferry.runs r ON r.id = f.run_id AND r.trigger = 'schedule' AND r.profile_name = $1 ORDER BY f.instant`, name)
 	require.NoError(t, err)
-	defer rows.Close()
 	var out []time.Time
 	for rows.Next() {
 		var i time.Time
@@ -102,7 +107,7 @@ func (e *env) fires(t *testing.T, name string) []time.Time {
 	}
 	require.NoError(t, rows.Err())
 	var runs int
-	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM ferry.runs WHERE profile_name = $1 AND trigger = 'schedule'`, name).Scan(&runs))
+	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM ferry.runs WHERE profile_name = $1 AND trigger = 'schedule'`, name).Scan(&runs))
 	require.Equal(t, len(out), runs, "every scheduled run has its instant")
 	return out
 }
@@ -234,4 +239,97 @@ func TestImportScheduleRequestsAPoll(t *testing.T) {
 	var n int
 	require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM ferry.schedule_fires WHERE profile_id = $1 AND instant = $2`, id, t0).Scan(&n))
 	require.Equal(t, 1, n)
+}
+
+// TestRunReadsProfilesOnlyWhenTheyChange: while Run listens for changes of
+// profiles, ticks fire from the profiles in memory without reading them
+// again; applying a profile is announced and read at the next tick.
+func TestRunReadsProfilesOnlyWhenTheyChange(t *testing.T) {
+	e := newEnv(t)
+	e.applyExport(t, "p", ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE, &ferryv1.Schedule{Cron: "* * * * *"})
+	s := New(e.pool, e.store, e.bus, testkit.Log(t), Options{Tick: 10 * time.Millisecond, Now: e.clock.Now})
+	t0 := start()
+	e.clock.Set(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	settled := func() bool { return s.listening.Load() && !s.stale.Load() && s.loads.Load() > 0 }
+	require.Eventually(t, settled, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(e.fires(t, "p")) == 1 }, 10*time.Second, 5*time.Millisecond)
+
+	// Nothing changes: many ticks, no read; the next instant fires from
+	// memory, once.
+	loads := s.loads.Load()
+	e.clock.Set(t0.Add(time.Minute))
+	require.Eventually(t, func() bool { return len(e.fires(t, "p")) == 2 }, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, loads, s.loads.Load(), "no change of a profile, no read")
+	require.Equal(t, []time.Time{t0, t0.Add(time.Minute)}, e.fires(t, "p"))
+
+	// A new profile and a changed one are read at the next tick.
+	e.applyExport(t, "q", ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE, &ferryv1.Schedule{Cron: "* * * * *"})
+	e.applyExport(t, "p", ferryv1.ProfileStatus_PROFILE_STATUS_UNSPECIFIED, &ferryv1.Schedule{Cron: "* * * * *"})
+	require.Eventually(t, func() bool { return s.loads.Load() > loads && settled() }, 10*time.Second, 5*time.Millisecond)
+	e.clock.Set(t0.Add(2 * time.Minute))
+	require.Eventually(t, func() bool { return len(e.fires(t, "q")) == 1 }, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, []time.Time{t0, t0.Add(time.Minute)}, e.fires(t, "p"), "made a draft, p no longer fires")
+}
+
+// TestTickWithoutListeningReadsProfiles: without Run's listener (Tick on
+// its own, or the listening connection lost) every tick reads the profiles.
+func TestTickWithoutListeningReadsProfiles(t *testing.T) {
+	e := newEnv(t)
+	s := e.scheduler()
+	for range 3 {
+		require.NoError(t, s.Tick(context.Background()))
+	}
+	require.EqualValues(t, 3, s.loads.Load())
+}
+
+// countingRuns counts the runs a scheduler tries to create.
+type countingRuns struct {
+	Runs
+	mu    sync.Mutex
+	tries int
+}
+
+func (c *countingRuns) CreateExportRunClaimed(ctx context.Context, p auth.Principal, name string, trigger ferryv1.RunTrigger, claim store.Claim) (*ferryv1.Run, *ferryv1.ExportSnapshot, error) {
+	c.mu.Lock()
+	c.tries++
+	c.mu.Unlock()
+	return c.Runs.CreateExportRunClaimed(ctx, p, name, trigger, claim)
+}
+
+// TestCachedSchedulerDoesNotRetryAnInstantFiredElsewhere: a scheduler whose
+// profiles are in memory reads the last instants of the profiles that look
+// due before firing, so an instant another scheduler fired is not tried.
+func TestCachedSchedulerDoesNotRetryAnInstantFiredElsewhere(t *testing.T) {
+	e := newEnv(t)
+	e.applyExport(t, "p", ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE, &ferryv1.Schedule{Cron: "* * * * *"})
+	ctx := context.Background()
+	t0 := start()
+	e.clock.Set(time.Now().UTC()) // no instant since the version was created
+	runs := &countingRuns{Runs: e.store}
+	cached := New(e.pool, runs, e.bus, testkit.Log(t), Options{Tick: time.Millisecond, Now: e.clock.Now})
+	cached.listening.Store(true) // as Run's listener does
+	require.NoError(t, cached.Tick(ctx))
+	require.EqualValues(t, 1, cached.loads.Load())
+
+	e.clock.Set(t0)
+	require.NoError(t, e.scheduler().Tick(ctx))
+	require.Equal(t, []time.Time{t0}, e.fires(t, "p"))
+	time.Sleep(5 * time.Millisecond)
+	require.NoError(t, cached.Tick(ctx))
+	require.EqualValues(t, 1, cached.loads.Load(), "the profiles stay in memory")
+	require.Zero(t, runs.tries, "the instant fired elsewhere is not tried")
+
+	e.clock.Set(t0.Add(time.Minute))
+	require.NoError(t, cached.Tick(ctx))
+	require.Equal(t, 1, runs.tries)
+	require.Equal(t, []time.Time{t0, t0.Add(time.Minute)}, e.fires(t, "p"))
 }

@@ -23,12 +23,24 @@ type versioned struct {
 	table    string // ferry.templates
 	versions string // ferry.template_versions
 	fk       string // the versions table's reference to table
+	profiles bool   // a new version is announced on ProfilesChannel
 }
 
 var (
 	templatesKind      = versioned{kind: "template", table: "ferry.templates", versions: "ferry.template_versions", fk: "template_id"}
-	exportProfilesKind = versioned{kind: "export profile", table: "ferry.export_profiles", versions: "ferry.export_profile_versions", fk: "profile_id"}
+	exportProfilesKind = versioned{kind: "export profile", table: "ferry.export_profiles", versions: "ferry.export_profile_versions", fk: "profile_id", profiles: true}
 )
+
+// ProfilesChannel is the PostgreSQL notification channel on which a
+// transaction that creates a version of an import or export profile
+// notifies, at its commit, whoever caches profiles (the scheduler).
+const ProfilesChannel = "ferry_profiles"
+
+// notifyProfiles announces, at commit, that a profile has a new version.
+func notifyProfiles(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ProfilesChannel)
+	return err
+}
 
 // version is one stored version of a resource.
 type version struct {
@@ -120,6 +132,11 @@ func (v versioned) apply(ctx context.Context, pool *pgxpool.Pool, p auth.Princip
 				return err
 			}
 			outcome = "created"
+			if v.profiles {
+				if err := notifyProfiles(ctx, tx); err != nil {
+					return err
+				}
+			}
 		case err != nil:
 			return err
 		default:
@@ -139,6 +156,11 @@ func (v versioned) apply(ctx context.Context, pool *pgxpool.Pool, p auth.Princip
 				return err
 			}
 			outcome = "updated"
+			if v.profiles {
+				if err := notifyProfiles(ctx, tx); err != nil {
+					return err
+				}
+			}
 		}
 		out, err = v.get(ctx, tx, p, name, 0)
 		return err
