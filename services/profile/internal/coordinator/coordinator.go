@@ -31,6 +31,8 @@ type Runs interface {
 	MarkFailed(ctx context.Context, runID, reason string) (*store.RunRow, error)
 	Refresh(ctx context.Context, runID string) (*ferryv1.RunSnapshot, error)
 	Applied(ctx context.Context, runID string) (*store.RunRow, error)
+	Announced(ctx context.Context, runID, status string) (bool, error)
+	MarkAnnounced(ctx context.Context, runID, status string) error
 }
 
 // Coordinator runs the profile service's bus work.
@@ -143,12 +145,29 @@ func (c *Coordinator) handleProgress(ctx context.Context, msg jetstream.Msg) err
 		return fmt.Errorf("fold progress of run %s: %w", p.GetRunId(), err)
 	}
 	if ended != nil {
-		telemetry.RunFinished(ctx, ended.Run)
-		c.log.InfoContext(ctx, "run ended", "tenant", p.GetTenantId(), "run", p.GetRunId(), "status", store.StatusName(ended.Run.GetStatus()),
-			"read", ended.Run.GetCounts().GetRead(), "rejected", ended.Run.GetCounts().GetRejected())
-		return c.announce(ctx, p.GetTenantId(), ended.Run)
+		return c.ended(ctx, p.GetTenantId(), ended.Run)
 	}
 	return nil
+}
+
+// ended counts, logs and announces a run that ended (or awaits approval),
+// once per status: every later report of the run's end, such as a progress
+// event redelivered after JetStream's duplicate window, finds it announced.
+// A crash between publishing and recording publishes again at once, under
+// the same message id, which JetStream drops.
+func (c *Coordinator) ended(ctx context.Context, tenant string, run *ferryv1.Run) error {
+	status := store.StatusName(run.GetStatus())
+	done, err := c.runs.Announced(ctx, run.GetId(), status)
+	if err != nil || done {
+		return err
+	}
+	telemetry.RunFinished(ctx, run)
+	c.log.InfoContext(ctx, "run ended", "tenant", tenant, "run", run.GetId(), "status", status,
+		"read", run.GetCounts().GetRead(), "rejected", run.GetCounts().GetRejected())
+	if err := c.announce(ctx, tenant, run); err != nil {
+		return err
+	}
+	return c.runs.MarkAnnounced(ctx, run.GetId(), status)
 }
 
 // RequestApply asks delivery to apply a run whose chunks are all staged.

@@ -45,3 +45,34 @@ func TestDraftRunsOnlyByHand(t *testing.T) {
 		require.NoError(t, err, "an active profile runs by %v", trigger)
 	}
 }
+
+// TestAnnounced records the status whose lifecycle event was published:
+// each status of a run is announced once.
+func TestAnnounced(t *testing.T) {
+	x, p, _ := newXRefs(t)
+	ctx := context.Background()
+	s := New(x.pool)
+	_, err := s.pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
+	require.NoError(t, err)
+	_, err = s.CreateDataset(ctx, p, &ferryv1.Dataset{Name: "users", Key: []string{"id"},
+		Fields: []*ferryv1.Field{{Name: "id", Type: ferryv1.FieldType_FIELD_TYPE_STRING, Required: true}}})
+	require.NoError(t, err)
+	_, _, err = s.ApplyExportProfile(ctx, p, "nightly", &ferryv1.ExportProfileSpec{Dataset: "users", Format: ferryv1.ExportFormat_EXPORT_FORMAT_CSV,
+		FileName: "users.csv", Csv: &ferryv1.ExportCSV{Delimiter: ",", LineEnding: "crlf", Encoding: "utf-8"}})
+	require.NoError(t, err)
+	run, _, err := s.CreateExportRun(ctx, p, "nightly", ferryv1.RunTrigger_RUN_TRIGGER_MANUAL)
+	require.NoError(t, err)
+
+	done, err := s.Announced(ctx, run.GetId(), "awaiting_approval")
+	require.NoError(t, err)
+	require.False(t, done)
+	require.NoError(t, s.MarkAnnounced(ctx, run.GetId(), "awaiting_approval"))
+	done, err = s.Announced(ctx, run.GetId(), "awaiting_approval")
+	require.NoError(t, err)
+	require.True(t, done)
+	done, err = s.Announced(ctx, run.GetId(), "succeeded")
+	require.NoError(t, err)
+	require.False(t, done, "a new status is announced again")
+	_, err = s.Announced(ctx, "00000000-0000-0000-0000-000000000000", "succeeded")
+	require.Error(t, err)
+}

@@ -479,6 +479,26 @@ func (s *Store) Refresh(ctx context.Context, runID string) (*ferryv1.RunSnapshot
 	return &snap, nil
 }
 
+// Announced says whether the lifecycle event of the run's status was
+// published already.
+func (s *Store) Announced(ctx context.Context, runID, status string) (bool, error) {
+	var done bool
+	err := s.pool.QueryRow(ctx, `SELECT announced = $2 FROM ferry.runs WHERE id = $1`, runID, status).Scan(&done)
+	if err != nil {
+		return false, fmt.Errorf("look up the lifecycle event of run %s: %w", runID, err)
+	}
+	return done, nil
+}
+
+// MarkAnnounced records that the lifecycle event of the run's status was
+// published.
+func (s *Store) MarkAnnounced(ctx context.Context, runID, status string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE ferry.runs SET announced = $2 WHERE id = $1`, runID, status); err != nil {
+		return fmt.Errorf("record the lifecycle event of run %s: %w", runID, err)
+	}
+	return nil
+}
+
 // Applied returns a run that delivery has applied (or failed, or held for
 // approval), for its lifecycle event; nil while it is still open.
 func (s *Store) Applied(ctx context.Context, runID string) (*RunRow, error) {
