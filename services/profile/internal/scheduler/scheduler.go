@@ -97,8 +97,15 @@ func New(pool *pgxpool.Pool, runs Runs, bus Bus, log *slog.Logger, o Options) *S
 // of profiles so that ticks need not read them.
 func (s *Scheduler) Run(ctx context.Context) error {
 	listenCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go s.listen(listenCtx)
+	listened := make(chan struct{})
+	go func() {
+		defer close(listened)
+		s.listen(listenCtx)
+	}()
+	defer func() {
+		stop()
+		<-listened
+	}()
 	t := time.NewTicker(s.opts.Tick)
 	defer t.Stop()
 	var last string
