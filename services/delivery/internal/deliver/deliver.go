@@ -165,6 +165,7 @@ type claimed struct {
 	destID          *uuid.UUID
 	dest            string
 	attempts        int
+	round           int
 }
 
 // claim leases the most overdue delivery, counting the attempt.
@@ -174,8 +175,8 @@ func (d *Deliverer) claim(ctx context.Context) (claimed, bool, error) {
 		WHERE id = (SELECT id FROM ferry.deliveries
 			WHERE status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
 			ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, run_id, tenant_id, destination_id, destination, attempts`, interval(d.Lease)).
-		Scan(&c.id, &c.run, &c.tenant, &c.destID, &c.dest, &c.attempts)
+		RETURNING id, run_id, tenant_id, destination_id, destination, attempts, round`, interval(d.Lease)).
+		Scan(&c.id, &c.run, &c.tenant, &c.destID, &c.dest, &c.attempts, &c.round)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, false, nil
 	}
@@ -300,7 +301,7 @@ func (d *Deliverer) deliver(ctx context.Context, c claimed, ri runInfo, number i
 		return spec, dest.Kind, nil, send.Fail(errors.New("the run's files were deleted after their retention period"))
 	}
 	job := send.Job{TenantID: c.tenant.String(), TenantName: ri.tenantName, Run: c.run.String(), Profile: ri.profile,
-		Version: ri.version, Dataset: ri.dataset, Time: ri.created, Attempt: number}
+		Version: ri.version, Dataset: ri.dataset, Time: ri.created, Attempt: number, Round: c.round}
 	for _, o := range ri.outputs {
 		job.Files = append(job.Files, d.file(c, o))
 	}

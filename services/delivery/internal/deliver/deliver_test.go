@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,12 +33,14 @@ type script struct {
 	calls    map[string]int
 	got      map[string][]string // file contents seen
 	secrets  map[string]string
+	rounds   map[string][]int // job.Round of every call
 }
 
 func (s *script) Send(ctx context.Context, dest string, spec *ferryv1.DestinationSpec, job send.Job) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[dest]++
+	s.rounds[dest] = append(s.rounds[dest], job.Round)
 	s.secrets[dest] = spec.GetSftp().GetPassword()
 	if q := s.outcomes[dest]; len(q) > 0 {
 		s.outcomes[dest] = q[1:]
@@ -81,7 +84,7 @@ func setup(t *testing.T) *env {
 	spec, _ := secrets.GenerateSpec("k1")
 	keys, _ := secrets.Parse(spec)
 	e := &env{pool: pool, js: js, files: files, keys: keys, tenant: uuid.New(), profile: uuid.New(),
-		sender: &script{outcomes: map[string][]error{}, calls: map[string]int{}, got: map[string][]string{}, secrets: map[string]string{}}}
+		sender: &script{outcomes: map[string][]error{}, calls: map[string]int{}, got: map[string][]string{}, secrets: map[string]string{}, rounds: map[string][]int{}}}
 	e.exec(t, `INSERT INTO ferry.tenants (id, name, schema_name) VALUES ($1, 't', 'tenant_t')`, e.tenant)
 	e.exec(t, `INSERT INTO ferry.export_profiles (id, tenant_id, name, current_version, watermark, watermark_run_seq) VALUES ($1, $2, 'p', 1, 'old', NULL)`, e.profile, e.tenant)
 	e.d = &Deliverer{Pool: pool, JS: js, Files: files, Keyring: keys, Senders: map[string]send.Sender{"sftp": e.sender},
@@ -228,6 +231,27 @@ func TestTransientThenDelivered(t *testing.T) {
 	}
 	if w := e.watermark(t); w != "snap-1" {
 		t.Errorf("watermark %q, want snap-1", w)
+	}
+
+	// Delivered again (what `ferry runs redeliver` does): a second round.
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `UPDATE ferry.deliveries SET status = 'pending', attempts = 0, round = round + 1, next_attempt_at = now(),
+		lease_until = NULL WHERE run_id = $1 AND destination = 'district'`, run); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE ferry.runs SET status = 'running', finished_at = NULL WHERE id = $1`, run); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `SELECT pg_notify('ferry_deliveries', $1)`, run.String()); err != nil {
+		t.Fatal(err)
+	}
+	if status, reason := e.wait(t, run); status != "succeeded" {
+		t.Fatalf("redelivered run %s: %s", status, reason)
+	}
+	e.sender.mu.Lock()
+	defer e.sender.mu.Unlock()
+	if got := e.sender.rounds["district"]; !slices.Equal(got, []int{1, 1, 1, 2}) {
+		t.Errorf("district's attempts were in rounds %v, want [1 1 1 2]", got)
 	}
 }
 

@@ -27,6 +27,7 @@ const (
 	NATSHeaderFile    = "Ferry-File"
 	NATSHeaderSeq     = "Ferry-Seq"
 	NATSHeaderLast    = "Ferry-Last"
+	NATSHeaderRound   = "Ferry-Round"
 )
 
 // NATSSubjectPrefix starts the subject of every NATS destination; the
@@ -42,13 +43,17 @@ const (
 // ferry.out.<tenant>.<subject>: the rows of its JSONL files, many to a
 // message (mode ROWS), or one JSON Notice (mode NOTICE).
 //
-// Every message has a Nats-Msg-Id that is the same on every attempt, so a
-// JetStream stream capturing the subject drops what a retry sends again,
-// within its duplicate window. When JS is set and a stream captures the
-// subject, each message is published through JetStream and acknowledged
-// before the next, which keeps the order and makes a lost message an
-// error; otherwise messages are published on the connection, which is
-// flushed at the end.
+// When JS is set and a stream captures the subject, each message is
+// published through JetStream and acknowledged before the next, which
+// keeps the order and makes a lost message an error; and an attempt first
+// reads the last message the stream holds on the subject: when it is one of
+// this run and round, the attempt resumes after it (and publishes nothing
+// when it was the last), so a retry repeats nothing however long after the
+// failed attempt it comes. Every message also has a Nats-Msg-Id that is the
+// same on every attempt of a round, so the stream's duplicate window drops
+// a repeat the resumption cannot see (another run's message came between).
+// A redelivery is a new round, with new message ids. Without a stream,
+// messages are published on the connection, which is flushed at the end.
 type NATS struct {
 	Conn *nats.Conn
 	// JS may be nil: core publishing only.
@@ -76,18 +81,24 @@ func (s NATS) Send(ctx context.Context, dest string, spec *ferryv1.DestinationSp
 		return nil, Fail(fmt.Errorf("nats destination %s: tenant name %q cannot be a subject token", dest, job.TenantName))
 	}
 	subject := NATSSubjectPrefix + job.TenantName + "." + n.GetSubject()
-	p, err := s.publisher(ctx, subject)
+	p, err := s.publisher(ctx, subject, job)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := p.lastStored(ctx, job)
 	if err != nil {
 		return nil, err
 	}
 	if n.GetMode() == ferryv1.NATSMode_NATS_MODE_NOTICE {
-		err = s.sendNotice(ctx, p, job)
-	} else {
+		if !stored.notice {
+			err = s.sendNotice(ctx, p, job)
+		}
+	} else if !stored.last {
 		rows := int(n.GetRowsPerMessage())
 		if rows <= 0 {
 			rows = defaultRowsPerMessage
 		}
-		err = s.sendRows(ctx, p, job, rows)
+		err = s.sendRows(ctx, p, job, rows, stored)
 	}
 	if err != nil {
 		return nil, err
@@ -102,25 +113,76 @@ func (s NATS) Send(ctx context.Context, dest string, spec *ferryv1.DestinationSp
 type publisher struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream // nil: core publishing
+	stream  string              // the stream capturing subject, with js
 	subject string
+	run     string // the run, and the round after the first: "<run>/r2"
+	round   string
 }
 
 // publisher picks JetStream when a stream captures subject.
-func (s NATS) publisher(ctx context.Context, subject string) (*publisher, error) {
-	p := &publisher{nc: s.Conn, subject: subject}
+func (s NATS) publisher(ctx context.Context, subject string, job Job) (*publisher, error) {
+	round := max(job.Round, 1)
+	p := &publisher{nc: s.Conn, subject: subject, run: job.Run, round: strconv.Itoa(round)}
+	if round > 1 {
+		p.run += "/r" + p.round
+	}
 	if s.JS == nil {
 		return p, nil
 	}
-	_, err := s.JS.StreamNameBySubject(ctx, subject)
+	name, err := s.JS.StreamNameBySubject(ctx, subject)
 	switch {
 	case err == nil:
-		p.js = s.JS
+		p.js, p.stream = s.JS, name
 	case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
 		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 	default:
 		return nil, Retry(fmt.Errorf("look up the stream of %s: %w", subject, err))
 	}
 	return p, nil
+}
+
+// stored is what the subject's stream holds of this run and round: nothing
+// (the zero value), the notice, or the rows up to a message.
+type stored struct {
+	notice bool
+	file   string // the file and seq of the last message stored
+	seq    int
+	last   bool // it was the run's last message: every row is there
+}
+
+// lastStored reads the last message the stream holds on the subject; only
+// one of this run and round tells where the previous attempt stopped.
+func (p *publisher) lastStored(ctx context.Context, job Job) (stored, error) {
+	if p.js == nil {
+		return stored{}, nil
+	}
+	st, err := p.js.Stream(ctx, p.stream)
+	if err != nil {
+		return stored{}, Retry(fmt.Errorf("look up stream %s: %w", p.stream, err))
+	}
+	m, err := st.GetLastMsgForSubject(ctx, p.subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return stored{}, nil
+	case err != nil:
+		return stored{}, Retry(fmt.Errorf("read the last message on %s: %w", p.subject, err))
+	}
+	h := m.Header
+	round := h.Get(NATSHeaderRound)
+	if round == "" {
+		round = "1"
+	}
+	if h.Get(NATSHeaderRun) != job.Run || round != p.round {
+		return stored{}, nil
+	}
+	if h.Get(jetstream.MsgIDHeader) == p.msgID(p.run, "notice") {
+		return stored{notice: true}, nil
+	}
+	seq, err := strconv.Atoi(h.Get(NATSHeaderSeq))
+	if err != nil || h.Get(NATSHeaderFile) == "" && h.Get(NATSHeaderLast) != "true" {
+		return stored{}, nil
+	}
+	return stored{file: h.Get(NATSHeaderFile), seq: seq, last: h.Get(NATSHeaderLast) == "true"}, nil
 }
 
 // msgID is a message's Nats-Msg-Id. The subject is part of it, so that two
@@ -188,9 +250,10 @@ func (s NATS) sendNotice(ctx context.Context, p *publisher, job Job) error {
 	}
 	m := &nats.Msg{Data: body, Header: nats.Header{}}
 	m.Header.Set(NATSHeaderRun, job.Run)
+	m.Header.Set(NATSHeaderRound, p.round)
 	m.Header.Set(NATSHeaderProfile, job.Profile)
 	m.Header.Set("Content-Type", "application/json")
-	m.Header.Set(jetstream.MsgIDHeader, p.msgID(job.Run, "notice"))
+	m.Header.Set(jetstream.MsgIDHeader, p.msgID(p.run, "notice"))
 	return p.publish(ctx, m)
 }
 
@@ -202,7 +265,9 @@ type rowsMsg struct {
 	data []byte
 }
 
-func (s NATS) sendRows(ctx context.Context, p *publisher, job Job, perMsg int) error {
+// sendRows publishes the rows of the job's files, after those of from (the
+// messages a previous attempt of the round stored).
+func (s NATS) sendRows(ctx context.Context, p *publisher, job Job, perMsg int, from stored) error {
 	for _, f := range job.Files {
 		if f.Format != "jsonl" {
 			return Fail(fmt.Errorf("NATS rows mode needs a JSONL export: file %s is %q; export JSONL or use notice mode", f.Name, f.Format))
@@ -213,7 +278,17 @@ func (s NATS) sendRows(ctx context.Context, p *publisher, job Job, perMsg int) e
 	emit := func(m *rowsMsg, last bool) error {
 		return p.publish(ctx, rowsMessage(job, p, m, last))
 	}
+	skipFile := -1 // files before this one, and its messages up to from.seq, are stored
+	for i, f := range job.Files {
+		if from.file != "" && f.Name == from.file {
+			skipFile = i
+		}
+	}
+	file := 0
 	queue := func(m *rowsMsg) error {
+		if file < skipFile || file == skipFile && m.seq <= from.seq {
+			return nil
+		}
 		if held != nil {
 			if err := emit(held, false); err != nil {
 				return err
@@ -222,7 +297,8 @@ func (s NATS) sendRows(ctx context.Context, p *publisher, job Job, perMsg int) e
 		held = m
 		return nil
 	}
-	for _, f := range job.Files {
+	for i, f := range job.Files {
+		file = i
 		// The largest header a message of this file can have.
 		budget := maxPayload - headerSize(rowsMessage(job, p, &rowsMsg{file: f.Name, seq: 1 << 40}, true).Header)
 		if budget <= 0 {
@@ -246,13 +322,14 @@ func rowsMessage(job Job, p *publisher, m *rowsMsg, last bool) *nats.Msg {
 	msg := &nats.Msg{Data: m.data, Header: nats.Header{}}
 	seq := strconv.Itoa(m.seq)
 	msg.Header.Set(NATSHeaderRun, job.Run)
+	msg.Header.Set(NATSHeaderRound, p.round)
 	msg.Header.Set(NATSHeaderProfile, job.Profile)
 	msg.Header.Set(NATSHeaderFile, m.file)
 	msg.Header.Set(NATSHeaderSeq, seq)
 	if last {
 		msg.Header.Set(NATSHeaderLast, "true")
 	}
-	msg.Header.Set(jetstream.MsgIDHeader, p.msgID(job.Run, m.file, seq))
+	msg.Header.Set(jetstream.MsgIDHeader, p.msgID(p.run, m.file, seq))
 	return msg
 }
 

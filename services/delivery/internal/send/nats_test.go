@@ -3,6 +3,7 @@ package send_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -248,6 +249,124 @@ func TestNATSJetStreamDedupe(t *testing.T) {
 	}
 	require.Equal(t, seq(1, 7), rowIDs(t, msgs))
 	require.Equal(t, "true", msgs[3].Header.Get("Ferry-Last"))
+}
+
+// streamRows returns the row ids and Ferry-Round headers the stream holds,
+// in order.
+func streamRows(t *testing.T, stream jetstream.Stream) ([]int, []string) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := stream.Info(ctx)
+	require.NoError(t, err)
+	var (
+		msgs   []*nats.Msg
+		rounds []string
+	)
+	for i := info.State.FirstSeq; i <= info.State.LastSeq && info.State.Msgs > 0; i++ {
+		raw, err := stream.GetMsg(ctx, i)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted
+		}
+		require.NoError(t, err)
+		msgs = append(msgs, &nats.Msg{Subject: raw.Subject, Data: raw.Data, Header: raw.Header})
+		rounds = append(rounds, raw.Header.Get(send.NATSHeaderRound))
+	}
+	return rowIDs(t, msgs), rounds
+}
+
+// TestNATSJetStreamResume: a retry long after the failed attempt (beyond
+// the stream's duplicate window) resumes after the last message the stream
+// stored, and repeats nothing; a redelivery (a new round) publishes every
+// message again, under new ids, and its own retry resumes too.
+func TestNATSJetStreamResume(t *testing.T) {
+	nc := natsConn(t, 0)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	window := 100 * time.Millisecond
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FERRY_OUT", Subjects: []string{"ferry.out.>"}, Duplicates: window})
+	require.NoError(t, err)
+	job := testJob(memFile("a.jsonl", "jsonl", jsonl(1, 5, 20)), memFile("b.jsonl", "jsonl", jsonl(6, 2, 20)))
+	s := send.NATS{Conn: nc, JS: js}
+	spec := natsSpec("orders", func(n *ferryv1.NATSDestination) { n.RowsPerMessage = 2 })
+
+	// An attempt that stopped after the second message (a.jsonl rows 3-4):
+	// the stream holds what it stored.
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	for seq := uint64(3); seq <= 4; seq++ {
+		require.NoError(t, stream.DeleteMsg(ctx, seq))
+	}
+	ids, _ := streamRows(t, stream)
+	require.Equal(t, seq(1, 4), ids)
+
+	time.Sleep(2 * window)
+	job.Attempt = 2
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	ids, rounds := streamRows(t, stream)
+	require.Equal(t, seq(1, 7), ids, "the retry resumed after row 4")
+	require.Equal(t, []string{"1", "1", "1", "1"}, rounds)
+
+	// Complete: a further retry publishes nothing.
+	time.Sleep(2 * window)
+	job.Attempt = 3
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	ids, _ = streamRows(t, stream)
+	require.Equal(t, seq(1, 7), ids)
+
+	// A redelivery is a new round: everything again, within the window too.
+	job.Round, job.Attempt = 2, 1
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	ids, rounds = streamRows(t, stream)
+	require.Equal(t, append(seq(1, 7), seq(1, 7)...), ids)
+	require.Equal(t, []string{"1", "1", "1", "1", "2", "2", "2", "2"}, rounds)
+	time.Sleep(2 * window)
+	job.Attempt = 2
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	ids, _ = streamRows(t, stream)
+	require.Len(t, ids, 14, "the round's retry repeats nothing")
+
+	// Another run's message on the subject since: no resumption is safe to
+	// infer, so a retry sends everything and only the window drops repeats.
+	other := testJob(memFile("c.jsonl", "jsonl", jsonl(100, 1, 20)))
+	other.Run = "0190c7a2-1111-7000-8000-00000000ffff"
+	_, err = s.Send(ctx, "bus", spec, other)
+	require.NoError(t, err)
+	_, err = s.Send(ctx, "bus", spec, other)
+	require.NoError(t, err)
+	ids, _ = streamRows(t, stream)
+	require.Len(t, ids, 15, "the duplicate window dropped the immediate repeat")
+}
+
+// TestNATSNoticeResume: a notice the stream holds is not published again.
+func TestNATSNoticeResume(t *testing.T) {
+	nc := natsConn(t, 0)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FERRY_OUT", Subjects: []string{"ferry.out.>"}, Duplicates: 100 * time.Millisecond})
+	require.NoError(t, err)
+	job := testJob(memFile("a.csv", "csv", "id\n1\n"))
+	spec := natsSpec("orders", func(n *ferryv1.NATSDestination) { n.Mode = ferryv1.NATSMode_NATS_MODE_NOTICE })
+	s := send.NATS{Conn: nc, JS: js}
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond)
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	info, err := stream.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, info.State.Msgs)
+	job.Round = 2
+	_, err = s.Send(ctx, "bus", spec, job)
+	require.NoError(t, err)
+	info, err = stream.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, info.State.Msgs, "a redelivery notifies again")
 }
 
 func TestNATSJetStreamAcks(t *testing.T) {

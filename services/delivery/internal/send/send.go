@@ -45,6 +45,9 @@ type Job struct {
 	Files []File
 	// Attempt counts from 1.
 	Attempt int
+	// Round counts the rounds of attempts from 1: `ferry runs redeliver`
+	// starts a new one. 0 counts as 1.
+	Round int
 }
 
 // Sender delivers a job to one kind of destination. spec carries the

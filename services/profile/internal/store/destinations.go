@@ -363,7 +363,7 @@ func (s *Store) RedeliverRun(ctx context.Context, p auth.Principal, id, destinat
 		case n == 0:
 			return errs.FailedPrecondition("run %s has no deliveries: its profile named no destinations when it ran", id)
 		}
-		const reset = `UPDATE ferry.deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), error = '',
+		const reset = `UPDATE ferry.deliveries SET status = 'pending', attempts = 0, round = round + 1, next_attempt_at = now(), error = '',
 			lease_until = NULL, updated_at = now() WHERE run_id = $1`
 		if destination != "" {
 			tag, err := tx.Exec(ctx, reset+` AND destination = $2`, u, destination)

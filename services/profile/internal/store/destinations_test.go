@@ -428,9 +428,10 @@ func TestRunDeliveries(t *testing.T) {
 	require.NotNil(t, d.GetNextAttemptTime())
 	require.Empty(t, d.GetError())
 	require.Len(t, d.GetAttempts(), 2, "the history stays")
-	var attempts int
-	require.NoError(t, s.pool.QueryRow(ctx, `SELECT attempts FROM ferry.deliveries WHERE id = $1`, dID).Scan(&attempts))
+	var attempts, round int
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT attempts, round FROM ferry.deliveries WHERE id = $1`, dID).Scan(&attempts, &round))
 	require.Zero(t, attempts)
+	require.Equal(t, 2, round, "a redelivery is the delivery's second round")
 
 	// Running again: not now.
 	_, err = s.RedeliverRun(ctx, p, runID, "")
