@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,7 +57,18 @@ type WorkerConfig struct {
 	// handlers that can stop at a safe point and be redelivered; otherwise
 	// handlers in flight finish first.
 	CancelOnStop bool
-	Log          *slog.Logger
+	// FailRuns, when set, fails the run of a message that fails
+	// permanently (a Permanent error, or a panic of the handler): without
+	// it the run would wait for ever for that message's effect. The run is
+	// the one the message's Ferry-Tenant and Ferry-Run headers name (every
+	// message Publish sends about a run has them), or for chunks, records
+	// and export rows and parts the last two tokens of the subject. The
+	// failure is published on the run's progress subject through FailRuns;
+	// while that fails, the message is retried instead of terminated, so
+	// the failure is not lost. Consumers whose messages are not a run's
+	// work (progress, lifecycle events) leave it nil.
+	FailRuns jetstream.JetStream
+	Log      *slog.Logger
 }
 
 // Worker pulls messages from a durable consumer and runs up to Concurrency
@@ -192,6 +204,14 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	case IsPermanent(err):
 		outcome = "failed"
 		w.cfg.Log.ErrorContext(ctx, "message failed permanently", "worker", w.cfg.Name, "subject", msg.Subject(), "err", err)
+		if ferr := w.failRun(actx, msg, err); ferr != nil {
+			outcome = "retry"
+			n, delay := retryDelay(msg)
+			w.cfg.Log.WarnContext(ctx, "the run of a failed message could not be failed; retrying the message", "worker", w.cfg.Name,
+				"subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", ferr)
+			_ = msg.NakWithDelay(delay)
+			return
+		}
 		_ = msg.TermWithReason(truncate(err.Error(), 200))
 	case ctx.Err() != nil:
 		// Stopping: hand the message back at once for another worker.
@@ -199,14 +219,45 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Nak()
 	default:
 		outcome = "retry"
-		n := uint64(1)
-		if md, merr := msg.Metadata(); merr == nil {
-			n = md.NumDelivered
-		}
-		delay := min(time.Duration(1<<min(n-1, 6))*time.Second, time.Minute)
+		n, delay := retryDelay(msg)
 		w.cfg.Log.WarnContext(ctx, "message failed, retrying", "worker", w.cfg.Name, "subject", msg.Subject(), "delivery", n, "retry_in", delay, "err", err)
 		_ = msg.NakWithDelay(delay)
 	}
+}
+
+// retryDelay is how long a failed message waits before it is delivered
+// again: growing with its deliveries, at most a minute.
+func retryDelay(msg jetstream.Msg) (deliveries uint64, delay time.Duration) {
+	n := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		n = md.NumDelivered
+	}
+	return n, min(time.Duration(1<<min(n-1, 6))*time.Second, time.Minute)
+}
+
+// runScoped are the subject kinds whose last two tokens are a tenant and a
+// run.
+var runScoped = map[string]bool{"ferry.chunks": true, "ferry.records": true, "ferry.export.rows": true, "ferry.export.parts": true}
+
+// failRun fails the run of a message that failed permanently, with FailRuns
+// set; it does nothing for a message that names no run.
+func (w *Worker) failRun(ctx context.Context, msg jetstream.Msg, cause error) error {
+	if w.cfg.FailRuns == nil {
+		return nil
+	}
+	var tenant, run string
+	if h := msg.Headers(); h != nil {
+		tenant, run = h.Get(HeaderTenant), h.Get(HeaderRun)
+	}
+	if tenant == "" || run == "" {
+		parts := strings.Split(msg.Subject(), ".")
+		if len(parts) < 4 || !runScoped[strings.Join(parts[:len(parts)-2], ".")] {
+			return nil
+		}
+		tenant, run = parts[len(parts)-2], parts[len(parts)-1]
+	}
+	w.cfg.Log.ErrorContext(ctx, "failing the run of a message that failed permanently", "worker", w.cfg.Name, "tenant", tenant, "run", run)
+	return PublishFailed(ctx, w.cfg.FailRuns, tenant, run, truncate(cause.Error(), 1000))
 }
 
 // call runs the handler, turning a panic into a permanent error so that one

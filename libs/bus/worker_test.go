@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
 	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/testkit"
@@ -162,4 +165,67 @@ func TestWorkerCancelOnStopHandsBack(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the handed-back message did not come back before the one-minute ack wait")
 	}
+}
+
+// TestWorkerFailsRunOfTerminatedMessage: with FailRuns, a message that fails
+// permanently or panics fails its run, named by the message's headers or,
+// for a message without them, by its subject; the run's progress subject
+// carries the failure with the reason.
+func TestWorkerFailsRunOfTerminatedMessage(t *testing.T) {
+	js, cons := setup(t, time.Second)
+	ctx := context.Background()
+	// These payloads name no run, so no Ferry-Run header: the subject names
+	// it. r1 fails permanently, r2 panics, r3 succeeds.
+	require.NoError(t, bus.Publish(ctx, js, bus.ChunkSubject("t1", "r1"), "c1", wrapperspb.Int64(1)))
+	require.NoError(t, bus.Publish(ctx, js, bus.ChunkSubject("t1", "r2"), "c2", wrapperspb.Int64(2)))
+	require.NoError(t, bus.Publish(ctx, js, bus.ChunkSubject("t1", "r3"), "c3", wrapperspb.Int64(3)))
+	// Junk on a run's subject, with no headers at all.
+	_, err := js.Publish(ctx, bus.ChunkSubject("t2", "r4"), []byte("not a chunk"))
+	require.NoError(t, err)
+	// The headers name the run when they are there.
+	data, err := proto.Marshal(wrapperspb.Int64(1))
+	require.NoError(t, err)
+	_, err = js.PublishMsg(ctx, &nats.Msg{Subject: bus.ChunkSubject("t1", "r5"), Data: data,
+		Header: nats.Header{bus.HeaderTenant: {"t9"}, bus.HeaderRun: {"r9"}}})
+	require.NoError(t, err)
+
+	progress, err := bus.EnsureConsumer(ctx, js, bus.StreamProgress, jetstream.ConsumerConfig{Durable: "p", FilterSubject: "ferry.progress.>"})
+	require.NoError(t, err)
+	var handled atomic.Int64
+	w := bus.NewWorker(bus.WorkerConfig{Name: "t", Consumer: cons, Log: testkit.Log(t), FailRuns: js, Handler: func(_ context.Context, m jetstream.Msg) error {
+		defer handled.Add(1)
+		var v wrapperspb.Int64Value
+		if err := proto.Unmarshal(m.Data(), &v); err != nil {
+			return bus.Permanent(fmt.Errorf("decode chunk: %w", err))
+		}
+		switch v.Value {
+		case 1:
+			return bus.Permanent(errors.New("the mapping refuses it"))
+		case 2:
+			panic("boom")
+		}
+		return nil
+	}})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	require.Eventually(t, func() bool { return handled.Load() >= 5 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { n, ack := pending(t, cons); return n == 0 && ack == 0 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	failed := map[string]string{}
+	batch, err := progress.FetchNoWait(10)
+	require.NoError(t, err)
+	for m := range batch.Messages() {
+		var p ferryv1.Progress
+		require.NoError(t, proto.Unmarshal(m.Data(), &p))
+		require.Equal(t, bus.ProgressSubject(p.GetTenantId(), p.GetRunId()), m.Subject())
+		failed[p.GetTenantId()+"/"+p.GetRunId()] = p.GetFailed().GetReason()
+	}
+	require.Len(t, failed, 4, "r1, r2, r4 and r9 failed; r3 did not: %v", failed)
+	require.Equal(t, "the mapping refuses it", failed["t1/r1"])
+	require.Contains(t, failed["t1/r2"], "internal error while handling ferry.chunks.t1.r2: boom")
+	require.Contains(t, failed["t2/r4"], "decode chunk")
+	require.Equal(t, "the mapping refuses it", failed["t9/r9"])
 }

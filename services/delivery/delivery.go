@@ -113,14 +113,14 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "delivery", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "delivery", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, FailRuns: s.deps.JS, Log: s.deps.Log})
 	applies, err := bus.EnsureConsumer(ctx, s.deps.JS, bus.StreamCommands, jetstream.ConsumerConfig{
 		Durable: bus.ConsumerDeliveryApply, FilterSubject: bus.ApplyCommandSubjects, MaxAckPending: 100, AckWait: s.deps.AckWait,
 	})
 	if err != nil {
 		return err
 	}
-	s.applies = bus.NewWorker(bus.WorkerConfig{Name: "delivery-apply", Consumer: applies, Concurrency: s.cfg.Workers, Handler: s.handleApply, Log: s.deps.Log})
+	s.applies = bus.NewWorker(bus.WorkerConfig{Name: "delivery-apply", Consumer: applies, Concurrency: s.cfg.Workers, Handler: s.handleApply, FailRuns: s.deps.JS, Log: s.deps.Log})
 	files, err := s.deps.JS.ObjectStore(ctx, bus.FilesBucket)
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
@@ -132,7 +132,7 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.exports = bus.NewWorker(bus.WorkerConfig{Name: "delivery-export", Consumer: exports, Concurrency: s.cfg.Workers, Handler: asm.Handle, Log: s.deps.Log})
+	s.exports = bus.NewWorker(bus.WorkerConfig{Name: "delivery-export", Consumer: exports, Concurrency: s.cfg.Workers, Handler: asm.Handle, FailRuns: s.deps.JS, Log: s.deps.Log})
 	s.deliver = &deliver.Deliverer{
 		Pool: s.deps.Pool, JS: s.deps.JS, Files: files, Keyring: s.deps.Keyring, Log: s.deps.Log,
 		PublicURL: s.cfg.PublicURL, Workers: s.cfg.Senders, Poll: s.cfg.Poll, AttemptTimeout: s.cfg.AttemptTimeout,

@@ -106,7 +106,7 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "export", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "export", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, FailRuns: s.deps.JS, Log: s.deps.Log})
 	return nil
 }
 

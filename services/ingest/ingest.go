@@ -157,7 +157,7 @@ func (s *Service) Starting(ctx context.Context) error {
 		JS: s.deps.JS, Files: files, Runs: s.runs, Window: s.cfg.Window, Log: s.deps.Log,
 		Limits: s.cfg.Limits(), TempDir: s.cfg.TempDir,
 	}
-	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "ingest-import", Consumer: cons, Concurrency: s.cfg.Workers, Handler: im.Handle, CancelOnStop: true, Log: s.deps.Log})
+	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "ingest-import", Consumer: cons, Concurrency: s.cfg.Workers, Handler: im.Handle, CancelOnStop: true, FailRuns: s.deps.JS, Log: s.deps.Log})
 	return nil
 }
 

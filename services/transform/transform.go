@@ -87,7 +87,7 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "transform", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, Log: s.deps.Log})
+	s.worker = bus.NewWorker(bus.WorkerConfig{Name: "transform", Consumer: cons, Concurrency: s.cfg.Workers, Handler: s.handle, FailRuns: s.deps.JS, Log: s.deps.Log})
 	files, err := s.deps.JS.ObjectStore(ctx, bus.FilesBucket)
 	if err != nil {
 		return fmt.Errorf("open object store: %w", err)
@@ -101,7 +101,7 @@ func (s *Service) Starting(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.exports = bus.NewWorker(bus.WorkerConfig{Name: "transform-export", Consumer: xcons, Concurrency: s.cfg.Workers, Handler: f.Handle, Log: s.deps.Log})
+	s.exports = bus.NewWorker(bus.WorkerConfig{Name: "transform-export", Consumer: xcons, Concurrency: s.cfg.Workers, Handler: f.Handle, FailRuns: s.deps.JS, Log: s.deps.Log})
 	return nil
 }
 

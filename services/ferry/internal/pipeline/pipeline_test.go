@@ -8,11 +8,19 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/stretchr/testify/require"
 	"github.com/xuri/excelize/v2"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
+
+	"github.com/ferrydata/ferry/libs/bus"
 )
 
 const testRows = 30_000
@@ -126,4 +134,63 @@ func TestErrorsNameRowsAcrossParts(t *testing.T) {
 	require.Equal(t, "failed", res.status)
 	require.Contains(t, res.reason, `row 25000, column "ratio"`)
 	require.Contains(t, res.reason, "division by zero")
+}
+
+// TestPoisonMessagesFailTheirRuns: a message that can never be handled —
+// here bytes that do not decode — fails the run it belongs to (named by its
+// subject, or by its Ferry-Tenant and Ferry-Run headers) with the reason,
+// instead of leaving the run waiting for its effect; for every consumer of
+// a run's work in transform, delivery and export.
+func TestPoisonMessagesFailTheirRuns(t *testing.T) {
+	p := start(t, 10, options{readers: 1})
+	ctx := context.Background()
+	tenant := p.tenant.String()
+	nc := p.js.Conn()
+	runs := map[string]string{} // run to the consumer that gets its poison
+	poison := func(consumer, subject string, headers bool) {
+		run := uuid.NewString()
+		runs[run] = consumer
+		if subject == "" {
+			subject = map[string]string{
+				"transform":        bus.ChunkSubject(tenant, run),
+				"delivery":         bus.RecordSubject(tenant, run),
+				"transform-export": bus.ExportRowsSubject(tenant, run),
+				"delivery-export":  bus.ExportPartsSubject(tenant, run),
+			}[consumer]
+		}
+		m := &nats.Msg{Subject: subject, Data: []byte("\xff not protobuf"), Header: nats.Header{}}
+		if headers {
+			m.Header.Set(bus.HeaderTenant, tenant)
+			m.Header.Set(bus.HeaderRun, run)
+		}
+		_, err := p.js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	poison("transform", "", false)
+	poison("delivery", "", false)
+	poison("transform-export", "", false)
+	poison("delivery-export", "", false)
+	poison("export", bus.ExportCommandSubject(tenant), true)
+	poison("delivery-apply", bus.ApplyCommandSubject(tenant), true)
+	require.NoError(t, nc.Flush())
+
+	failed := map[string]string{}
+	cons, err := bus.EnsureConsumer(ctx, p.js, bus.StreamProgress, jetstream.ConsumerConfig{Durable: "poison-test", FilterSubject: "ferry.progress.>"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		batch, err := cons.FetchNoWait(10)
+		require.NoError(t, err)
+		for m := range batch.Messages() {
+			var pr ferryv1.Progress
+			require.NoError(t, proto.Unmarshal(m.Data(), &pr))
+			if pr.GetFailed() != nil {
+				failed[pr.GetRunId()] = pr.GetFailed().GetReason()
+			}
+			require.NoError(t, m.Ack())
+		}
+		return len(failed) == len(runs)
+	}, 30*time.Second, 50*time.Millisecond, "failed: %v", failed)
+	for run, consumer := range runs {
+		require.NotEmpty(t, failed[run], "the run poisoned for %s failed", consumer)
+	}
 }
