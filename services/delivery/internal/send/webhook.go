@@ -40,8 +40,9 @@ const (
 // Webhook posts a run to an HTTPS endpoint: each file as a request body
 // (mode FILE), or one JSON Notice with download links (mode NOTICE). Every
 // request is signed with the destination's secret (see libs/webhook) and
-// carries an Idempotency-Key that stays the same across attempts, so that
-// a receiver can drop a repeated delivery.
+// carries an Idempotency-Key that stays the same across the attempts of a
+// round, so that a receiver can drop a repeated delivery; a redelivery (a
+// new round) has keys of its own.
 type Webhook struct {
 	// Now is the clock of signatures; time.Now when nil.
 	Now func() time.Time
@@ -145,7 +146,7 @@ func (h *hook) postNotice(ctx context.Context, n Notice) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(webhook.SignatureHeader, webhook.Sign(h.secret, h.now(), body))
-	req.Header.Set(HeaderIdemKey, h.job.Run)
+	req.Header.Set(HeaderIdemKey, idempotencyKey(h.job))
 	h.common(req)
 	return h.do(req, "notice")
 }
@@ -195,7 +196,7 @@ func (h *hook) postFile(ctx context.Context, f File) error {
 	req.Header.Set(webhook.SignatureHeader, sig.Header())
 	req.Header.Set(HeaderFile, f.Name)
 	req.Header.Set(HeaderSHA256, digest)
-	req.Header.Set(HeaderIdemKey, h.job.Run+"/"+f.Name)
+	req.Header.Set(HeaderIdemKey, idempotencyKey(h.job)+"/"+f.Name)
 	h.common(req)
 	return h.do(req, "file "+f.Name)
 }
@@ -311,4 +312,12 @@ func sanitize(s string, max int) string {
 		}
 	}
 	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// idempotencyKey is the run, and its round from the second on: "<run>/r2".
+func idempotencyKey(job Job) string {
+	if job.Round > 1 {
+		return job.Run + "/r" + strconv.Itoa(job.Round)
+	}
+	return job.Run
 }

@@ -134,6 +134,15 @@ func TestWebhookFileMode(t *testing.T) {
 		require.Equal(t, "4", h.Get("X-Ferry-Delivery-Attempt"))
 		require.Equal(t, job.Run+"/"+f.Name, h.Get("Idempotency-Key"))
 	}
+
+	// A redelivery is a new round: new keys, the same within the round.
+	job.Round, job.Attempt = 2, 1
+	_, err = send.Webhook{}.Send(context.Background(), "hook", hookSpec(r, nil), job)
+	require.NoError(t, err)
+	got = r.requests()
+	require.Len(t, got, 4)
+	require.Equal(t, job.Run+"/r2/orders.csv", got[2].header.Get("Idempotency-Key"))
+	require.Equal(t, job.Run+"/r2/big.csv", got[3].header.Get("Idempotency-Key"))
 }
 
 func TestWebhookNoticeMode(t *testing.T) {
