@@ -67,6 +67,8 @@ allInOne:
     enabled: true
 config:
   databaseMaxConns: 40
+  runStallAfter: 30m
+  runStallRedrives: 5
   ingest:
     window: 32
     sftpPolls: 0
@@ -80,6 +82,8 @@ config:
 		check: func(t *testing.T, o *objects) {
 			cfg := o.configMap("ferry").Data
 			require.Equal(t, "40", cfg["FERRY_DATABASE_MAX_CONNS"])
+			require.Equal(t, "30m", cfg["FERRY_RUN_STALL_AFTER"])
+			require.Equal(t, "5", cfg["FERRY_RUN_STALL_REDRIVES"])
 			require.Equal(t, "32", cfg["FERRY_INGEST_WINDOW"])
 			require.Equal(t, "0", cfg["FERRY_INGEST_SFTP_POLLS"], "0 is a setting (poll none), not unset")
 			require.Equal(t, "4", cfg["FERRY_TRANSFORM_WORKERS"])

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -17,6 +19,7 @@ import (
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
+	"github.com/ferrydata/ferry/libs/bus"
 	"github.com/ferrydata/ferry/libs/testkit"
 )
 
@@ -151,4 +154,42 @@ func TestDefinitionsEvolve(t *testing.T) {
 		names = append(names, s.GetName())
 	}
 	require.Subset(t, names, []string{"ferry.v1.DatasetService", "ferry.v1.ImportProfileService", "ferry.v1.RunService", "ferry.v1.IngestService", "ferry.v1.TenantService", "grpc.health.v1.Health"})
+}
+
+// TestLostChunksAreRecovered loses every chunk of a run in flight (the
+// chunk stream purged while no transform runs, as a NATS server that lost
+// its unsynced tail would): the profile service sees the run make no
+// progress, splits its stored file again under new chunk ids, and the run
+// ends as if nothing had happened.
+func TestLostChunksAreRecovered(t *testing.T) {
+	db := testkit.Database(t, true)
+	natsAddr := freeAddr(t)
+	front := startServer(t, nil, "--services", "profile,ingest,export", "--database-url", db, "--data-dir", t.TempDir(),
+		"--nats-listen", natsAddr, "--ingest-chunk-size", "16384", "--run-stall-after", "3s", "--run-stall-redrives", "10")
+	c := dial(t, front.GRPCAddr, front.Key)
+	applyResources(t, front.GRPCAddr, front.Key)
+	rows := genStudents(5000, 11)
+	runID := startImport(t, front.GRPCAddr, front.Key, writeCSV(t, rows))
+
+	nc, err := nats.Connect("nats://" + natsAddr)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	chunks, err := js.Stream(ctx, bus.StreamChunks)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		info, err := chunks.Info(ctx)
+		return err == nil && info.State.Msgs > 0 && c.run(t, runID).GetChunksTotal() > 0
+	}, time.Minute, 20*time.Millisecond)
+	require.NoError(t, chunks.Purge(ctx))
+	require.Zero(t, c.run(t, runID).GetChunksDone())
+
+	startServer(t, nil, "--services", "transform,delivery", "--database-url", db, "--nats-url", "nats://"+natsAddr)
+	run := c.waitRun(t, runID, 2*time.Minute)
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
+	requireCounts(t, run, 5000, 5000, 0, 0, 0)
+	requireSameStudents(t, rows, readStudents(t, db, "tenant_default"))
+	require.Contains(t, front.log.String(), "stalled run: splitting its stored file again")
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/ferrydata/ferry/services/profile/internal/api"
 	"github.com/ferrydata/ferry/services/profile/internal/coordinator"
 	"github.com/ferrydata/ferry/services/profile/internal/scheduler"
+	"github.com/ferrydata/ferry/services/profile/internal/stalls"
 	"github.com/ferrydata/ferry/services/profile/internal/store"
 	"github.com/ferrydata/ferry/services/profile/internal/triggers"
 	"github.com/ferrydata/ferry/services/profile/internal/xrefserve"
@@ -39,18 +40,31 @@ type Config struct {
 	// SchedulerTick is how often the scheduler looks for profiles due to
 	// run on their schedule.
 	SchedulerTick time.Duration `yaml:"scheduler_tick"`
+	// StallAfter is how long an import run may make no progress before it
+	// is driven again (a lost message); StallRedrives how many times before
+	// it fails.
+	StallAfter    time.Duration `yaml:"run_stall_after"`
+	StallRedrives int           `yaml:"run_stall_redrives"`
 }
 
 // RegisterFlags registers the service's flags on f.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.BootstrapKey, "bootstrap-key", "", "admin key of the default tenant created on first start (random and printed once when empty)")
 	f.DurationVar(&c.SchedulerTick, "scheduler-tick", time.Second, "how often the scheduler looks for profiles due to run on their schedule")
+	f.DurationVar(&c.StallAfter, "run-stall-after", stalls.DefaultAfter, "how long an import run may stage no chunk (or, staged, not be applied) before its stored file is split again (a message was lost)")
+	f.IntVar(&c.StallRedrives, "run-stall-redrives", stalls.DefaultRedrives, "how many times a stalled import run is driven again before it fails")
 }
 
 // Validate checks the config.
 func (c *Config) Validate() error {
 	if c.SchedulerTick < 0 {
 		return fmt.Errorf("scheduler_tick: %s: want a positive duration (1s when 0)", c.SchedulerTick)
+	}
+	if c.StallAfter < 0 {
+		return fmt.Errorf("run_stall_after: %s: want a positive duration (%s when 0)", c.StallAfter, stalls.DefaultAfter)
+	}
+	if c.StallRedrives < 0 {
+		return fmt.Errorf("run_stall_redrives: %d: want a positive number (%d when 0)", c.StallRedrives, stalls.DefaultRedrives)
 	}
 	return nil
 }
@@ -81,6 +95,7 @@ type Service struct {
 	xrefs *xrefserve.Server
 	trig  *triggers.Engine
 	sched *scheduler.Scheduler
+	stall *stalls.Watchdog
 }
 
 // New builds the service and registers its APIs on the server.
@@ -102,7 +117,8 @@ func New(cfg Config, d Deps) *Service {
 	ferryv1.RegisterDestinationServiceServer(d.Server.GRPC, api.NewDestinations(st, d.Keyring, d.Log))
 	return &Service{cfg: cfg, deps: d, store: st, auth: as, coord: coord, xrefs: xrefserve.New(xs, d.Log),
 		trig:  triggers.New(st, coord, d.JS, d.Log, triggers.Config{AckWait: d.AckWait}),
-		sched: scheduler.New(d.Pool, st, coord, d.Log, scheduler.Options{Tick: cfg.SchedulerTick})}
+		sched: scheduler.New(d.Pool, st, coord, d.Log, scheduler.Options{Tick: cfg.SchedulerTick}),
+		stall: stalls.New(d.Pool, d.JS, d.Log, stalls.Options{After: cfg.StallAfter, Redrives: cfg.StallRedrives})}
 }
 
 // Starting creates the default tenant on an empty database and starts the
@@ -151,6 +167,12 @@ func (s *Service) Running(ctx context.Context) error {
 		_ = s.sched.Run(ctx) // it logs its errors and retries on the next tick
 	}()
 	defer func() { <-scheduled }()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		_ = s.stall.Run(ctx) // it logs its errors and looks again later
+	}()
+	defer func() { <-watched }()
 	err := s.coord.Running(ctx)
 	cancel()
 	return errors.Join(err, <-triggered)

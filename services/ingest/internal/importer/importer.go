@@ -174,7 +174,12 @@ func (im *Importer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 		chunk := &ferryv1.Chunk{Run: snap, Header: header, Seq: c.Seq, FirstRow: c.FirstRow, Rows: c.Rows, Data: c.Data,
 			StandardCsv: src.StandardCSV(), Encoding: src.Encoding()}
-		if err := bus.Publish(ctx, im.JS, bus.ChunkSubject(snap.GetTenantId(), snap.GetRunId()), bus.MsgID("chunk", snap.GetRunId(), c.Seq), chunk); err != nil {
+		id := bus.MsgID("chunk", snap.GetRunId(), c.Seq)
+		if n := cmd.GetRedrive(); n > 0 {
+			// The lost chunks' ids may still be in the stream's duplicate window.
+			id += fmt.Sprintf("/r%d", n)
+		}
+		if err := bus.Publish(ctx, im.JS, bus.ChunkSubject(snap.GetTenantId(), snap.GetRunId()), id, chunk); err != nil {
 			return err
 		}
 		published++

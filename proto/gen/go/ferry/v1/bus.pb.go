@@ -404,7 +404,14 @@ type ImportCommand struct {
 	// report_file says ingest reports the file (started) and the manifest
 	// itself once it has split the file: nobody uploaded it (held rows
 	// re-applied).
-	ReportFile    bool `protobuf:"varint,3,opt,name=report_file,json=reportFile,proto3" json:"report_file,omitempty"`
+	ReportFile bool `protobuf:"varint,3,opt,name=report_file,json=reportFile,proto3" json:"report_file,omitempty"`
+	// redrive counts the times the profile service drove the run again
+	// because it made no progress (a message was lost): 0 for the first
+	// split. A redriven split gives its chunks message ids of their own
+	// (chunk/<run>/<seq>/r<redrive>), so that JetStream does not drop them
+	// as duplicates of the lost ones; delivery's ledger drops the chunks
+	// that were staged already.
+	Redrive       int32 `protobuf:"varint,4,opt,name=redrive,proto3" json:"redrive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -458,6 +465,13 @@ func (x *ImportCommand) GetReportFile() bool {
 		return x.ReportFile
 	}
 	return false
+}
+
+func (x *ImportCommand) GetRedrive() int32 {
+	if x != nil {
+		return x.Redrive
+	}
+	return 0
 }
 
 // Chunk is a slice of a file cut at record boundaries.
@@ -2362,12 +2376,13 @@ const file_ferry_v1_bus_proto_rawDesc = "" +
 	"\x03run\x18\x01 \x01(\v2\r.ferry.v1.RunR\x03run\x121\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x15.ferry.v1.RunSnapshotR\bsnapshot\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\x05R\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"q\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x8b\x01\n" +
 	"\rImportCommand\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x16\n" +
 	"\x06object\x18\x02 \x01(\tR\x06object\x12\x1f\n" +
 	"\vreport_file\x18\x03 \x01(\bR\n" +
-	"reportFile\"\xde\x01\n" +
+	"reportFile\x12\x18\n" +
+	"\aredrive\x18\x04 \x01(\x05R\aredrive\"\xde\x01\n" +
 	"\x05Chunk\x12'\n" +
 	"\x03run\x18\x01 \x01(\v2\x15.ferry.v1.RunSnapshotR\x03run\x12\x16\n" +
 	"\x06header\x18\x02 \x03(\tR\x06header\x12\x10\n" +
