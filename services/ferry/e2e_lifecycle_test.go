@@ -193,3 +193,45 @@ func TestLostChunksAreRecovered(t *testing.T) {
 	requireSameStudents(t, rows, readStudents(t, db, "tenant_default"))
 	require.Contains(t, front.log.String(), "stalled run: splitting its stored file again")
 }
+
+// TestLostExportMessagesAreRecovered loses every message of an export in
+// flight (the export stream purged while no transform or delivery runs):
+// the profile service sees the run make no progress and has it read again,
+// and the run ends with every row.
+func TestLostExportMessagesAreRecovered(t *testing.T) {
+	db := testkit.Database(t, true)
+	natsAddr := freeAddr(t)
+	front := startServer(t, nil, "--services", "profile,ingest,export", "--database-url", db, "--data-dir", t.TempDir(),
+		"--nats-listen", natsAddr, "--run-stall-after", "3s", "--run-stall-redrives", "10")
+	c := dial(t, front.GRPCAddr, front.Key)
+	applyResources(t, front.GRPCAddr, front.Key)
+	workers := startServer(t, nil, "--services", "transform,delivery", "--database-url", db, "--nats-url", "nats://"+natsAddr)
+	importFile(t, c, front.GRPCAddr, front.Key, "students-csv", writeCSV(t, genStudents(300, 12)))
+	workers.stop()
+
+	c.applyExport(t, "lossy", &ferryv1.ExportProfileSpec{Dataset: "students"})
+	resp, err := c.Exp.StartExport(c.ctx(t), &ferryv1.StartExportRequest{Name: "lossy"})
+	require.NoError(t, err)
+	runID := resp.GetRun().GetId()
+	nc, err := nats.Connect("nats://" + natsAddr)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	export, err := js.Stream(ctx, bus.StreamExport)
+	require.NoError(t, err)
+	// The read is done when its manifest waits for delivery.
+	require.Eventually(t, func() bool {
+		info, err := export.Info(ctx, jetstream.WithSubjectFilter(bus.ExportPartsSubject("*", runID)))
+		return err == nil && info.State.Msgs > 0
+	}, time.Minute, 20*time.Millisecond)
+	require.NoError(t, export.Purge(ctx))
+
+	startServer(t, nil, "--services", "transform,delivery", "--database-url", db, "--nats-url", "nats://"+natsAddr)
+	run := c.waitRun(t, runID, 2*time.Minute)
+	require.Equal(t, ferryv1.RunStatus_RUN_STATUS_SUCCEEDED, run.GetStatus(), run.GetError())
+	require.Len(t, run.GetOutputs(), 1)
+	require.EqualValues(t, 300, run.GetOutputs()[0].GetRows())
+	require.Contains(t, front.log.String(), "stalled run: reading the export again")
+}

@@ -40,9 +40,9 @@ type Config struct {
 	// SchedulerTick is how often the scheduler looks for profiles due to
 	// run on their schedule.
 	SchedulerTick time.Duration `yaml:"scheduler_tick"`
-	// StallAfter is how long an import run may make no progress before it
-	// is driven again (a lost message); StallRedrives how many times before
-	// it fails.
+	// StallAfter is how long a run may make no progress before it is
+	// driven again (a lost message); StallRedrives how many times before it
+	// fails.
 	StallAfter    time.Duration `yaml:"run_stall_after"`
 	StallRedrives int           `yaml:"run_stall_redrives"`
 }
@@ -51,8 +51,8 @@ type Config struct {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.BootstrapKey, "bootstrap-key", "", "admin key of the default tenant created on first start (random and printed once when empty)")
 	f.DurationVar(&c.SchedulerTick, "scheduler-tick", time.Second, "how often the scheduler looks for profiles due to run on their schedule")
-	f.DurationVar(&c.StallAfter, "run-stall-after", stalls.DefaultAfter, "how long an import run may stage no chunk (or, staged, not be applied) before its stored file is split again (a message was lost)")
-	f.IntVar(&c.StallRedrives, "run-stall-redrives", stalls.DefaultRedrives, "how many times a stalled import run is driven again before it fails")
+	f.DurationVar(&c.StallAfter, "run-stall-after", stalls.DefaultAfter, "how long a run may make no progress (an import stage no chunk or, staged, not be applied; an export format no part) before it is driven again (a message was lost)")
+	f.IntVar(&c.StallRedrives, "run-stall-redrives", stalls.DefaultRedrives, "how many times a stalled run is driven again before it fails")
 }
 
 // Validate checks the config.

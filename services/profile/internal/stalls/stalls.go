@@ -1,10 +1,10 @@
-// Package stalls finds import runs that stopped making progress — a
-// JetStream message of theirs was lost (a chunk, a record batch, the import
-// or apply command) — and drives them again: the run's stored file is split
-// again under new chunk message ids (delivery's ledger drops the chunks
-// that were staged already), or its apply is asked for again. After a few
-// times without progress the run fails, saying so, instead of waiting for
-// ever.
+// Package stalls finds runs that stopped making progress — a JetStream
+// message of theirs was lost (a chunk, a record batch, an export batch or
+// part, a command) — and drives them again: an import's stored file is
+// split again under new chunk message ids (delivery's ledger drops the
+// chunks that were staged already), or its apply is asked for again; an
+// export is read again, as a new attempt. After a few times without
+// progress the run fails, saying so, instead of waiting for ever.
 package stalls
 
 import (
@@ -31,16 +31,17 @@ const (
 
 // Options tune a Watchdog.
 type Options struct {
-	// After is how long an import run may go without a chunk staged (or,
-	// once every chunk is staged, without being applied) before it is
-	// driven again; DefaultAfter when 0.
+	// After is how long a run may go without progress — an import without
+	// a chunk staged (or, every chunk staged, without being applied), an
+	// export without a part formatted — before it is driven again;
+	// DefaultAfter when 0.
 	After time.Duration
 	// Redrives is how many times a run is driven again before it fails;
 	// DefaultRedrives when 0.
 	Redrives int
 }
 
-// Watchdog drives stalled import runs again.
+// Watchdog drives stalled runs again.
 type Watchdog struct {
 	pool *pgxpool.Pool
 	js   jetstream.JetStream
@@ -78,6 +79,7 @@ func (w *Watchdog) Run(ctx context.Context) error {
 // stalled is a run that made no progress for After.
 type stalled struct {
 	id, tenant  string
+	export      bool
 	snapshot    []byte
 	redrives    int // including this one
 	chunksDone  int64
@@ -86,41 +88,70 @@ type stalled struct {
 	approved    bool // a person approved the run held by the mirror guard
 }
 
-// Check drives again, or fails, every import run that made no progress for
-// After. A run is claimed (its redrive counted) in the same statement that
-// finds it, so that several profile replicas drive it once.
+// notLocked is a condition on a run s: nobody holds the exclusive advisory
+// lock hashtextextended(s.id, key). Delivery holds key 1 for the whole
+// apply of an import and key 2 while it assembles an export: however long
+// those take, the run is making progress.
+func notLocked(key int) string {
+	return fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM pg_locks l, (SELECT hashtextextended(s.id::text, %d) AS k) h
+		WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' AND l.objsubid = 1
+			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)`, key)
+}
+
+// claim counts a redrive of every run that due selects (as s.id, at most
+// 100), in the statement that finds them, so that several profile replicas
+// drive a run once.
+const claim = `UPDATE ferry.runs r SET redrives = r.redrives + 1, redriven_at = now()
+	FROM (%s ORDER BY s.seq LIMIT 100 FOR UPDATE SKIP LOCKED) due
+	WHERE r.id = due.id
+	RETURNING r.id::text, r.tenant_id::text, r.kind = 'export', r.snapshot, r.redrives, r.chunks_done, r.chunks_total, r.approved`
+
+// Check drives again, or fails, every run that made no progress for After.
 func (w *Watchdog) Check(ctx context.Context) error {
-	// Progress is the run's start, its last staged chunk and its last
-	// redrive; a run whose apply is running (delivery holds the run's
-	// advisory lock, key hashtextextended(id, 1), for the whole apply) is
-	// making progress however long it takes. Only runs whose file is
-	// stored can be split again.
-	rows, err := w.pool.Query(ctx, `UPDATE ferry.runs r SET redrives = r.redrives + 1, redriven_at = now()
-		FROM (SELECT s.id FROM ferry.runs s
-			WHERE s.status = 'running' AND s.kind = 'import' AND s.file_sha256 <> ''
-				AND greatest(s.started_at, s.redriven_at, (SELECT max(c.applied_at) FROM ferry.run_chunks c WHERE c.run_id = s.id))
-					< now() - make_interval(secs => $1)
-				AND NOT EXISTS (SELECT 1 FROM pg_locks l, (SELECT hashtextextended(s.id::text, 1) AS k) h
-					WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' AND l.objsubid = 1
-						AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-						AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)
-			ORDER BY s.seq LIMIT 100 FOR UPDATE SKIP LOCKED) due
-		WHERE r.id = due.id
-		RETURNING r.id::text, r.tenant_id::text, r.snapshot, r.redrives, r.chunks_done, r.chunks_total, r.approved`, w.opts.After.Seconds())
-	if err != nil {
-		return fmt.Errorf("find stalled runs: %w", err)
-	}
-	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stalled, error) {
-		var s stalled
-		err := row.Scan(&s.id, &s.tenant, &s.snapshot, &s.redrives, &s.chunksDone, &s.chunksTotal, &s.approved)
-		s.staged = s.chunksTotal != nil && s.chunksDone >= *s.chunksTotal
-		return s, err
-	})
-	if err != nil {
-		return fmt.Errorf("find stalled runs: %w", err)
+	after := w.opts.After.Seconds()
+	// An import's progress is its start, its last staged chunk and its last
+	// redrive. Only runs whose file is stored can be split again.
+	imports := fmt.Sprintf(claim, `SELECT s.id FROM ferry.runs s
+		WHERE s.status = 'running' AND s.kind = 'import' AND s.file_sha256 <> ''
+			AND greatest(s.started_at, s.redriven_at, (SELECT max(c.applied_at) FROM ferry.run_chunks c WHERE c.run_id = s.id))
+				< now() - make_interval(secs => $1)
+			AND `+notLocked(1))
+	// An export's progress is its creation, start, last formatted part,
+	// manifest and last redrive; once it delivers, its deliveries keep
+	// their own schedule of attempts.
+	exports := fmt.Sprintf(claim, `SELECT s.id FROM ferry.runs s
+		WHERE s.status IN ('queued', 'running') AND s.kind = 'export' AND length(s.snapshot) > 0
+			AND NOT EXISTS (SELECT 1 FROM ferry.deliveries d WHERE d.run_id = s.id)
+			AND greatest(s.created_at, s.started_at, s.redriven_at,
+				(SELECT max(p.recorded_at) FROM ferry.export_parts p WHERE p.run_id = s.id),
+				(SELECT m.created_at FROM ferry.export_manifests m WHERE m.run_id = s.id)) < now() - make_interval(secs => $1)
+			AND `+notLocked(2))
+	var runs []stalled
+	for _, q := range []string{imports, exports} {
+		rows, err := w.pool.Query(ctx, q, after)
+		if err != nil {
+			return fmt.Errorf("find stalled runs: %w", err)
+		}
+		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stalled, error) {
+			var s stalled
+			err := row.Scan(&s.id, &s.tenant, &s.export, &s.snapshot, &s.redrives, &s.chunksDone, &s.chunksTotal, &s.approved)
+			s.staged = s.chunksTotal != nil && s.chunksDone >= *s.chunksTotal
+			return s, err
+		})
+		if err != nil {
+			return fmt.Errorf("find stalled runs: %w", err)
+		}
+		runs = append(runs, found...)
 	}
 	for _, s := range runs {
-		if err := w.drive(ctx, s); err != nil {
+		var err error
+		if s.export {
+			err = w.driveExport(ctx, s)
+		} else {
+			err = w.driveImport(ctx, s)
+		}
+		if err != nil {
 			// Claimed but not driven: the next check after After tries again.
 			w.log.Warn("stalled run not driven again", "tenant", s.tenant, "run", s.id, "err", err)
 		}
@@ -128,9 +159,9 @@ func (w *Watchdog) Check(ctx context.Context) error {
 	return nil
 }
 
-// drive splits a stalled run's file again or asks for its apply again; after
-// Redrives times it fails the run.
-func (w *Watchdog) drive(ctx context.Context, s stalled) error {
+// driveImport splits a stalled import's file again or asks for its apply
+// again; after Redrives times it fails the run.
+func (w *Watchdog) driveImport(ctx context.Context, s stalled) error {
 	var snap ferryv1.RunSnapshot
 	if err := proto.Unmarshal(s.snapshot, &snap); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
@@ -154,4 +185,37 @@ func (w *Watchdog) drive(ctx context.Context, s stalled) error {
 	log.Warn("stalled run: splitting its stored file again")
 	return bus.Publish(ctx, w.js, bus.ImportCommandSubject(snap.GetTenantId()), "import/"+id,
 		&ferryv1.ImportCommand{Run: &snap, Object: snap.GetRunId(), ReportFile: s.chunksTotal == nil, Redrive: int32(s.redrives)})
+}
+
+// driveExport reads a stalled export again, as a new attempt: its manifest
+// is dropped (so that the export service reads again rather than find the
+// read done, and assembly waits for the new attempt's parts) and its
+// command published again. After Redrives times it fails the run.
+func (w *Watchdog) driveExport(ctx context.Context, s stalled) error {
+	var snap ferryv1.ExportSnapshot
+	if err := proto.Unmarshal(s.snapshot, &snap); err != nil {
+		return fmt.Errorf("decode snapshot: %w", err)
+	}
+	log := w.log.With("tenant", s.tenant, "run", s.id, "redrive", s.redrives)
+	if s.redrives > w.opts.Redrives {
+		reason := fmt.Sprintf("no progress for %s after being read again %d times: a message was lost or a service is not running; run the export again",
+			w.opts.After, w.opts.Redrives)
+		log.Error("stalled run failed", "reason", reason)
+		return bus.PublishFailed(ctx, w.js, snap.GetTenantId(), snap.GetRunId(), reason)
+	}
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		// The assembler's lock: a run being assembled keeps its manifest.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 2))`, s.id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM ferry.export_manifests m USING ferry.runs r
+			WHERE m.run_id = $1 AND r.id = m.run_id AND r.status IN ('queued', 'running')`, s.id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("drop the manifest: %w", err)
+	}
+	log.Warn("stalled run: reading the export again")
+	return bus.Publish(ctx, w.js, bus.ExportCommandSubject(snap.GetTenantId()), fmt.Sprintf("export/%s/redrive/%d", snap.GetRunId(), s.redrives),
+		&ferryv1.ExportCommand{Run: &snap})
 }

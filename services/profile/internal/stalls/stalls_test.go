@@ -20,11 +20,12 @@ import (
 )
 
 type env struct {
-	pool    *pgxpool.Pool
-	js      jetstream.JetStream
-	tenant  uuid.UUID
-	profile uuid.UUID
-	w       *Watchdog
+	pool     *pgxpool.Pool
+	js       jetstream.JetStream
+	tenant   uuid.UUID
+	profile  uuid.UUID // an import profile
+	xprofile uuid.UUID // an export profile
+	w        *Watchdog
 }
 
 func setup(t *testing.T) *env {
@@ -32,9 +33,11 @@ func setup(t *testing.T) *env {
 	pool := storetest.Open(t)
 	p := storetest.Tenant(t, pool, "acme")
 	_, js := testkit.JetStream(t)
-	e := &env{pool: pool, js: js, tenant: p.TenantID, profile: uuid.New(),
+	e := &env{pool: pool, js: js, tenant: p.TenantID, profile: uuid.New(), xprofile: uuid.New(),
 		w: New(pool, js, testkit.Log(t), Options{After: time.Minute, Redrives: 2})}
 	_, err := pool.Exec(ctx, `INSERT INTO ferry.import_profiles (id, tenant_id, name, current_version) VALUES ($1, $2, 'students', 1)`, e.profile, e.tenant)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO ferry.export_profiles (id, tenant_id, name, current_version) VALUES ($1, $2, 'nightly', 1)`, e.xprofile, e.tenant)
 	require.NoError(t, err)
 	return e
 }
@@ -53,6 +56,28 @@ func (e *env) run(t *testing.T, total *int64, done int64, extra string) string {
 	require.NoError(t, err)
 	if extra != "" {
 		_, err = e.pool.Exec(context.Background(), `UPDATE ferry.runs SET `+extra+` WHERE id = $1`, id)
+		require.NoError(t, err)
+	}
+	return id.String()
+}
+
+// exportRun inserts a running export run created and started an hour ago,
+// whose read ended (a manifest an hour old); extra, with the run id as $1,
+// then changes it.
+func (e *env) exportRun(t *testing.T, extra string) string {
+	t.Helper()
+	ctx := context.Background()
+	id := uuid.New()
+	snap, err := proto.Marshal(&ferryv1.ExportSnapshot{TenantId: e.tenant.String(), RunId: id.String(), Profile: "nightly"})
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, `INSERT INTO ferry.runs (id, tenant_id, export_profile_id, profile_name, profile_version, dataset_name, trigger,
+		status, kind, snapshot, created_at, started_at)
+		VALUES ($1, $2, $3, 'nightly', 1, 'students', 'manual', 'running', 'export', $4, now() - interval '1 hour', now() - interval '1 hour')`, id, e.tenant, e.xprofile, snap)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(ctx, `INSERT INTO ferry.export_manifests (run_id, attempt, manifest, created_at) VALUES ($1, 'a1', '', now() - interval '1 hour')`, id)
+	require.NoError(t, err)
+	if extra != "" {
+		_, err = e.pool.Exec(ctx, extra, id)
 		require.NoError(t, err)
 	}
 	return id.String()
@@ -80,10 +105,11 @@ func (e *env) published(t *testing.T, stream, subjects string) map[string]*jetst
 
 func ptr(n int64) *int64 { return &n }
 
-// TestCheck: a run that staged nothing for After is split again; one whose
-// chunks are all staged has its apply asked for again (approved as it was);
-// one with recent progress, one being applied, one held for approval and an
-// export run are left alone; a run driven again Redrives times fails.
+// TestCheck: an import that staged nothing for After is split again; one
+// whose chunks are all staged has its apply asked for again (approved as it
+// was); an export that formatted nothing is read again. Runs with recent
+// progress, being applied or assembled, held for approval or delivering are
+// left alone; a run driven again Redrives times fails.
 func TestCheck(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
@@ -96,8 +122,13 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, err)
 	applying := e.run(t, ptr(2), 2, "")
 	held := e.run(t, ptr(2), 2, "status = 'awaiting_approval'")
-	export := e.run(t, nil, 0, "kind = 'export'")
 	exhausted := e.run(t, ptr(3), 1, "redrives = 2")
+	export := e.exportRun(t, "")
+	formatting := e.exportRun(t, `INSERT INTO ferry.export_parts (run_id, attempt, query, range, seq, part) VALUES ($1, 'a1', 0, 0, 0, '')`)
+	delivering := e.exportRun(t, `INSERT INTO ferry.deliveries (id, tenant_id, run_id, destination)
+		SELECT gen_random_uuid(), tenant_id, id, 'sftp' FROM ferry.runs WHERE id = $1`)
+	assembling := e.exportRun(t, "")
+	exportExhausted := e.exportRun(t, `UPDATE ferry.runs SET redrives = 2 WHERE id = $1`)
 
 	// Delivery applying a run holds its lock for the whole apply.
 	conn, err := e.pool.Acquire(ctx)
@@ -107,6 +138,9 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
 	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 1))`, applying)
+	require.NoError(t, err)
+	// And its assembler holds another while it writes an export's files.
+	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 2))`, assembling)
 	require.NoError(t, err)
 
 	require.NoError(t, e.w.Check(ctx))
@@ -126,17 +160,29 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, proto.Unmarshal(applies["apply/"+apply+"/redrive/1"].Data, &ac))
 	require.True(t, ac.GetApproved())
 
+	// The export is read again, as a new attempt: its manifest is gone.
+	exports := e.published(t, bus.StreamCommands, "ferry.cmd.export.")
+	require.Len(t, exports, 1)
+	var xc ferryv1.ExportCommand
+	require.NoError(t, proto.Unmarshal(exports["export/"+export+"/redrive/1"].Data, &xc))
+	require.Equal(t, export, xc.GetRun().GetRunId())
+	var manifests int
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM ferry.export_manifests WHERE run_id = $1`, export).Scan(&manifests))
+	require.Zero(t, manifests)
+
 	failed := e.published(t, bus.StreamProgress, "ferry.progress.")
-	require.Len(t, failed, 1)
+	require.Len(t, failed, 2)
 	var p ferryv1.Progress
 	require.NoError(t, proto.Unmarshal(failed["failed/"+exhausted].Data, &p))
 	require.Contains(t, p.GetFailed().GetReason(), "no progress for 1m0s after being driven again 2 times (1 chunks of 3 staged)")
+	require.NoError(t, proto.Unmarshal(failed["failed/"+exportExhausted].Data, &p))
+	require.Contains(t, p.GetFailed().GetReason(), "no progress for 1m0s after being read again 2 times")
 
 	// A second check within After drives nothing again.
 	require.NoError(t, e.w.Check(ctx))
-	require.Len(t, e.published(t, bus.StreamCommands, "ferry.cmd."), 3)
+	require.Len(t, e.published(t, bus.StreamCommands, "ferry.cmd."), 4)
 	var redrives int
-	for _, id := range []string{recent, applying, held, export} {
+	for _, id := range []string{recent, applying, held, formatting, delivering, assembling} {
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT redrives FROM ferry.runs WHERE id = $1`, id).Scan(&redrives))
 		require.Zero(t, redrives, "run %s was left alone", id)
 	}
