@@ -9,8 +9,10 @@ package stalls
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,50 +101,88 @@ func notLocked(key int) string {
 			AND l.classid = ((h.k >> 32) & 4294967295)::oid AND l.objid = (h.k & 4294967295)::oid)`, key)
 }
 
-// claim counts a redrive of every run that due selects (as s.id, at most
-// 100), in the statement that finds them, so that several profile replicas
-// drive a run once.
+// claim counts a redrive of the runs named, unless another replica drove
+// them within After, and returns them.
 const claim = `UPDATE ferry.runs r SET redrives = r.redrives + 1, redriven_at = now()
-	FROM (%s ORDER BY s.seq LIMIT 100 FOR UPDATE SKIP LOCKED) due
-	WHERE r.id = due.id
+	WHERE r.id = ANY($1::uuid[]) AND (r.redriven_at IS NULL OR r.redriven_at < now() - make_interval(secs => $2))
 	RETURNING r.id::text, r.tenant_id::text, r.kind = 'export', r.snapshot, r.redrives, r.chunks_done, r.chunks_total, r.approved`
 
-// Check drives again, or fails, every run that made no progress for After.
+// Check drives again, or fails, every run that made no progress for After
+// and none of whose messages is waiting in a work stream: a run whose chunk,
+// batch, part or command is still in a stream is waiting for a busy or
+// stopped service, which will get to it, and driving it again would only
+// add to the queue.
 func (w *Watchdog) Check(ctx context.Context) error {
 	after := w.opts.After.Seconds()
 	// An import's progress is its start, its last staged chunk and its last
 	// redrive. Only runs whose file is stored can be split again.
-	imports := fmt.Sprintf(claim, `SELECT s.id FROM ferry.runs s
+	imports := `SELECT s.id::text, s.chunks_done > 0 OR s.chunks_total IS NOT NULL FROM ferry.runs s
 		WHERE s.status = 'running' AND s.kind = 'import' AND s.file_sha256 <> ''
 			AND greatest(s.started_at, s.redriven_at, (SELECT max(c.applied_at) FROM ferry.run_chunks c WHERE c.run_id = s.id))
 				< now() - make_interval(secs => $1)
-			AND `+notLocked(1))
+			AND ` + notLocked(1) + ` ORDER BY s.seq LIMIT 1000`
 	// An export's progress is its creation, start, last formatted part,
 	// manifest and last redrive; once it delivers, its deliveries keep
 	// their own schedule of attempts.
-	exports := fmt.Sprintf(claim, `SELECT s.id FROM ferry.runs s
+	exports := `SELECT s.id::text, false FROM ferry.runs s
 		WHERE s.status IN ('queued', 'running') AND s.kind = 'export' AND length(s.snapshot) > 0
 			AND NOT EXISTS (SELECT 1 FROM ferry.deliveries d WHERE d.run_id = s.id)
 			AND greatest(s.created_at, s.started_at, s.redriven_at,
 				(SELECT max(p.recorded_at) FROM ferry.export_parts p WHERE p.run_id = s.id),
 				(SELECT m.created_at FROM ferry.export_manifests m WHERE m.run_id = s.id)) < now() - make_interval(secs => $1)
-			AND `+notLocked(2))
-	var runs []stalled
+			AND ` + notLocked(2) + ` ORDER BY s.seq LIMIT 1000`
+	// split says an import's split began: a chunk is staged or the chunks
+	// are counted.
+	type candidate struct {
+		id    string
+		split bool
+	}
+	var candidates []candidate
 	for _, q := range []string{imports, exports} {
 		rows, err := w.pool.Query(ctx, q, after)
 		if err != nil {
 			return fmt.Errorf("find stalled runs: %w", err)
 		}
-		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stalled, error) {
-			var s stalled
-			err := row.Scan(&s.id, &s.tenant, &s.export, &s.snapshot, &s.redrives, &s.chunksDone, &s.chunksTotal, &s.approved)
-			s.staged = s.chunksTotal != nil && s.chunksDone >= *s.chunksTotal
-			return s, err
+		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (candidate, error) {
+			var c candidate
+			return c, row.Scan(&c.id, &c.split)
 		})
 		if err != nil {
 			return fmt.Errorf("find stalled runs: %w", err)
 		}
-		runs = append(runs, found...)
+		candidates = append(candidates, found...)
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	work, commands, err := w.inFlight(ctx)
+	if err != nil {
+		return fmt.Errorf("look for the runs' messages: %w", err)
+	}
+	var lost []string
+	for _, c := range candidates {
+		// A command still in the stream waits for a busy service, except
+		// the import command of a split that began: its split may be
+		// waiting for chunks that were lost, and holds the command.
+		if !work[c.id] && (!commands[c.id] || c.split) {
+			lost = append(lost, c.id)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	rows, err := w.pool.Query(ctx, claim, lost, after)
+	if err != nil {
+		return fmt.Errorf("claim stalled runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stalled, error) {
+		var s stalled
+		err := row.Scan(&s.id, &s.tenant, &s.export, &s.snapshot, &s.redrives, &s.chunksDone, &s.chunksTotal, &s.approved)
+		s.staged = s.chunksTotal != nil && s.chunksDone >= *s.chunksTotal
+		return s, err
+	})
+	if err != nil {
+		return fmt.Errorf("claim stalled runs: %w", err)
 	}
 	for _, s := range runs {
 		var err error
@@ -159,6 +199,65 @@ func (w *Watchdog) Check(ctx context.Context) error {
 	return nil
 }
 
+// maxScan bounds the command messages read to find their runs; with more
+// waiting, every run counts as waiting (the services are busy).
+const maxScan = 10_000
+
+// errBusy says too many commands wait to tell which runs they are for.
+var errBusy = errors.New("too many commands waiting")
+
+// inFlight returns the runs that have a message in a work stream: a chunk
+// or record batch, an export batch or part (work: their subjects end in the
+// run), or a command (its Ferry-Run header names the run). Work streams
+// hold a message until it is acknowledged, so such a run is waiting for
+// that message to be handled.
+func (w *Watchdog) inFlight(ctx context.Context) (work, commands map[string]bool, err error) {
+	work, commands = map[string]bool{}, map[string]bool{}
+	for _, name := range []string{bus.StreamChunks, bus.StreamRecords, bus.StreamExport} {
+		st, err := w.js.Stream(ctx, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(">"))
+		if err != nil {
+			return nil, nil, err
+		}
+		for subject := range info.State.Subjects {
+			work[subject[strings.LastIndexByte(subject, '.')+1:]] = true
+		}
+	}
+	st, err := w.js.Stream(ctx, bus.StreamCommands)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if info.State.Msgs > maxScan {
+		return nil, nil, errBusy
+	}
+	// Each read returns the first message at or after seq, skipping those
+	// acknowledged already.
+	for seq, n := info.State.FirstSeq, 0; info.State.Msgs > 0 && seq <= info.State.LastSeq; n++ {
+		if n >= maxScan {
+			return nil, nil, errBusy
+		}
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(">"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if run := m.Header.Get(bus.HeaderRun); run != "" {
+			commands[run] = true
+		}
+		seq = m.Sequence + 1
+	}
+	return work, commands, nil
+}
+
 // driveImport splits a stalled import's file again or asks for its apply
 // again; after Redrives times it fails the run.
 func (w *Watchdog) driveImport(ctx context.Context, s stalled) error {
@@ -172,7 +271,7 @@ func (w *Watchdog) driveImport(ctx context.Context, s stalled) error {
 	}
 	log := w.log.With("tenant", s.tenant, "run", s.id, "chunks_staged", s.chunksDone, "chunks", total, "redrive", s.redrives)
 	if s.redrives > w.opts.Redrives {
-		reason := fmt.Sprintf("no progress for %s after being driven again %d times (%d chunks of %s staged): a message was lost or a service is not running; import the file again",
+		reason := fmt.Sprintf("no progress for %s after being driven again %d times (%d chunks of %s staged): a message was lost; import the file again",
 			w.opts.After, w.opts.Redrives, s.chunksDone, total)
 		log.Error("stalled run failed", "reason", reason)
 		return bus.PublishFailed(ctx, w.js, snap.GetTenantId(), snap.GetRunId(), reason)
@@ -198,7 +297,7 @@ func (w *Watchdog) driveExport(ctx context.Context, s stalled) error {
 	}
 	log := w.log.With("tenant", s.tenant, "run", s.id, "redrive", s.redrives)
 	if s.redrives > w.opts.Redrives {
-		reason := fmt.Sprintf("no progress for %s after being read again %d times: a message was lost or a service is not running; run the export again",
+		reason := fmt.Sprintf("no progress for %s after being read again %d times: a message was lost; run the export again",
 			w.opts.After, w.opts.Redrives)
 		log.Error("stalled run failed", "reason", reason)
 		return bus.PublishFailed(ctx, w.js, snap.GetTenantId(), snap.GetRunId(), reason)

@@ -108,8 +108,9 @@ func ptr(n int64) *int64 { return &n }
 // TestCheck: an import that staged nothing for After is split again; one
 // whose chunks are all staged has its apply asked for again (approved as it
 // was); an export that formatted nothing is read again. Runs with recent
-// progress, being applied or assembled, held for approval or delivering are
-// left alone; a run driven again Redrives times fails.
+// progress, being applied or assembled, held for approval or delivering,
+// or with a message still waiting in a work stream are left alone; a run
+// driven again Redrives times fails.
 func TestCheck(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
@@ -129,6 +130,21 @@ func TestCheck(t *testing.T) {
 		SELECT gen_random_uuid(), tenant_id, id, 'sftp' FROM ferry.runs WHERE id = $1`)
 	assembling := e.exportRun(t, "")
 	exportExhausted := e.exportRun(t, `UPDATE ferry.runs SET redrives = 2 WHERE id = $1`)
+	// Runs with a message still in a work stream wait for a service.
+	chunkWaiting := e.run(t, ptr(3), 1, "")
+	require.NoError(t, bus.Publish(ctx, e.js, bus.ChunkSubject(e.tenant.String(), chunkWaiting), "c", &ferryv1.Chunk{}))
+	commandWaiting := e.exportRun(t, "")
+	// An import not split yet whose command waits is queued behind others;
+	// one whose split began holds its command while it waits for chunks
+	// that are gone.
+	notSplit := e.run(t, nil, 0, "")
+	splitHolding := e.run(t, ptr(3), 1, "")
+	for _, id := range []string{notSplit, splitHolding} {
+		require.NoError(t, bus.Publish(ctx, e.js, bus.ImportCommandSubject(e.tenant.String()), "i/"+id,
+			&ferryv1.ImportCommand{Run: &ferryv1.RunSnapshot{TenantId: e.tenant.String(), RunId: id}}))
+	}
+	require.NoError(t, bus.Publish(ctx, e.js, bus.ExportCommandSubject(e.tenant.String()), "x",
+		&ferryv1.ExportCommand{Run: &ferryv1.ExportSnapshot{TenantId: e.tenant.String(), RunId: commandWaiting}}))
 
 	// Delivery applying a run holds its lock for the whole apply.
 	conn, err := e.pool.Acquire(ctx)
@@ -144,8 +160,10 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, err)
 
 	require.NoError(t, e.w.Check(ctx))
+	require.NoError(t, e.js.Conn().Flush())
 	imports := e.published(t, bus.StreamCommands, "ferry.cmd.import.")
-	require.Len(t, imports, 2)
+	require.Len(t, imports, 5, "three redrives and the two commands that were waiting")
+	require.Contains(t, imports, "import/"+splitHolding+"/redrive/1")
 	var cmd ferryv1.ImportCommand
 	require.NoError(t, proto.Unmarshal(imports["import/"+split+"/redrive/1"].Data, &cmd))
 	require.Equal(t, split, cmd.GetObject())
@@ -162,7 +180,7 @@ func TestCheck(t *testing.T) {
 
 	// The export is read again, as a new attempt: its manifest is gone.
 	exports := e.published(t, bus.StreamCommands, "ferry.cmd.export.")
-	require.Len(t, exports, 1)
+	require.Len(t, exports, 2, "the redrive and the command that was waiting")
 	var xc ferryv1.ExportCommand
 	require.NoError(t, proto.Unmarshal(exports["export/"+export+"/redrive/1"].Data, &xc))
 	require.Equal(t, export, xc.GetRun().GetRunId())
@@ -180,9 +198,9 @@ func TestCheck(t *testing.T) {
 
 	// A second check within After drives nothing again.
 	require.NoError(t, e.w.Check(ctx))
-	require.Len(t, e.published(t, bus.StreamCommands, "ferry.cmd."), 4)
+	require.Len(t, e.published(t, bus.StreamCommands, "ferry.cmd."), 8)
 	var redrives int
-	for _, id := range []string{recent, applying, held, formatting, delivering, assembling} {
+	for _, id := range []string{recent, applying, held, formatting, delivering, assembling, chunkWaiting, commandWaiting, notSplit} {
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT redrives FROM ferry.runs WHERE id = $1`, id).Scan(&redrives))
 		require.Zero(t, redrives, "run %s was left alone", id)
 	}
