@@ -116,7 +116,8 @@ func (w *Watchdog) Check(ctx context.Context) error {
 	after := w.opts.After.Seconds()
 	// An import's progress is its start, its last staged chunk and its last
 	// redrive. Only runs whose file is stored can be split again.
-	imports := `SELECT s.id::text, s.chunks_done > 0 OR s.chunks_total IS NOT NULL FROM ferry.runs s
+	imports := `SELECT s.id::text, (s.chunks_done > 0 OR s.chunks_total IS NOT NULL) AND NOT coalesce(s.chunks_done >= s.chunks_total, false)
+		FROM ferry.runs s
 		WHERE s.status = 'running' AND s.kind = 'import' AND s.file_sha256 <> ''
 			AND greatest(s.started_at, s.redriven_at, (SELECT max(c.applied_at) FROM ferry.run_chunks c WHERE c.run_id = s.id))
 				< now() - make_interval(secs => $1)
@@ -131,11 +132,11 @@ func (w *Watchdog) Check(ctx context.Context) error {
 				(SELECT max(p.recorded_at) FROM ferry.export_parts p WHERE p.run_id = s.id),
 				(SELECT m.created_at FROM ferry.export_manifests m WHERE m.run_id = s.id)) < now() - make_interval(secs => $1)
 			AND ` + notLocked(2) + ` ORDER BY s.seq LIMIT 1000`
-	// split says an import's split began: a chunk is staged or the chunks
-	// are counted.
+	// splitting says an import's split began (a chunk is staged or the
+	// chunks are counted) and has not staged every chunk.
 	type candidate struct {
-		id    string
-		split bool
+		id        string
+		splitting bool
 	}
 	var candidates []candidate
 	for _, q := range []string{imports, exports} {
@@ -145,7 +146,7 @@ func (w *Watchdog) Check(ctx context.Context) error {
 		}
 		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (candidate, error) {
 			var c candidate
-			return c, row.Scan(&c.id, &c.split)
+			return c, row.Scan(&c.id, &c.splitting)
 		})
 		if err != nil {
 			return fmt.Errorf("find stalled runs: %w", err)
@@ -162,9 +163,9 @@ func (w *Watchdog) Check(ctx context.Context) error {
 	var lost []string
 	for _, c := range candidates {
 		// A command still in the stream waits for a busy service, except
-		// the import command of a split that began: its split may be
-		// waiting for chunks that were lost, and holds the command.
-		if !work[c.id] && (!commands[c.id] || c.split) {
+		// the import command of a split under way: the split may be
+		// waiting for chunks that were lost, and holds its command.
+		if !work[c.id] && (!commands[c.id] || c.splitting) {
 			lost = append(lost, c.id)
 		}
 	}

@@ -143,6 +143,10 @@ func TestCheck(t *testing.T) {
 		require.NoError(t, bus.Publish(ctx, e.js, bus.ImportCommandSubject(e.tenant.String()), "i/"+id,
 			&ferryv1.ImportCommand{Run: &ferryv1.RunSnapshot{TenantId: e.tenant.String(), RunId: id}}))
 	}
+	// A staged import whose apply command waits is queued behind others.
+	applyQueued := e.run(t, ptr(2), 2, "")
+	require.NoError(t, bus.Publish(ctx, e.js, bus.ApplyCommandSubject(e.tenant.String()), "a/"+applyQueued,
+		&ferryv1.ApplyCommand{Run: &ferryv1.RunSnapshot{TenantId: e.tenant.String(), RunId: applyQueued}}))
 	require.NoError(t, bus.Publish(ctx, e.js, bus.ExportCommandSubject(e.tenant.String()), "x",
 		&ferryv1.ExportCommand{Run: &ferryv1.ExportSnapshot{TenantId: e.tenant.String(), RunId: commandWaiting}}))
 
@@ -173,7 +177,7 @@ func TestCheck(t *testing.T) {
 	require.True(t, cmd.GetReportFile(), "ingest reports the manifest nobody recorded")
 
 	applies := e.published(t, bus.StreamCommands, "ferry.cmd.apply.")
-	require.Len(t, applies, 1)
+	require.Len(t, applies, 2, "the redrive and the command that was waiting")
 	var ac ferryv1.ApplyCommand
 	require.NoError(t, proto.Unmarshal(applies["apply/"+apply+"/redrive/1"].Data, &ac))
 	require.True(t, ac.GetApproved())
@@ -198,9 +202,9 @@ func TestCheck(t *testing.T) {
 
 	// A second check within After drives nothing again.
 	require.NoError(t, e.w.Check(ctx))
-	require.Len(t, e.published(t, bus.StreamCommands, "ferry.cmd."), 8)
+	require.Len(t, e.published(t, bus.StreamCommands, "ferry.cmd."), 9)
 	var redrives int
-	for _, id := range []string{recent, applying, held, formatting, delivering, assembling, chunkWaiting, commandWaiting, notSplit} {
+	for _, id := range []string{recent, applying, held, formatting, delivering, assembling, chunkWaiting, commandWaiting, notSplit, applyQueued} {
 		require.NoError(t, e.pool.QueryRow(ctx, `SELECT redrives FROM ferry.runs WHERE id = $1`, id).Scan(&redrives))
 		require.Zero(t, redrives, "run %s was left alone", id)
 	}
