@@ -171,14 +171,8 @@ func TestLostChunksAreRecovered(t *testing.T) {
 	rows := genStudents(5000, 11)
 	runID := startImport(t, front.GRPCAddr, front.Key, writeCSV(t, rows))
 
-	nc, err := nats.Connect("nats://" + natsAddr)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
 	ctx := context.Background()
-	chunks, err := js.Stream(ctx, bus.StreamChunks)
-	require.NoError(t, err)
+	chunks := natsStream(t, natsAddr, bus.StreamChunks)
 	require.Eventually(t, func() bool {
 		info, err := chunks.Info(ctx)
 		return err == nil && info.State.Msgs > 0 && c.run(t, runID).GetChunksTotal() > 0
@@ -213,14 +207,8 @@ func TestLostExportMessagesAreRecovered(t *testing.T) {
 	resp, err := c.Exp.StartExport(c.ctx(t), &ferryv1.StartExportRequest{Name: "lossy"})
 	require.NoError(t, err)
 	runID := resp.GetRun().GetId()
-	nc, err := nats.Connect("nats://" + natsAddr)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
 	ctx := context.Background()
-	export, err := js.Stream(ctx, bus.StreamExport)
-	require.NoError(t, err)
+	export := natsStream(t, natsAddr, bus.StreamExport)
 	// The read is done when its manifest waits for delivery.
 	require.Eventually(t, func() bool {
 		info, err := export.Info(ctx, jetstream.WithSubjectFilter(bus.ExportPartsSubject("*", runID)))
@@ -234,4 +222,17 @@ func TestLostExportMessagesAreRecovered(t *testing.T) {
 	require.Len(t, run.GetOutputs(), 1)
 	require.EqualValues(t, 300, run.GetOutputs()[0].GetRows())
 	require.Contains(t, front.log.String(), "stalled run: reading the export again")
+}
+
+// natsStream connects to the NATS server at addr and returns its stream name.
+func natsStream(t *testing.T, addr, name string) jetstream.Stream {
+	t.Helper()
+	nc, err := nats.Connect("nats://" + addr)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(context.Background(), name)
+	require.NoError(t, err)
+	return st
 }

@@ -145,18 +145,13 @@ func (s *Scheduler) listen(ctx context.Context) {
 }
 
 func (s *Scheduler) listenOnce(ctx context.Context) error {
-	conn, err := s.pool.Acquire(ctx)
+	// A connection of its own, outside the pool: it listens for as long as
+	// the scheduler runs.
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
 	}
-	// The session listens: the connection is closed, not returned to the
-	// pool still listening.
-	defer func() {
-		c := conn.Hijack()
-		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Close(closeCtx)
-	}()
+	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+store.ProfilesChannel); err != nil {
 		return err
 	}
@@ -165,7 +160,7 @@ func (s *Scheduler) listenOnce(ctx context.Context) error {
 	s.stale.Store(true)
 	s.listening.Store(true)
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
 		s.stale.Store(true)

@@ -8,6 +8,7 @@ import (
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
 
+	"github.com/ferrydata/ferry/libs/auth"
 	"github.com/ferrydata/ferry/libs/errs"
 )
 
@@ -15,20 +16,10 @@ import (
 // person starts it and is refused to schedules and events; an active one
 // runs for all of them.
 func TestDraftRunsOnlyByHand(t *testing.T) {
-	x, p, _ := newXRefs(t)
+	s, p, spec := nightlyExport(t)
 	ctx := context.Background()
-	s := New(x.pool)
-	_, err := s.pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
-	require.NoError(t, err)
-	_, err = s.CreateDataset(ctx, p, &ferryv1.Dataset{Name: "users", Key: []string{"id"},
-		Fields: []*ferryv1.Field{{Name: "id", Type: ferryv1.FieldType_FIELD_TYPE_STRING, Required: true}}})
-	require.NoError(t, err)
-	spec := &ferryv1.ExportProfileSpec{Dataset: "users", Format: ferryv1.ExportFormat_EXPORT_FORMAT_CSV, FileName: "users.csv",
-		Csv: &ferryv1.ExportCSV{Delimiter: ",", LineEnding: "crlf", Encoding: "utf-8"}}
-	_, _, err = s.ApplyExportProfile(ctx, p, "nightly", spec)
-	require.NoError(t, err)
 
-	_, _, err = s.CreateExportRun(ctx, p, "nightly", ferryv1.RunTrigger_RUN_TRIGGER_MANUAL)
+	_, _, err := s.CreateExportRun(ctx, p, "nightly", ferryv1.RunTrigger_RUN_TRIGGER_MANUAL)
 	require.NoError(t, err, "a draft runs by hand")
 	for _, trigger := range []ferryv1.RunTrigger{ferryv1.RunTrigger_RUN_TRIGGER_SCHEDULE, ferryv1.RunTrigger_RUN_TRIGGER_EVENT} {
 		_, _, err = s.CreateExportRun(ctx, p, "nightly", trigger)
@@ -49,17 +40,8 @@ func TestDraftRunsOnlyByHand(t *testing.T) {
 // TestAnnounced records the status whose lifecycle event was published:
 // each status of a run is announced once.
 func TestAnnounced(t *testing.T) {
-	x, p, _ := newXRefs(t)
+	s, p, _ := nightlyExport(t)
 	ctx := context.Background()
-	s := New(x.pool)
-	_, err := s.pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
-	require.NoError(t, err)
-	_, err = s.CreateDataset(ctx, p, &ferryv1.Dataset{Name: "users", Key: []string{"id"},
-		Fields: []*ferryv1.Field{{Name: "id", Type: ferryv1.FieldType_FIELD_TYPE_STRING, Required: true}}})
-	require.NoError(t, err)
-	_, _, err = s.ApplyExportProfile(ctx, p, "nightly", &ferryv1.ExportProfileSpec{Dataset: "users", Format: ferryv1.ExportFormat_EXPORT_FORMAT_CSV,
-		FileName: "users.csv", Csv: &ferryv1.ExportCSV{Delimiter: ",", LineEnding: "crlf", Encoding: "utf-8"}})
-	require.NoError(t, err)
 	run, _, err := s.CreateExportRun(ctx, p, "nightly", ferryv1.RunTrigger_RUN_TRIGGER_MANUAL)
 	require.NoError(t, err)
 
@@ -75,4 +57,23 @@ func TestAnnounced(t *testing.T) {
 	require.False(t, done, "a new status is announced again")
 	_, err = s.Announced(ctx, "00000000-0000-0000-0000-000000000000", "succeeded")
 	require.Error(t, err)
+}
+
+// nightlyExport is a store with a tenant whose dataset users has the draft
+// CSV export profile nightly, with its spec.
+func nightlyExport(t *testing.T) (*Store, auth.Principal, *ferryv1.ExportProfileSpec) {
+	t.Helper()
+	x, p, _ := newXRefs(t)
+	ctx := context.Background()
+	s := New(x.pool)
+	_, err := s.pool.Exec(ctx, `CREATE SCHEMA `+p.Schema)
+	require.NoError(t, err)
+	_, err = s.CreateDataset(ctx, p, &ferryv1.Dataset{Name: "users", Key: []string{"id"},
+		Fields: []*ferryv1.Field{{Name: "id", Type: ferryv1.FieldType_FIELD_TYPE_STRING, Required: true}}})
+	require.NoError(t, err)
+	spec := &ferryv1.ExportProfileSpec{Dataset: "users", Format: ferryv1.ExportFormat_EXPORT_FORMAT_CSV, FileName: "users.csv",
+		Csv: &ferryv1.ExportCSV{Delimiter: ",", LineEnding: "crlf", Encoding: "utf-8"}}
+	_, _, err = s.ApplyExportProfile(ctx, p, "nightly", spec)
+	require.NoError(t, err)
+	return s, p, spec
 }
