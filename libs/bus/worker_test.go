@@ -229,3 +229,25 @@ func TestWorkerFailsRunOfTerminatedMessage(t *testing.T) {
 	require.Contains(t, failed["t2/r4"], "decode chunk")
 	require.Equal(t, "the mapping refuses it", failed["t9/r9"])
 }
+
+// TestPublishFailedReasonNotUTF8: a reason cut inside a character, or
+// quoting raw bytes, is still published (a protobuf string must be UTF-8).
+func TestPublishFailedReasonNotUTF8(t *testing.T) {
+	js, _ := setup(t, time.Second)
+	ctx := context.Background()
+	progress, err := bus.EnsureConsumer(ctx, js, bus.StreamProgress, jetstream.ConsumerConfig{Durable: "p", FilterSubject: "ferry.progress.>"})
+	require.NoError(t, err)
+	reason := "value Zoë"[:len("value Zo")+1] + " and \xff"
+	require.NoError(t, bus.PublishFailed(ctx, js, "t1", "r1", reason))
+	batch, err := progress.FetchNoWait(1)
+	require.NoError(t, err)
+	n := 0
+	for m := range batch.Messages() {
+		var p ferryv1.Progress
+		require.NoError(t, proto.Unmarshal(m.Data(), &p))
+		require.Equal(t, "value Zo\uFFFD and \uFFFD", p.GetFailed().GetReason())
+		n++
+	}
+	require.NoError(t, batch.Error())
+	require.Equal(t, 1, n)
+}
