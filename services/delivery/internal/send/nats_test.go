@@ -284,7 +284,7 @@ func TestNATSJetStreamResume(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	window := 100 * time.Millisecond
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FERRY_OUT", Subjects: []string{"ferry.out.>"}, Duplicates: window})
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FERRY_OUT", Subjects: []string{"ferry.out.acme.orders"}, Duplicates: window})
 	require.NoError(t, err)
 	job := testJob(memFile("a.jsonl", "jsonl", jsonl(1, 5, 20)), memFile("b.jsonl", "jsonl", jsonl(6, 2, 20)))
 	s := send.NATS{Conn: nc, JS: js}
@@ -300,7 +300,7 @@ func TestNATSJetStreamResume(t *testing.T) {
 	ids, _ := streamRows(t, stream)
 	require.Equal(t, seq(1, 4), ids)
 
-	time.Sleep(2 * window)
+	time.Sleep(4 * window)
 	job.Attempt = 2
 	_, err = s.Send(ctx, "bus", spec, job)
 	require.NoError(t, err)
@@ -309,7 +309,7 @@ func TestNATSJetStreamResume(t *testing.T) {
 	require.Equal(t, []string{"1", "1", "1", "1"}, rounds)
 
 	// Complete: a further retry publishes nothing.
-	time.Sleep(2 * window)
+	time.Sleep(4 * window)
 	job.Attempt = 3
 	_, err = s.Send(ctx, "bus", spec, job)
 	require.NoError(t, err)
@@ -323,23 +323,32 @@ func TestNATSJetStreamResume(t *testing.T) {
 	ids, rounds = streamRows(t, stream)
 	require.Equal(t, append(seq(1, 7), seq(1, 7)...), ids)
 	require.Equal(t, []string{"1", "1", "1", "1", "2", "2", "2", "2"}, rounds)
-	time.Sleep(2 * window)
+	time.Sleep(4 * window)
 	job.Attempt = 2
 	_, err = s.Send(ctx, "bus", spec, job)
 	require.NoError(t, err)
 	ids, _ = streamRows(t, stream)
 	require.Len(t, ids, 14, "the round's retry repeats nothing")
 
-	// Another run's message on the subject since: no resumption is safe to
-	// infer, so a retry sends everything and only the window drops repeats.
+	// Another run's message on the subject since the failed attempt: the
+	// retry cannot tell where that attempt stopped and sends everything
+	// again; the stream's duplicate window (here the default two minutes)
+	// drops what it holds.
+	window2, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FERRY_OUT2", Subjects: []string{"ferry.out.acme.orders2"}})
+	require.NoError(t, err)
+	spec2 := natsSpec("orders2", func(n *ferryv1.NATSDestination) { n.RowsPerMessage = 2 })
+	job.Round, job.Attempt = 1, 1
+	_, err = s.Send(ctx, "bus", spec2, job)
+	require.NoError(t, err)
 	other := testJob(memFile("c.jsonl", "jsonl", jsonl(100, 1, 20)))
 	other.Run = "0190c7a2-1111-7000-8000-00000000ffff"
-	_, err = s.Send(ctx, "bus", spec, other)
+	_, err = s.Send(ctx, "bus", spec2, other)
 	require.NoError(t, err)
-	_, err = s.Send(ctx, "bus", spec, other)
+	job.Attempt = 2
+	_, err = s.Send(ctx, "bus", spec2, job)
 	require.NoError(t, err)
-	ids, _ = streamRows(t, stream)
-	require.Len(t, ids, 15, "the duplicate window dropped the immediate repeat")
+	ids, _ = streamRows(t, window2)
+	require.Equal(t, append(seq(1, 7), 100), ids)
 }
 
 // TestNATSNoticeResume: a notice the stream holds is not published again.
