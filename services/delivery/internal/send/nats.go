@@ -121,11 +121,7 @@ type publisher struct {
 
 // publisher picks JetStream when a stream captures subject.
 func (s NATS) publisher(ctx context.Context, subject string, job Job) (*publisher, error) {
-	round := max(job.Round, 1)
-	p := &publisher{nc: s.Conn, subject: subject, run: job.Run, round: strconv.Itoa(round)}
-	if round > 1 {
-		p.run += "/r" + p.round
-	}
+	p := &publisher{nc: s.Conn, subject: subject, run: job.RoundKey(), round: strconv.Itoa(max(job.Round, 1))}
 	if s.JS == nil {
 		return p, nil
 	}

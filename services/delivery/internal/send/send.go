@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	ferryv1 "github.com/ferrydata/ferry/proto/gen/go/ferry/v1"
@@ -48,6 +49,16 @@ type Job struct {
 	// Round counts the rounds of attempts from 1: `ferry runs redeliver`
 	// starts a new one. 0 counts as 1.
 	Round int
+}
+
+// RoundKey names the job's run and round, for the ids a receiver drops
+// repeats by: the run, and the round from the second on ("<run>/r2"), so
+// that the attempts of a round share their ids and a redelivery does not.
+func (j Job) RoundKey() string {
+	if j.Round > 1 {
+		return j.Run + "/r" + strconv.Itoa(j.Round)
+	}
+	return j.Run
 }
 
 // Sender delivers a job to one kind of destination. spec carries the

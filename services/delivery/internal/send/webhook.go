@@ -146,7 +146,7 @@ func (h *hook) postNotice(ctx context.Context, n Notice) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(webhook.SignatureHeader, webhook.Sign(h.secret, h.now(), body))
-	req.Header.Set(HeaderIdemKey, idempotencyKey(h.job))
+	req.Header.Set(HeaderIdemKey, h.job.RoundKey())
 	h.common(req)
 	return h.do(req, "notice")
 }
@@ -196,7 +196,7 @@ func (h *hook) postFile(ctx context.Context, f File) error {
 	req.Header.Set(webhook.SignatureHeader, sig.Header())
 	req.Header.Set(HeaderFile, f.Name)
 	req.Header.Set(HeaderSHA256, digest)
-	req.Header.Set(HeaderIdemKey, idempotencyKey(h.job)+"/"+f.Name)
+	req.Header.Set(HeaderIdemKey, h.job.RoundKey()+"/"+f.Name)
 	h.common(req)
 	return h.do(req, "file "+f.Name)
 }
@@ -312,12 +312,4 @@ func sanitize(s string, max int) string {
 		}
 	}
 	return strings.Join(strings.Fields(b.String()), " ")
-}
-
-// idempotencyKey is the run, and its round from the second on: "<run>/r2".
-func idempotencyKey(job Job) string {
-	if job.Round > 1 {
-		return job.Run + "/r" + strconv.Itoa(job.Round)
-	}
-	return job.Run
 }
