@@ -447,6 +447,11 @@ func (s *Store) endedRun(ctx context.Context, runID string) (*RunRow, error) {
 // Refresh folds the chunk ledger into the run's counts. When every chunk of
 // the manifest is staged it returns the run's snapshot: the run is ready to
 // be applied.
+//
+// Progress events are folded concurrently, and a Refresh that counted the
+// ledger before another one's commit may write after it: the counts only
+// grow (the ledger only gains chunks while the run is open), so each is
+// the greater of what is stored and what this Refresh counted.
 func (s *Store) Refresh(ctx context.Context, runID string) (*ferryv1.RunSnapshot, error) {
 	var (
 		complete bool
@@ -457,7 +462,8 @@ func (s *Store) Refresh(ctx context.Context, runID string) (*ferryv1.RunSnapshot
 			SELECT count(*) AS n, coalesce(sum(rows_read), 0) AS rd, coalesce(sum(rows_rejected), 0) AS rej,
 				coalesce(sum(rows_held), 0) AS held
 			FROM ferry.run_chunks WHERE run_id = $1)
-		UPDATE ferry.runs r SET chunks_done = l.n, rows_read = l.rd, rows_rejected = l.rej, rows_held = l.held,
+		UPDATE ferry.runs r SET chunks_done = greatest(r.chunks_done, l.n), rows_read = greatest(r.rows_read, l.rd),
+			rows_rejected = greatest(r.rows_rejected, l.rej), rows_held = greatest(r.rows_held, l.held),
 			status = CASE WHEN r.status = 'queued' THEN 'running' ELSE r.status END,
 			started_at = coalesce(r.started_at, now()),
 			apply_requested = r.apply_requested OR (r.chunks_total IS NOT NULL AND l.n >= r.chunks_total)
