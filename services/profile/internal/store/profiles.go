@@ -191,9 +191,6 @@ func (s *Store) ApplyProfile(ctx context.Context, p auth.Principal, name string,
 				return err
 			}
 			outcome = "created"
-			if err := notifyProfiles(ctx, tx); err != nil {
-				return err
-			}
 		case err != nil:
 			return err
 		case proto.Equal(cur.GetSpec(), spec):
@@ -207,10 +204,11 @@ func (s *Store) ApplyProfile(ctx context.Context, p auth.Principal, name string,
 			if _, err := tx.Exec(ctx, `UPDATE ferry.import_profiles SET current_version = $2, updated_at = now() WHERE id = $1`, id, next); err != nil {
 				return err
 			}
-			if err := notifyProfiles(ctx, tx); err != nil {
-				return err
-			}
 			outcome = "updated"
+		}
+		// Created or updated (unchanged returned above).
+		if err := notifyProfiles(ctx, tx); err != nil {
+			return err
 		}
 		_, out, err = getProfile(ctx, tx, p, name, 0)
 		return err

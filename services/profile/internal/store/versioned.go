@@ -132,11 +132,6 @@ func (v versioned) apply(ctx context.Context, pool *pgxpool.Pool, p auth.Princip
 				return err
 			}
 			outcome = "created"
-			if v.profiles {
-				if err := notifyProfiles(ctx, tx); err != nil {
-					return err
-				}
-			}
 		case err != nil:
 			return err
 		default:
@@ -156,10 +151,11 @@ func (v versioned) apply(ctx context.Context, pool *pgxpool.Pool, p auth.Princip
 				return err
 			}
 			outcome = "updated"
-			if v.profiles {
-				if err := notifyProfiles(ctx, tx); err != nil {
-					return err
-				}
+		}
+		// Created or updated (unchanged returned above).
+		if v.profiles {
+			if err := notifyProfiles(ctx, tx); err != nil {
+				return err
 			}
 		}
 		out, err = v.get(ctx, tx, p, name, 0)
