@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,6 +87,20 @@ const ExportRowsSubjects = "ferry.export.rows.>"
 
 // ExportPartsSubject carries the ExportAssembly messages of an export run.
 func ExportPartsSubject(tenant, run string) string { return "ferry.export.parts." + tenant + "." + run }
+
+// runScoped are the kinds of subject that end in a tenant and a run.
+var runScoped = map[string]bool{"ferry.chunks": true, "ferry.records": true, "ferry.export.rows": true, "ferry.export.parts": true}
+
+// RunOfSubject returns the tenant and run of a subject that carries one
+// run's work (ChunkSubject, RecordSubject, ExportRowsSubject,
+// ExportPartsSubject); ok is false for any other subject.
+func RunOfSubject(subject string) (tenant, run string, ok bool) {
+	parts := strings.Split(subject, ".")
+	if len(parts) < 4 || !runScoped[strings.Join(parts[:len(parts)-2], ".")] {
+		return "", "", false
+	}
+	return parts[len(parts)-2], parts[len(parts)-1], true
+}
 
 // ExportPartsSubjects matches ExportPartsSubject of every run.
 const ExportPartsSubjects = "ferry.export.parts.>"

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -235,10 +234,6 @@ func retryDelay(msg jetstream.Msg) (deliveries uint64, delay time.Duration) {
 	return n, min(time.Duration(1<<min(n-1, 6))*time.Second, time.Minute)
 }
 
-// runScoped are the subject kinds whose last two tokens are a tenant and a
-// run.
-var runScoped = map[string]bool{"ferry.chunks": true, "ferry.records": true, "ferry.export.rows": true, "ferry.export.parts": true}
-
 // failRun fails the run of a message that failed permanently, with FailRuns
 // set; it does nothing for a message that names no run.
 func (w *Worker) failRun(ctx context.Context, msg jetstream.Msg, cause error) error {
@@ -250,11 +245,10 @@ func (w *Worker) failRun(ctx context.Context, msg jetstream.Msg, cause error) er
 		tenant, run = h.Get(HeaderTenant), h.Get(HeaderRun)
 	}
 	if tenant == "" || run == "" {
-		parts := strings.Split(msg.Subject(), ".")
-		if len(parts) < 4 || !runScoped[strings.Join(parts[:len(parts)-2], ".")] {
+		var ok bool
+		if tenant, run, ok = RunOfSubject(msg.Subject()); !ok {
 			return nil
 		}
-		tenant, run = parts[len(parts)-2], parts[len(parts)-1]
 	}
 	w.cfg.Log.ErrorContext(ctx, "failing the run of a message that failed permanently", "worker", w.cfg.Name, "tenant", tenant, "run", run)
 	return PublishFailed(ctx, w.cfg.FailRuns, tenant, run, truncate(cause.Error(), 1000))

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -224,7 +223,9 @@ func (w *Watchdog) inFlight(ctx context.Context) (work, commands map[string]bool
 			return nil, nil, err
 		}
 		for subject := range info.State.Subjects {
-			work[subject[strings.LastIndexByte(subject, '.')+1:]] = true
+			if _, run, ok := bus.RunOfSubject(subject); ok {
+				work[run] = true
+			}
 		}
 	}
 	st, err := w.js.Stream(ctx, bus.StreamCommands)
