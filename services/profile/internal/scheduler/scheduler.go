@@ -226,16 +226,15 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		if err := s.refreshLast(ctx, due); err != nil {
 			return err
 		}
-		due = s.due(due, now)
+		due = s.due(due.profiles(), now)
 	}
 	var errsOut []error
-	for _, p := range due {
-		instant, _ := p.spec.Due(p.lastOrCreated(), now, s.grace())
-		if err := s.fire(ctx, *p, instant); err != nil {
+	for _, d := range due {
+		if err := s.fire(ctx, *d.p, d.instant); err != nil {
 			errsOut = append(errsOut, err)
 			continue
 		}
-		p.last = &instant
+		d.p.last = &d.instant
 	}
 	if err := s.republish(ctx); err != nil {
 		errsOut = append(errsOut, err)
@@ -252,28 +251,45 @@ func (p *scheduled) lastOrCreated() time.Time {
 	return p.created
 }
 
+// dueProfile is a profile with an instant due.
+type dueProfile struct {
+	p       *scheduled
+	instant time.Time
+}
+
+// dueList is the profiles with an instant due.
+type dueList []dueProfile
+
+func (l dueList) profiles() []*scheduled {
+	out := make([]*scheduled, len(l))
+	for i, d := range l {
+		out[i] = d.p
+	}
+	return out
+}
+
 // due returns the profiles with an instant due at now. Drafts never fire; a
 // schedule that does not parse was refused at apply, and one stored before
 // that rule is skipped.
-func (s *Scheduler) due(profiles []*scheduled, now time.Time) []*scheduled {
-	var out []*scheduled
+func (s *Scheduler) due(profiles []*scheduled, now time.Time) dueList {
+	var out dueList
 	for _, p := range profiles {
 		if p.status != ferryv1.ProfileStatus_PROFILE_STATUS_ACTIVE || p.spec == nil {
 			continue
 		}
-		if _, fire := p.spec.Due(p.lastOrCreated(), now, s.grace()); fire {
-			out = append(out, p)
+		if instant, fire := p.spec.Due(p.lastOrCreated(), now, s.grace()); fire {
+			out = append(out, dueProfile{p, instant})
 		}
 	}
 	return out
 }
 
-// refreshLast reads the last fired instant of each of profiles.
-func (s *Scheduler) refreshLast(ctx context.Context, profiles []*scheduled) error {
-	kinds := make([]string, len(profiles))
-	ids := make([]uuid.UUID, len(profiles))
-	for i, p := range profiles {
-		kinds[i], ids[i] = p.kind, p.id
+// refreshLast reads the last fired instant of each profile of due.
+func (s *Scheduler) refreshLast(ctx context.Context, due dueList) error {
+	kinds := make([]string, len(due))
+	ids := make([]uuid.UUID, len(due))
+	for i, d := range due {
+		kinds[i], ids[i] = d.p.kind, d.p.id
 	}
 	rows, err := s.pool.Query(ctx, `SELECT u.i, (SELECT max(f.instant) FROM ferry.schedule_fires f WHERE f.profile_kind = u.kind AND f.profile_id = u.id)
 		FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY AS u (kind, id, i)`, kinds, ids)
@@ -289,7 +305,7 @@ func (s *Scheduler) refreshLast(ctx context.Context, profiles []*scheduled) erro
 		if err := rows.Scan(&i, &last); err != nil {
 			return fmt.Errorf("read last fired instants: %w", err)
 		}
-		profiles[i-1].last = last
+		due[i-1].p.last = last
 	}
 	return rows.Err()
 }
