@@ -186,9 +186,12 @@ func (w *Watchdog) Check(ctx context.Context) error {
 	}
 	for _, s := range runs {
 		var err error
-		if s.export {
+		switch {
+		case s.redrives > w.opts.Redrives:
+			err = w.fail(ctx, s)
+		case s.export:
 			err = w.driveExport(ctx, s)
-		} else {
+		default:
 			err = w.driveImport(ctx, s)
 		}
 		if err != nil {
@@ -260,24 +263,33 @@ func (w *Watchdog) inFlight(ctx context.Context) (work, commands map[string]bool
 	return work, commands, nil
 }
 
+// total is how many chunks the run has, as a message says it.
+func (s stalled) total() string {
+	if s.chunksTotal == nil {
+		return "not yet counted"
+	}
+	return fmt.Sprint(*s.chunksTotal)
+}
+
+// fail fails a run that was driven again Redrives times without progress.
+func (w *Watchdog) fail(ctx context.Context, s stalled) error {
+	reason := fmt.Sprintf("no progress for %s after being driven again %d times (%d chunks of %s staged): a message was lost; import the file again",
+		w.opts.After, w.opts.Redrives, s.chunksDone, s.total())
+	if s.export {
+		reason = fmt.Sprintf("no progress for %s after being read again %d times: a message was lost; run the export again", w.opts.After, w.opts.Redrives)
+	}
+	w.log.Error("stalled run failed", "tenant", s.tenant, "run", s.id, "reason", reason)
+	return bus.PublishFailed(ctx, w.js, s.tenant, s.id, reason)
+}
+
 // driveImport splits a stalled import's file again or asks for its apply
-// again; after Redrives times it fails the run.
+// again.
 func (w *Watchdog) driveImport(ctx context.Context, s stalled) error {
 	var snap ferryv1.RunSnapshot
 	if err := proto.Unmarshal(s.snapshot, &snap); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
 	}
-	total := "not yet counted"
-	if s.chunksTotal != nil {
-		total = fmt.Sprint(*s.chunksTotal)
-	}
-	log := w.log.With("tenant", s.tenant, "run", s.id, "chunks_staged", s.chunksDone, "chunks", total, "redrive", s.redrives)
-	if s.redrives > w.opts.Redrives {
-		reason := fmt.Sprintf("no progress for %s after being driven again %d times (%d chunks of %s staged): a message was lost; import the file again",
-			w.opts.After, w.opts.Redrives, s.chunksDone, total)
-		log.Error("stalled run failed", "reason", reason)
-		return bus.PublishFailed(ctx, w.js, snap.GetTenantId(), snap.GetRunId(), reason)
-	}
+	log := w.log.With("tenant", s.tenant, "run", s.id, "chunks_staged", s.chunksDone, "chunks", s.total(), "redrive", s.redrives)
 	id := fmt.Sprintf("%s/redrive/%d", snap.GetRunId(), s.redrives)
 	if s.staged {
 		log.Warn("stalled run: every chunk is staged but the run was not applied; asking for its apply again")
@@ -291,19 +303,13 @@ func (w *Watchdog) driveImport(ctx context.Context, s stalled) error {
 // driveExport reads a stalled export again, as a new attempt: its manifest
 // is dropped (so that the export service reads again rather than find the
 // read done, and assembly waits for the new attempt's parts) and its
-// command published again. After Redrives times it fails the run.
+// command published again.
 func (w *Watchdog) driveExport(ctx context.Context, s stalled) error {
 	var snap ferryv1.ExportSnapshot
 	if err := proto.Unmarshal(s.snapshot, &snap); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
 	}
 	log := w.log.With("tenant", s.tenant, "run", s.id, "redrive", s.redrives)
-	if s.redrives > w.opts.Redrives {
-		reason := fmt.Sprintf("no progress for %s after being read again %d times: a message was lost; run the export again",
-			w.opts.After, w.opts.Redrives)
-		log.Error("stalled run failed", "reason", reason)
-		return bus.PublishFailed(ctx, w.js, snap.GetTenantId(), snap.GetRunId(), reason)
-	}
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		// The assembler's lock: a run being assembled keeps its manifest.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 2))`, s.id); err != nil {
