@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -274,12 +275,8 @@ func (s NATS) sendRows(ctx context.Context, p *publisher, job Job, perMsg int, f
 	emit := func(m *rowsMsg, last bool) error {
 		return p.publish(ctx, rowsMessage(job, p, m, last))
 	}
-	skipFile := -1 // files before this one, and its messages up to from.seq, are stored
-	for i, f := range job.Files {
-		if from.file != "" && f.Name == from.file {
-			skipFile = i
-		}
-	}
+	// Files before skipFile, and its messages up to from.seq, are stored.
+	skipFile := slices.IndexFunc(job.Files, func(f File) bool { return from.file != "" && f.Name == from.file })
 	file := 0
 	queue := func(m *rowsMsg) error {
 		if file < skipFile || file == skipFile && m.seq <= from.seq {
